@@ -1,0 +1,10 @@
+"""darklens: deep learning on strong gravitational lensing data."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("darklens")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]
