@@ -62,18 +62,21 @@ class DatasetWriter:
         self._partial = self.path.with_name(self.path.name + ".partial")
         self.n = n
         self.class_names = list(class_names)
-        self._file = h5py.File(self._partial, "w")
+        # No timestamps and a fixed library-version range: the same data gives the same file bytes.
+        self._file = h5py.File(self._partial, "w", libver=("v110", "v110"))
         chunk = (min(chunk_images, n), *image_shape)
         self._file.create_dataset(
             "images", shape=(n, *image_shape), dtype="float32", chunks=chunk,
-            compression=compression,
+            compression=compression, track_times=False, dcpl=_early_allocation(compression),
         )
-        self._file.create_dataset("labels", shape=(n,), dtype="int64")
-        self._file.create_dataset("split", shape=(n,), dtype="uint8")
-        truth = self._file.create_group("truth")
+        self._file.create_dataset("labels", shape=(n,), dtype="int64", track_times=False)
+        self._file.create_dataset("split", shape=(n,), dtype="uint8", track_times=False)
+        truth = self._file.create_group("truth", track_order=False)
         for name, (shape, dtype) in (truth_columns or {}).items():
             fill = np.nan if np.dtype(dtype).kind == "f" else 0
-            truth.create_dataset(name, shape=(n, *shape), dtype=dtype, fillvalue=fill)
+            truth.create_dataset(
+                name, shape=(n, *shape), dtype=dtype, fillvalue=fill, track_times=False
+            )
         attrs = self._file.attrs
         attrs["format"] = FORMAT
         attrs["format_version"] = FORMAT_VERSION
@@ -130,6 +133,20 @@ class DatasetWriter:
             self.close()
         else:
             self.abort()
+
+
+def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:
+    """Allocate all uncompressed chunks up front, in index order, without filling them.
+
+    Chunk addresses then never depend on the order blocks were written in, so the same data
+    gives the same file bytes whatever the batch size or worker count.
+    """
+    if compression is not None:
+        return None
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    return dcpl
 
 
 def _json_default(obj: Any) -> Any:

@@ -1,0 +1,224 @@
+"""Batch transforms for lensing images: augmentations and normalisations on [B, C, H, W] tensors.
+
+Everything here is a pure function of its inputs. Augmentations run on whole batches after
+loading (on the training device), and draw their randomness from an explicit
+:class:`torch.Generator`, so a seeded generator reproduces a batch exactly.
+
+Geometric augmentations respect the symmetries of lensing data: the dihedral group (the 8
+flips/rotations by multiples of 90 degrees) is exact, and small sub-pixel shifts, zooms and shears
+are applied together by one ``affine_grid`` + ``grid_sample`` resampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+NORMALIZATIONS = ("minmax", "zscore", "dataset", "none")
+N_DIHEDRAL = 8
+_EPS = 1e-12
+
+
+# -- dihedral group ------------------------------------------------------------------------------
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """View ``k`` (0..7) of the dihedral group: rotate by ``k % 4`` quarter turns, then mirror
+    left-right when ``k >= 4``. View 0 is the identity. Odd rotations need square images."""
+    if not 0 <= k < N_DIHEDRAL:
+        raise ValueError(f"dihedral view index must be in 0..7, got {k}")
+    out = torch.rot90(x, k % 4, dims=(-2, -1))
+    return out.flip(-1) if k >= 4 else out
+
+
+def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """All 8 dihedral views of a batch (identity first), e.g. for test-time augmentation."""
+    return [dihedral(x, k) for k in range(N_DIHEDRAL)]
+
+
+def random_dihedral(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Apply an independently drawn dihedral view to every image of the batch."""
+    _require_batch(x)
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"dihedral augmentation needs square images, got {tuple(x.shape[-2:])}")
+    views = _randint(N_DIHEDRAL, (x.shape[0],), generator).to(x.device)
+    out = torch.empty_like(x)
+    for k in range(N_DIHEDRAL):
+        chosen = torch.nonzero(views == k).squeeze(1)
+        if chosen.numel():
+            out[chosen] = dihedral(x[chosen], k)
+    return out
+
+
+# -- affine: sub-pixel shift, zoom, shear --------------------------------------------------------
+def affine_matrices(
+    scale: torch.Tensor, shear_deg: torch.Tensor, shift_px: torch.Tensor, size: Sequence[int]
+) -> torch.Tensor:
+    """Sampling matrices ``theta`` [B, 2, 3] for :func:`apply_affine`.
+
+    The image content is zoomed by ``scale`` [B] (0.8 shrinks it to 80 %), sheared along x by
+    ``shear_deg`` [B] (degrees) and moved by ``shift_px`` [B, 2] (x, y in pixels, may be
+    fractional). ``size`` is the image (H, W). ``affine_grid`` maps output to input positions, so
+    theta is the inverse of that forward transform, in normalised coordinates (2/W per pixel).
+    """
+    height, width = size
+    batch = scale.shape[0]
+    forward = torch.zeros(batch, 2, 2, dtype=torch.float64)
+    forward[:, 0, 0] = scale.double()
+    forward[:, 0, 1] = scale.double() * torch.tan(torch.deg2rad(shear_deg.double()))
+    forward[:, 1, 1] = scale.double()
+    shift = shift_px.double() * torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64)
+    inverse = torch.linalg.inv(forward)
+    theta = torch.cat([inverse, -(inverse @ shift.unsqueeze(-1))], dim=2)
+    return theta.float()
+
+
+def apply_affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Resample a batch with sampling matrices ``theta`` (bilinear, reflected borders)."""
+    _require_batch(x)
+    theta = theta.to(device=x.device, dtype=x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    shift_px: float = 0.0,
+    scale_range: tuple[float, float] = (1.0, 1.0),
+    shear_deg: float = 0.0,
+) -> torch.Tensor:
+    """Random shift (uniform in ±``shift_px`` pixels per axis), zoom (uniform in ``scale_range``)
+    and x-shear (uniform in ±``shear_deg`` degrees), drawn per image and applied in one pass.
+    Returns ``x`` unchanged (no resampling blur) when every amplitude is zero."""
+    _require_batch(x)
+    low, high = scale_range
+    if shift_px == 0 and shear_deg == 0 and low == high == 1.0:
+        return x
+    batch = x.shape[0]
+    scale = low + (high - low) * _rand((batch,), generator)
+    shear = shear_deg * (2 * _rand((batch,), generator) - 1)
+    shift = shift_px * (2 * _rand((batch, 2), generator) - 1)
+    return apply_affine(x, affine_matrices(scale, shear, shift, x.shape[-2:]))
+
+
+def gaussian_noise(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    """Add white Gaussian noise of standard deviation ``std`` (in the units of ``x``)."""
+    if std == 0:
+        return x
+    noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
+    return x + std * noise.to(x.device)
+
+
+# -- normalisation -------------------------------------------------------------------------------
+def minmax_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max scaling to [0, 1] over all channels and pixels; constant images give 0."""
+    _require_batch(x)
+    flat = x.flatten(1)
+    low = flat.min(dim=1).values.view(-1, 1, 1, 1)
+    span = (flat.max(dim=1).values.view(-1, 1, 1, 1) - low).clamp_min(_EPS)
+    return (x - low) / span
+
+
+def zscore_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Per-image standardisation to mean 0 and standard deviation 1; constant images give 0."""
+    _require_batch(x)
+    flat = x.flatten(1)
+    mean = flat.mean(dim=1).view(-1, 1, 1, 1)
+    std = flat.std(dim=1, correction=0).view(-1, 1, 1, 1).clamp_min(_EPS)
+    return (x - mean) / std
+
+
+def standardize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Per-channel standardisation with fixed (dataset) statistics."""
+    _require_batch(x)
+    if len(mean) != x.shape[1] or len(std) != x.shape[1]:
+        raise ValueError(
+            f"dataset statistics are for {len(mean)} channel(s) but the images have {x.shape[1]}"
+        )
+    mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t.clamp_min(_EPS)
+
+
+def normalize(
+    x: torch.Tensor,
+    method: str,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Apply one of :data:`NORMALIZATIONS`; ``dataset`` needs per-channel ``mean`` and ``std``."""
+    if method == "minmax":
+        return minmax_normalize(x)
+    if method == "zscore":
+        return zscore_normalize(x)
+    if method == "dataset":
+        if mean is None or std is None:
+            raise ValueError("normalization 'dataset' needs the dataset mean and std")
+        return standardize(x, mean, std)
+    if method == "none":
+        return x
+    raise ValueError(f"unknown normalization {method!r}; choose one of {', '.join(NORMALIZATIONS)}")
+
+
+def channel_stats(
+    blocks: Iterable[torch.Tensor | np.ndarray],
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation over an iterable of [B, C, H, W] blocks.
+
+    Accumulated in float64 so that a large dataset can be streamed block by block.
+    """
+    count = 0
+    total: torch.Tensor | None = None
+    total_sq: torch.Tensor | None = None
+    for block in blocks:
+        block = torch.as_tensor(block, dtype=torch.float64)
+        _require_batch(block)
+        per_channel = block.transpose(0, 1).flatten(1)
+        sums, sums_sq = per_channel.sum(dim=1), (per_channel**2).sum(dim=1)
+        total = sums if total is None else total + sums
+        total_sq = sums_sq if total_sq is None else total_sq + sums_sq
+        count += per_channel.shape[1]
+    if total is None or total_sq is None or count == 0:
+        raise ValueError("cannot compute dataset statistics from no images")
+    mean = total / count
+    var = (total_sq / count - mean**2).clamp_min(0.0)
+    return mean.tolist(), var.sqrt().tolist()
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a batch to ``size`` x ``size`` pixels (bilinear, antialiased when shrinking)."""
+    _require_batch(x)
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    shrinking = x.shape[-1] > size or x.shape[-2] > size
+    return F.interpolate(
+        x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking
+    )
+
+
+def preprocess(
+    x: torch.Tensor,
+    normalization: str,
+    img_size: int,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """The deterministic preprocessing shared by training, evaluation and prediction:
+    resize to ``img_size`` then normalise."""
+    return normalize(resize(x, img_size), normalization, mean, std)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _require_batch(x: torch.Tensor) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"expected a batch of images [B, C, H, W], got shape {tuple(x.shape)}")
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=generator.device).cpu()
+
+
+def _randint(high: int, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    return torch.randint(high, shape, generator=generator, device=generator.device).cpu()

@@ -1,0 +1,42 @@
+"""The standard evaluation protocol: metrics, figures and a self-contained HTML report."""
+
+from darklens.evaluate.metrics import (
+    PrecisionRecallF1,
+    accuracy,
+    auc_trapezoid,
+    classification_metrics,
+    classification_report_dict,
+    confusion_matrix,
+    macro_auc_ovo,
+    macro_auc_ovr,
+    micro_auc,
+    pr_auc,
+    precision_recall_curve_binary,
+    precision_recall_f1,
+    roc_auc_binary,
+    roc_auc_per_class,
+    roc_curve_binary,
+    tpr_at_fp,
+)
+from darklens.evaluate.report import evaluate_predictions, write_report
+
+__all__ = [
+    "PrecisionRecallF1",
+    "accuracy",
+    "auc_trapezoid",
+    "classification_metrics",
+    "classification_report_dict",
+    "confusion_matrix",
+    "evaluate_predictions",
+    "macro_auc_ovo",
+    "macro_auc_ovr",
+    "micro_auc",
+    "pr_auc",
+    "precision_recall_curve_binary",
+    "precision_recall_f1",
+    "roc_auc_binary",
+    "roc_auc_per_class",
+    "roc_curve_binary",
+    "tpr_at_fp",
+    "write_report",
+]

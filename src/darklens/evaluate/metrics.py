@@ -1,0 +1,477 @@
+"""Classification and lens-finding metrics on numpy arrays, written from the definitions.
+
+Every public function runs in three steps: *check* the inputs (shapes, finite values, labels in
+range, probability rows summing to one) and raise a ``ValueError`` that says what is wrong,
+*format* them into plain float64/int64 arrays, then *compute*. The results agree with
+scikit-learn (used as the reference in the tests, never here):
+
+* ROC curves keep every distinct threshold (``drop_intermediate=False``); tied scores form one
+  threshold, so a tie between a positive and a negative is one diagonal step of the curve.
+* One-vs-rest AUCs score class ``k`` against the rest with ``proba[:, k]``. A class with no
+  samples in ``y_true`` (or with every sample in it) has no defined AUC: it gets ``NaN`` and is
+  left out of the macro averages. Micro AUC pools every (sample, class) pair, including the
+  columns of absent classes, which then contribute negatives only.
+* Precision, recall and F1 are 0 where their denominators are 0 (scikit-learn's default). Macro
+  averages run over all ``n_classes`` classes, weighted averages weight by support.
+* Lens finding: ``tpr_at_fp(y, s, n)`` is the highest true-positive rate over thresholds that
+  admit at most ``n`` false positives (Bologna lens challenge TPR0/TPR10, Metcalf et al. 2019,
+  A&A 625, A119). A lens tied with a non-lens at the cut counts only together with that false
+  positive, i.e. ties go against the lens.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PROBA_SUM_TOLERANCE = 1e-3  # |row sum - 1| allowed for float32 softmax outputs
+LENS_FINDING_FP_COUNTS = (0, 1, 10)  # tpr0, tpr1, tpr10
+
+
+# ----------------------------------------------------------------------------------------- check
+
+
+def _as_1d(values: Any, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty; metrics need at least one sample")
+    return array
+
+
+def _check_labels(y_true: Any, name: str = "y_true", n_classes: int | None = None) -> np.ndarray:
+    """Integer class labels in ``[0, n_classes)`` as int64."""
+    labels = _as_1d(y_true, name)
+    if labels.dtype == bool:
+        labels = labels.astype(np.int64)
+    if not np.issubdtype(labels.dtype, np.number):
+        raise ValueError(f"{name} must hold integer class indices, got dtype {labels.dtype}")
+    if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+        raise ValueError(f"{name} must hold integer class indices, found non-integer values")
+    labels = labels.astype(np.int64)
+    if np.any(labels < 0):
+        raise ValueError(f"{name} holds negative labels (min {labels.min()}); use 0..n_classes-1")
+    if n_classes is not None and np.any(labels >= n_classes):
+        raise ValueError(
+            f"{name} holds label {labels.max()} but there are only {n_classes} classes "
+            f"(valid labels 0..{n_classes - 1})"
+        )
+    return labels
+
+
+def _check_binary_labels(y_true01: Any) -> np.ndarray:
+    labels = _check_labels(y_true01, "y_true01")
+    if np.any(labels > 1):
+        raise ValueError(f"y_true01 must hold only 0 and 1, found label {labels.max()}")
+    return labels
+
+
+def _check_score(score: Any, n: int, name: str = "score") -> np.ndarray:
+    values = _as_1d(score, name)
+    if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+        raise ValueError(f"{name} must be real numbers, got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if values.shape[0] != n:
+        raise ValueError(f"{name} has {values.shape[0]} entries but the labels have {n}")
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(f"{name} holds a non-finite value at index {bad}: {values[bad]}")
+    return values
+
+
+def _check_proba(proba: Any, n: int) -> np.ndarray:
+    """Class probabilities ``[n, n_classes]``: finite, in [0, 1], rows summing to one."""
+    values = np.asarray(proba)
+    if values.ndim != 2:
+        raise ValueError(f"proba must be 2-D [n_samples, n_classes], got shape {values.shape}")
+    if values.shape[1] < 2:
+        raise ValueError(f"proba needs at least 2 class columns, got {values.shape[1]}")
+    if values.shape[0] != n:
+        raise ValueError(f"proba has {values.shape[0]} rows but y_true has {n} labels")
+    if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+        raise ValueError(f"proba must be real numbers, got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        row = int(np.flatnonzero(~np.all(np.isfinite(values), axis=1))[0])
+        raise ValueError(f"proba row {row} holds a non-finite value: {values[row].tolist()}")
+    tol = PROBA_SUM_TOLERANCE
+    if np.any(values < -tol) or np.any(values > 1 + tol):
+        raise ValueError(
+            f"proba must lie in [0, 1] (min {values.min():.4g}, max {values.max():.4g}); "
+            "pass softmax probabilities, not logits"
+        )
+    row_sums = values.sum(axis=1)
+    off = np.abs(row_sums - 1.0) > tol
+    if np.any(off):
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"proba rows must sum to 1: row {row} sums to {row_sums[row]:.6g} "
+            f"({int(off.sum())} rows off by more than {tol}); apply softmax to the logits"
+        )
+    return values
+
+
+def check_multiclass(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(labels int64 [n], proba float64 [n, n_classes])`` or a ValueError saying why."""
+    labels = _check_labels(y_true, "y_true")
+    probs = _check_proba(proba, labels.shape[0])
+    return _check_labels(labels, "y_true", probs.shape[1]), probs
+
+
+def _check_predictions(y_true: Any, y_pred: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
+        raise ValueError(f"n_classes must be an integer, got {n_classes!r}")
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+    truth = _check_labels(y_true, "y_true", int(n_classes))
+    pred = _check_labels(y_pred, "y_pred", int(n_classes))
+    if truth.shape != pred.shape:
+        raise ValueError(f"y_true has {truth.shape[0]} labels but y_pred has {pred.shape[0]}")
+    return truth, pred
+
+
+def _require_both_classes(labels: np.ndarray, what: str) -> None:
+    n_pos = int(labels.sum())
+    if n_pos == 0 or n_pos == labels.shape[0]:
+        present = "positives" if n_pos else "negatives"
+        raise ValueError(
+            f"{what} needs both positives (1) and negatives (0) in y_true; got only {present}"
+        )
+
+
+def check_class_names(class_names: Sequence[str], n_classes: int) -> list[str]:
+    """Class names as strings; ValueError unless there are ``n_classes`` unique ones."""
+    names = [str(name) for name in class_names]
+    if len(names) != n_classes:
+        raise ValueError(
+            f"got {len(names)} class names {names} for {n_classes} probability columns"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"class names must be unique, got {names}")
+    return names
+
+
+# --------------------------------------------------------------------------------------- compute
+
+
+def _threshold_counts(y01: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Cumulative (true positives, false positives, threshold) at each distinct score, high→low."""
+    order = np.lexsort((-y01, -score))
+    sorted_score = score[order]
+    sorted_y = y01[order]
+    last_of_group = np.r_[np.flatnonzero(np.diff(sorted_score)), sorted_score.size - 1]
+    tps = np.cumsum(sorted_y)[last_of_group].astype(np.float64)
+    fps = (last_of_group + 1) - tps
+    return tps, fps, sorted_score[last_of_group]
+
+
+def _rank_auc(y01: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic with mid-ranks for ties (one sort); NaN if undefined.
+
+    Equal to the trapezoidal area under the ROC curve: a tie between a positive and a negative
+    counts one half.
+    """
+    n = score.size
+    n_pos = int(y01.sum())
+    n_neg = n - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    order = np.argsort(score, kind="mergesort")
+    sorted_score = score[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_score)) + 1]
+    ends = np.r_[starts[1:], n]
+    mid_ranks = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    positive_rank_sum = mid_ranks[y01[order].astype(bool)].sum()
+    return float((positive_rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _per_class_auc(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    return np.array(
+        [_rank_auc((labels == k).astype(np.int64), proba[:, k]) for k in range(proba.shape[1])]
+    )
+
+
+def _require_two_present(labels: np.ndarray, what: str) -> None:
+    present = np.unique(labels)
+    if present.size < 2:
+        raise ValueError(
+            f"{what} needs at least two classes present in y_true; found only class {present[0]}"
+        )
+
+
+def _nan_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+# ------------------------------------------------------------------------------ public: binary
+
+
+def roc_curve_binary(y_true01: Any, score: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve ``(fpr, tpr, thresholds)``; every distinct score is a threshold.
+
+    A sample is called positive when ``score >= threshold``. The curve starts at (0, 0) with
+    threshold ``+inf``; thresholds then decrease. Needs both classes in ``y_true01``.
+    """
+    labels = _check_binary_labels(y_true01)
+    values = _check_score(score, labels.shape[0])
+    _require_both_classes(labels, "a ROC curve")
+    tps, fps, thresholds = _threshold_counts(labels, values)
+    tpr = np.r_[0.0, tps] / tps[-1]
+    fpr = np.r_[0.0, fps] / fps[-1]
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def auc_trapezoid(x: Any, y: Any) -> float:
+    """Area under the piecewise-linear curve through ``(x, y)``; ``x`` must be monotonic."""
+    xs = _as_1d(x, "x")
+    xs = _check_score(xs, xs.shape[0], "x")
+    ys = _check_score(y, xs.shape[0], "y")
+    if xs.shape[0] < 2:
+        raise ValueError(f"an area needs at least 2 points, got {xs.shape[0]}")
+    steps = np.diff(xs)
+    if np.all(steps >= 0):
+        direction = 1.0
+    elif np.all(steps <= 0):
+        direction = -1.0
+    else:
+        raise ValueError("x must be monotonic (all increasing or all decreasing) for an area")
+    return float(direction * np.sum(steps * (ys[1:] + ys[:-1]) / 2.0))
+
+
+def roc_auc_binary(y_true01: Any, score: Any) -> float:
+    """Area under the ROC curve of a two-class problem (0.5 = chance, 1 = perfect ranking)."""
+    fpr, tpr, _ = roc_curve_binary(y_true01, score)
+    return auc_trapezoid(fpr, tpr)
+
+
+def precision_recall_curve_binary(
+    y_true01: Any, score: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision-recall curve ``(precision, recall, thresholds)`` with thresholds increasing.
+
+    Like scikit-learn: the last point is (precision 1, recall 0) and has no threshold. Needs at
+    least one positive.
+    """
+    labels = _check_binary_labels(y_true01)
+    values = _check_score(score, labels.shape[0])
+    if labels.sum() == 0:
+        raise ValueError("a precision-recall curve needs at least one positive (1) in y_true01")
+    tps, fps, thresholds = _threshold_counts(labels, values)
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
+
+
+def pr_auc(y_true01: Any, score: Any) -> float:
+    """Average precision: sum over thresholds of (recall gain) x precision, no interpolation."""
+    precision, recall, _ = precision_recall_curve_binary(y_true01, score)
+    return float(-np.sum(np.diff(recall) * precision[:-1]))
+
+
+def tpr_at_fp(y_true01: Any, score: Any, n_fp: int) -> float:
+    """Highest true-positive rate over thresholds that admit at most ``n_fp`` false positives.
+
+    ``n_fp=0`` is the Bologna challenge TPR0: the fraction of lenses scored strictly above every
+    non-lens. Thresholds are the distinct scores, so a lens tied with a non-lens is only counted
+    together with that false positive (ties go against the lens). Needs both classes.
+    """
+    if isinstance(n_fp, bool) or not isinstance(n_fp, (int, np.integer)) or n_fp < 0:
+        raise ValueError(f"n_fp must be a non-negative integer, got {n_fp!r}")
+    labels = _check_binary_labels(y_true01)
+    values = _check_score(score, labels.shape[0])
+    _require_both_classes(labels, "a true-positive rate at fixed false positives")
+    tps, fps, _ = _threshold_counts(labels, values)
+    allowed = tps[fps <= n_fp]
+    return float(allowed.max() / tps[-1]) if allowed.size else 0.0
+
+
+# -------------------------------------------------------------------------- public: multi-class
+
+
+def roc_auc_per_class(y_true: Any, proba: Any) -> np.ndarray:
+    """One-vs-rest ROC AUC of each class; NaN for a class absent from (or alone in) ``y_true``."""
+    labels, probs = check_multiclass(y_true, proba)
+    return _per_class_auc(labels, probs)
+
+
+def macro_auc_ovr(y_true: Any, proba: Any) -> float:
+    """Mean one-vs-rest ROC AUC over the classes present in ``y_true`` (one sort per class)."""
+    labels, probs = check_multiclass(y_true, proba)
+    _require_two_present(labels, "a macro AUC")
+    return _nan_mean(_per_class_auc(labels, probs))
+
+
+def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    return (labels[:, None] == np.arange(n_classes)[None, :]).astype(np.int64)
+
+
+def micro_auc(y_true: Any, proba: Any) -> float:
+    """ROC AUC of all (sample, class) pairs pooled: one-hot truth against the probabilities."""
+    labels, probs = check_multiclass(y_true, proba)
+    return _rank_auc(_one_hot(labels, probs.shape[1]).ravel(), probs.ravel())
+
+
+def micro_roc_curve(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve ``(fpr, tpr, thresholds)`` of all (sample, class) pairs pooled."""
+    labels, probs = check_multiclass(y_true, proba)
+    return roc_curve_binary(_one_hot(labels, probs.shape[1]).ravel(), probs.ravel())
+
+
+def macro_auc_ovo(y_true: Any, proba: Any) -> float:
+    """Hand & Till (2001) one-vs-one AUC: mean over class pairs of (A(a|b) + A(b|a)) / 2.
+
+    ``A(a|b)`` ranks the samples of classes a and b by ``proba[:, a]``. Pairs with an absent class
+    are left out.
+    """
+    labels, probs = check_multiclass(y_true, proba)
+    _require_two_present(labels, "a one-vs-one AUC")
+    present = np.unique(labels)
+    pair_scores = []
+    for i, a in enumerate(present):
+        for b in present[i + 1 :]:
+            in_pair = (labels == a) | (labels == b)
+            is_a = (labels[in_pair] == a).astype(np.int64)
+            a_vs_b = _rank_auc(is_a, probs[in_pair, a])
+            b_vs_a = _rank_auc(1 - is_a, probs[in_pair, b])
+            pair_scores.append((a_vs_b + b_vs_a) / 2.0)
+    return float(np.mean(pair_scores))
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
+    """Counts ``[n_classes, n_classes]``: row = true class, column = predicted class."""
+    truth, pred = _check_predictions(y_true, y_pred, n_classes)
+    flat = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PrecisionRecallF1:
+    """Per-class precision, recall, F1 and support, with their macro and weighted averages."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+    accuracy: float
+    macro: dict[str, float]
+    weighted: dict[str, float]
+
+
+def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(numerator, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def precision_recall_f1(y_true: Any, y_pred: Any, n_classes: int) -> PrecisionRecallF1:
+    """Precision, recall and F1 per class (0 where undefined) plus macro/weighted averages."""
+    counts = confusion_matrix(y_true, y_pred, n_classes).astype(np.float64)
+    true_pos = np.diag(counts)
+    predicted = counts.sum(axis=0)
+    support = counts.sum(axis=1)
+    precision = _safe_ratio(true_pos, predicted)
+    recall = _safe_ratio(true_pos, support)
+    f1 = _safe_ratio(2 * true_pos, predicted + support)
+    weights = support / support.sum()
+    per_class = {"precision": precision, "recall": recall, "f1": f1}
+    return PrecisionRecallF1(
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        support=support.astype(np.int64),
+        accuracy=float(true_pos.sum() / support.sum()),
+        macro={name: float(v.mean()) for name, v in per_class.items()},
+        weighted={name: float(np.sum(v * weights)) for name, v in per_class.items()},
+    )
+
+
+def accuracy(y_true: Any, y_pred: Any) -> float:
+    """Fraction of samples whose predicted class equals the true class."""
+    truth = _check_labels(y_true, "y_true")
+    pred = _check_labels(y_pred, "y_pred")
+    if truth.shape != pred.shape:
+        raise ValueError(f"y_true has {truth.shape[0]} labels but y_pred has {pred.shape[0]}")
+    return float(np.mean(truth == pred))
+
+
+def classification_report_dict(
+    y_true: Any, y_pred: Any, class_names: Sequence[str]
+) -> dict[str, Any]:
+    """Per-class and averaged scores, keyed like scikit-learn's report with ``output_dict=True``."""
+    names = check_class_names(class_names, len(class_names))
+    scores = precision_recall_f1(y_true, y_pred, len(names))
+    total = int(scores.support.sum())
+    report: dict[str, Any] = {
+        name: {
+            "precision": float(scores.precision[k]),
+            "recall": float(scores.recall[k]),
+            "f1-score": float(scores.f1[k]),
+            "support": int(scores.support[k]),
+        }
+        for k, name in enumerate(names)
+    }
+    report["accuracy"] = scores.accuracy
+    for key, averages in (("macro avg", scores.macro), ("weighted avg", scores.weighted)):
+        report[key] = {
+            "precision": averages["precision"],
+            "recall": averages["recall"],
+            "f1-score": averages["f1"],
+            "support": total,
+        }
+    return report
+
+
+# ------------------------------------------------------------------------------------ summary
+
+
+def _json_float(value: float) -> float | None:
+    return None if not math.isfinite(value) else float(value)
+
+
+def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """All standard metrics of a classifier as a JSON-serialisable dict (NaN stored as None).
+
+    Predictions are ``argmax(proba)``. Keys: ``n_samples``, ``class_names``, ``accuracy``,
+    ``macro_auc`` (one-vs-rest), ``micro_auc``, ``ovo_macro_auc``, ``auc_per_class`` (by class
+    name; None for classes absent from ``y_true``), ``precision_macro``, ``recall_macro``,
+    ``f1_macro``, ``precision_weighted``, ``recall_weighted``, ``f1_weighted``,
+    ``confusion_matrix`` (rows true, columns predicted) and ``classification_report``. With two
+    classes also ``tpr0``, ``tpr1``, ``tpr10`` and ``pr_auc``, scoring class 1 by ``proba[:, 1]``.
+    """
+    labels, probs = check_multiclass(y_true, proba)
+    names = check_class_names(class_names, probs.shape[1])
+    _require_two_present(labels, "classification metrics")
+    y_pred = np.argmax(probs, axis=1)
+    n_classes = len(names)
+    scores = precision_recall_f1(labels, y_pred, n_classes)
+    per_class_auc = _per_class_auc(labels, probs)
+    metrics: dict[str, Any] = {
+        "n_samples": int(labels.shape[0]),
+        "class_names": names,
+        "accuracy": scores.accuracy,
+        "macro_auc": _json_float(_nan_mean(per_class_auc)),
+        "micro_auc": _json_float(micro_auc(labels, probs)),
+        "ovo_macro_auc": _json_float(macro_auc_ovo(labels, probs)),
+        "auc_per_class": {
+            name: _json_float(v) for name, v in zip(names, per_class_auc, strict=True)
+        },
+        "precision_macro": scores.macro["precision"],
+        "recall_macro": scores.macro["recall"],
+        "f1_macro": scores.macro["f1"],
+        "precision_weighted": scores.weighted["precision"],
+        "recall_weighted": scores.weighted["recall"],
+        "f1_weighted": scores.weighted["f1"],
+        "confusion_matrix": confusion_matrix(labels, y_pred, n_classes).tolist(),
+        "classification_report": classification_report_dict(labels, y_pred, names),
+    }
+    if n_classes == 2:
+        for n_fp in LENS_FINDING_FP_COUNTS:
+            metrics[f"tpr{n_fp}"] = tpr_at_fp(labels, probs[:, 1], n_fp)
+        metrics["pr_auc"] = pr_auc(labels, probs[:, 1])
+    return metrics

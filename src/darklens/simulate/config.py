@@ -1,0 +1,167 @@
+"""Frozen settings for the substructure simulator (DeepLense Models I–III and user variants).
+
+Units are in the field names: angles in arcsec, masses in solar masses, times in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from darklens.config import Config, require
+
+CLASS_NAMES = ("no_sub", "cdm", "axion")
+NOISE_KINDS = ("none", "counts", "ccd")
+
+
+@dataclass(frozen=True)
+class InstrumentConfig(Config):
+    """Detector grid, PSF and noise.
+
+    ``noise`` selects the noise model:
+    - ``counts`` (DeepLense Model I): image × exposure plus Gaussian background and Poisson-like noise,
+      then Poisson-sampled to integer counts; the exposure is drawn per image as
+      10^U(``log10_exposure_range``), the background rms is ``background_rms`` (image units);
+    - ``ccd`` (lenstronomy's SingleBand): image in e-/s; Gaussian background noise from sky brightness,
+      read noise and total exposure, plus Gaussian-approximated Poisson noise of the source flux;
+    - ``none``: the noiseless model.
+    """
+
+    name: str = "euclid_vis"
+    num_pix: int = 64
+    pixel_scale_arcsec: float = 0.101
+    psf_fwhm_arcsec: float = 0.16
+    psf_truncation_sigma: float = 5.0
+    noise: str = "ccd"
+    exposure_time_s: float = 566.0
+    num_exposures: int = 1
+    sky_brightness_mag_arcsec2: float = 22.3
+    magnitude_zero_point: float = 25.72
+    read_noise_e: float = 4.2
+    ccd_gain: float = 3.1
+    log10_exposure_range: tuple[float, float] = (3.0, 3.5)
+    background_rms: float = 0.01
+
+    def __post_init__(self) -> None:
+        require(self.noise in NOISE_KINDS, f"instrument.noise must be one of {NOISE_KINDS}, got {self.noise!r}")
+        require(8 <= self.num_pix <= 1024, f"instrument.num_pix must be in 8..1024, got {self.num_pix}")
+        require(self.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
+        require(self.psf_fwhm_arcsec >= 0, "instrument.psf_fwhm_arcsec must be >= 0 (0 = no PSF)")
+        require(self.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
+        require(self.exposure_time_s > 0 and self.num_exposures >= 1, "exposure must be positive")
+        require(self.read_noise_e >= 0 and self.ccd_gain > 0, "read noise >= 0 and gain > 0 required")
+        lo, hi = self.log10_exposure_range
+        require(lo <= hi, f"instrument.log10_exposure_range must be (low, high), got {(lo, hi)}")
+        require(self.background_rms >= 0, "instrument.background_rms must be >= 0")
+
+    @property
+    def total_exposure_s(self) -> float:
+        return self.exposure_time_s * self.num_exposures
+
+
+@dataclass(frozen=True)
+class LensConfig(Config):
+    """Main deflector: an SIE of mass ``mass_msun`` plus external shear, with the cosmology."""
+
+    z_lens: float = 0.5
+    z_source: float = 1.0
+    h0: float = 70.0
+    omega_m: float = 0.3
+    mass_msun: float = 1e12
+    e1: float = 0.1
+    e2: float = 0.0
+    gamma1: float = 0.05
+    gamma2: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(0 < self.z_lens < self.z_source, "need 0 < lens.z_lens < lens.z_source")
+        require(self.h0 > 0 and 0 < self.omega_m <= 1, "need lens.h0 > 0 and 0 < lens.omega_m <= 1")
+        require(self.mass_msun > 0, "lens.mass_msun must be positive")
+        require((self.e1**2 + self.e2**2) ** 0.5 < 1, "lens ellipticity |e| must be < 1")
+
+
+@dataclass(frozen=True)
+class SourceConfig(Config):
+    """Elliptical Sérsic source; brightness as a lenstronomy ``amplitude`` or a ``magnitude``."""
+
+    r_sersic_arcsec: float = 0.25
+    n_sersic: float = 1.0
+    e1: float = -0.1
+    e2: float = 0.1
+    center_max_arcsec: float = 0.35
+    magnitude: float | None = 20.0
+    amplitude: float | None = None
+
+    def __post_init__(self) -> None:
+        require(self.r_sersic_arcsec > 0, "source.r_sersic_arcsec must be positive")
+        require(0.2 <= self.n_sersic <= 8, "source.n_sersic must be in 0.2..8")
+        require((self.e1**2 + self.e2**2) ** 0.5 < 1, "source ellipticity |e| must be < 1")
+        require(self.center_max_arcsec >= 0, "source.center_max_arcsec must be >= 0")
+        require(
+            (self.magnitude is None) != (self.amplitude is None),
+            "set exactly one of source.magnitude and source.amplitude (the other to null)",
+        )
+
+
+@dataclass(frozen=True)
+class CDMConfig(Config):
+    """Point-mass subhalos: masses from p(m) ∝ m^slope, positions r ~ U(r_min, r_max), angle ~ U(0, 2π)."""
+
+    n_subhalos: int = 25
+    mass_min_msun: float = 1e6
+    mass_max_msun: float = 1e10
+    mass_slope: float = -0.9
+    r_min_arcsec: float = 0.25
+    r_max_arcsec: float = 2.0
+
+    def __post_init__(self) -> None:
+        require(0 <= self.n_subhalos <= 10_000, "cdm.n_subhalos must be in 0..10000")
+        require(0 < self.mass_min_msun < self.mass_max_msun, "need 0 < cdm.mass_min < cdm.mass_max")
+        require(self.mass_slope != -1.0, "cdm.mass_slope = -1 is not supported (log-uniform)")
+        require(0 <= self.r_min_arcsec <= self.r_max_arcsec, "need 0 <= cdm.r_min <= cdm.r_max")
+
+
+@dataclass(frozen=True)
+class AxionConfig(Config):
+    """Vortex: a straight string of ``n_points`` equal point masses through the lens centre.
+
+    Its half-length is ``length_coefficient / (2 m_a)`` arcsec with m_a = 10^U(log10 range) eV.
+    """
+
+    n_points: int = 100
+    total_mass_msun: float = 3e10
+    log10_axion_mass_ev_range: tuple[float, float] = (-24.0, -22.0)
+    length_coefficient: float = 0.06e-22
+
+    def __post_init__(self) -> None:
+        require(1 <= self.n_points <= 10_000, "axion.n_points must be in 1..10000")
+        require(self.total_mass_msun > 0, "axion.total_mass_msun must be positive")
+        lo, hi = self.log10_axion_mass_ev_range
+        require(lo <= hi, "axion.log10_axion_mass_ev_range must be (low, high)")
+        require(self.length_coefficient > 0, "axion.length_coefficient must be positive")
+
+
+@dataclass(frozen=True)
+class SubstructureConfig(Config):
+    """Everything that defines a substructure dataset except its size, split and seed.
+
+    ``deeplense_compat`` reproduces two quirks of DeepLenseSim: Einstein radii from *luminosity*
+    distances, and, where ``compat_noiseless`` is set (its Model II), an image equal to twice the
+    noiseless model (the script computes noise and then discards it). The default is the physical
+    behaviour: angular-diameter distances and noise on.
+    """
+
+    preset: str = "model_ii"
+    instrument: InstrumentConfig = field(default_factory=InstrumentConfig)
+    lens: LensConfig = field(default_factory=LensConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    cdm: CDMConfig = field(default_factory=CDMConfig)
+    axion: AxionConfig = field(default_factory=AxionConfig)
+    class_names: tuple[str, ...] = CLASS_NAMES
+    deeplense_compat: bool = False
+    compat_noiseless: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.class_names if c not in CLASS_NAMES]
+        require(not unknown, f"unknown class(es) {unknown}; choose from {CLASS_NAMES}")
+        require(len(self.class_names) >= 1, "need at least one class")
+        require(len(set(self.class_names)) == len(self.class_names), "class names must be unique")

@@ -1,0 +1,158 @@
+"""Training settings: one frozen, validated :class:`TrainConfig` for any model on any dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from darklens.config import Config, require
+from darklens.data.transforms import NORMALIZATIONS
+
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "plateau", "none")
+CLASS_WEIGHTINGS = ("none", "balanced")
+AMP_DTYPES = ("auto", "fp16", "bf16")
+AUTO = "auto"
+
+# Settings that may change when a run is resumed: they do not alter what one epoch computes.
+RESUMABLE_CHANGES = frozenset(
+    {"epochs", "early_stopping_patience", "num_workers", "device", "in_memory", "data"}
+)
+
+
+def _auto_or_bool(value: Any) -> bool:
+    return isinstance(value, bool) or value == AUTO
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig(Config):
+    """Training-time augmentations, applied to each batch on the training device.
+
+    ``scale`` is the zoom range of the image content (0.8 shrinks it to 80 %), ``shift_px`` the
+    amplitude of the random sub-pixel shift in pixels, ``shear_deg`` the x-shear amplitude in
+    degrees, and ``gaussian_noise_std`` the noise added after normalisation (normalised units).
+    """
+
+    dihedral: bool = True
+    shift_px: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+    shear_deg: float = 0.0
+    gaussian_noise_std: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.shift_px >= 0, f"augment.shift_px must be >= 0, got {self.shift_px}")
+        low, high = self.scale
+        require(
+            0 < low <= high,
+            f"augment.scale must be a range (low, high) with 0 < low <= high, got {self.scale}",
+        )
+        require(
+            0 <= self.shear_deg < 90, f"augment.shear_deg must be in [0, 90), got {self.shear_deg}"
+        )
+        require(
+            self.gaussian_noise_std >= 0,
+            f"augment.gaussian_noise_std must be >= 0, got {self.gaussian_noise_std}",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Config):
+    """Everything that defines a training run (see ``darklens train --help`` for the CLI).
+
+    ``amp``/``channels_last``/``in_memory`` take true, false or ``auto`` (auto: mixed precision and
+    channels-last on CUDA only; in-memory data when the split fits in a quarter of free RAM).
+    ``early_stopping_patience`` and ``grad_clip_norm`` are off at 0. ``img_size`` defaults to the
+    dataset's image size. ``batch_size`` is per process under DDP.
+    """
+
+    data: str = ""
+    train_split: str = "train"
+    val_split: str = "val"
+    model: str = "deeplense_cnn"
+    model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    img_size: int | None = None
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+    plateau_patience: int = 3
+    plateau_factor: float = 0.5
+    label_smoothing: float = 0.0
+    grad_clip_norm: float = 0.0
+    normalization: str = "minmax"
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    class_weighting: str = "none"
+    balanced_sampling: bool = False
+    early_stopping_patience: int = 0
+    amp: bool | str = AUTO
+    amp_dtype: str = AUTO
+    channels_last: bool | str = AUTO
+    in_memory: bool | str = AUTO
+    seed: int = 0
+    num_workers: int = 0
+    device: str = AUTO
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.model_kwargs, dict),
+            f"model_kwargs must be a mapping, got {self.model_kwargs!r}",
+        )
+        object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+        reserved = {"in_chans", "num_classes", "img_size"} & set(self.model_kwargs)
+        require(
+            not reserved,
+            f"model_kwargs may not set {', '.join(sorted(reserved))}: they come from the data "
+            "(use img_size to resize)",
+        )
+        require(bool(self.model), "model must name a registered model (see `darklens models`)")
+        require(self.train_split != self.val_split, "train_split and val_split must differ")
+        require(self.img_size is None or self.img_size >= 8, f"img_size must be >= 8, got {self.img_size}")
+        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")
+        _require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _require_choice("schedule", self.schedule, SCHEDULES)
+        require(
+            0 <= self.warmup_epochs < self.epochs or self.warmup_epochs == 0,
+            f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs} for "
+            f"{self.epochs} epochs",
+        )
+        require(self.plateau_patience >= 0, "plateau_patience must be >= 0")
+        require(0 < self.plateau_factor < 1, "plateau_factor must be in (0, 1)")
+        require(
+            0 <= self.label_smoothing < 1,
+            f"label_smoothing must be in [0, 1), got {self.label_smoothing}",
+        )
+        require(self.grad_clip_norm >= 0, "grad_clip_norm must be >= 0 (0 disables clipping)")
+        _require_choice("normalization", self.normalization, NORMALIZATIONS)
+        _require_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
+        require(
+            self.early_stopping_patience >= 0,
+            "early_stopping_patience must be >= 0 (0 disables early stopping)",
+        )
+        for name in ("amp", "channels_last", "in_memory"):
+            value = getattr(self, name)
+            require(_auto_or_bool(value), f"{name} must be true, false or auto, got {value!r}")
+        _require_choice("amp_dtype", self.amp_dtype, AMP_DTYPES)
+        require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        require(
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+            f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}",
+        )
+
+    def resume_conflicts(self, saved: TrainConfig) -> list[str]:
+        """Settings that differ from a saved run's and would change its results, as messages."""
+        mine, theirs = self.to_dict(), saved.to_dict()
+        return [
+            f"{name} (run has {theirs[name]!r}, given {mine[name]!r})"
+            for name in mine
+            if name not in RESUMABLE_CHANGES and mine[name] != theirs[name]
+        ]
+
+
+def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    require(value in choices, f"{name} must be one of {', '.join(choices)}; got {value!r}")

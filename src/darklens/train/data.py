@@ -1,0 +1,172 @@
+"""Feeding a darklens dataset split to the training loop, in batches of CPU tensors.
+
+A split that fits comfortably in RAM is read once into one tensor (:class:`MemorySplit`): batches
+are then plain indexing, which keeps data loading a small fraction of the step time. Larger splits
+are read lazily, one sorted HDF5 read per batch, in DataLoader worker processes
+(:class:`LazySplit`). Which batches an epoch visits is decided by pure functions of
+``(seed, epoch)``, so the order does not depend on process history and a resumed run sees the same
+batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from darklens.data.h5 import LensDataset
+from darklens.data.transforms import channel_stats
+
+MEMORY_FRACTION = 0.25  # load a split into RAM when it needs less than this share of free memory
+_STATS_BLOCK = 1024
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class MemorySplit:
+    """A split held in memory as one float32 tensor; ``positions`` index within the split."""
+
+    def __init__(self, images: torch.Tensor, labels: np.ndarray) -> None:
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, plan: Sequence[np.ndarray]) -> Iterator[Batch]:
+        labels = torch.from_numpy(self.labels)
+        for positions in plan:
+            index = torch.from_numpy(positions)
+            yield self.images[index], labels[index]
+
+    def blocks(self) -> Iterator[torch.Tensor]:
+        yield self.images
+
+
+class _BatchReader(Dataset):
+    """Dataset whose items are whole batches, so each worker does one HDF5 read per batch."""
+
+    def __init__(self, dataset: LensDataset, indices: np.ndarray, plan: Sequence[np.ndarray]):
+        self.dataset = dataset
+        self.indices = indices
+        self.plan = list(plan)
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, item: int) -> Batch:
+        rows = self.indices[self.plan[item]]
+        images = torch.from_numpy(self.dataset.images(rows))
+        return images, torch.from_numpy(self.dataset.labels[rows])
+
+
+class LazySplit:
+    """A split read from the HDF5 file batch by batch, in ``num_workers`` worker processes."""
+
+    def __init__(
+        self, dataset: LensDataset, indices: np.ndarray, num_workers: int, pin_memory: bool
+    ) -> None:
+        self.dataset = dataset
+        self.indices = indices
+        self.labels = dataset.labels[indices]
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, plan: Sequence[np.ndarray]) -> Iterator[Batch]:
+        loader = DataLoader(
+            _BatchReader(self.dataset, self.indices, plan),
+            batch_size=None,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=False,
+        )
+        yield from loader
+
+    def blocks(self) -> Iterator[torch.Tensor]:
+        for start in range(0, len(self.indices), _STATS_BLOCK):
+            rows = self.indices[start : start + _STATS_BLOCK]
+            yield torch.from_numpy(self.dataset.images(rows))
+
+
+SplitData = MemorySplit | LazySplit
+
+
+def available_memory_bytes() -> int:
+    """Memory the system can give this process now (MemAvailable on Linux)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def open_split(
+    dataset: LensDataset,
+    split: str,
+    in_memory: bool | str = "auto",
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> SplitData:
+    """The images of ``split``, in memory or lazy (``in_memory="auto"`` decides by size)."""
+    indices = dataset.split_indices(split)
+    if len(indices) == 0:
+        counts = {name: len(dataset.split_indices(name)) for name in dataset.split_names}
+        raise ValueError(
+            f"split {split!r} of {dataset.path} is empty (images per split: {counts}); "
+            "choose other splits (train_split / val_split)"
+        )
+    if in_memory == "auto":
+        needed = len(indices) * int(np.prod(dataset.image_shape)) * 4
+        in_memory = needed < MEMORY_FRACTION * available_memory_bytes()
+    if not in_memory:
+        return LazySplit(dataset, indices, num_workers, pin_memory)
+    images = torch.from_numpy(dataset.images(indices))
+    return MemorySplit(images.pin_memory() if pin_memory else images, dataset.labels[indices])
+
+
+def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of a split's raw images."""
+    return channel_stats(data.blocks())
+
+
+# -- epoch plans ---------------------------------------------------------------------------------
+def epoch_order(
+    labels: np.ndarray, seed: int, epoch: int, balanced: bool = False
+) -> np.ndarray:
+    """Positions visited in ``epoch``: a permutation, or with ``balanced`` a draw with replacement
+    in which every class is equally likely. Depends only on ``(seed, epoch)``."""
+    rng = np.random.default_rng([seed, epoch])
+    n = len(labels)
+    if not balanced:
+        return rng.permutation(n)
+    counts = np.bincount(labels)
+    weights = 1.0 / counts[labels]
+    return rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+
+
+def shard(order: np.ndarray, rank: int, world_size: int) -> np.ndarray:
+    """This rank's share of ``order``; wrapped around so all ranks get the same count."""
+    if world_size == 1:
+        return order
+    per_rank = -(-len(order) // world_size)
+    padded = np.resize(order, per_rank * world_size)
+    return padded[rank::world_size]
+
+
+def batch_plan(positions: np.ndarray, batch_size: int, drop_single: bool = False) -> list[np.ndarray]:
+    """Split positions into batches; ``drop_single`` drops a trailing batch of one image
+    (batch-norm cannot train on it)."""
+    plan = [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
+    if drop_single and len(plan) > 1 and len(plan[-1]) == 1:
+        plan.pop()
+    return plan

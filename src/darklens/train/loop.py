@@ -1,0 +1,191 @@
+"""The epoch functions: one pass of training, one pass of evaluation.
+
+They know nothing about files, schedules or processes: the caller hands them batches, a function
+giving the learning rate of each step, and (under DDP) a function gathering evaluation outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from darklens.data.transforms import (
+    gaussian_noise,
+    normalize,
+    preprocess,
+    random_affine,
+    random_dihedral,
+    resize,
+)
+from darklens.train.config import AugmentConfig
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSettings:
+    """How raw batches become model inputs, and how steps run, on one device."""
+
+    device: torch.device
+    img_size: int
+    normalization: str
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+    grad_clip_norm: float = 0.0
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        )
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainTotals:
+    """Sums over one process's training batches (summed again across processes under DDP)."""
+
+    loss_sum: float
+    correct: int
+    count: int
+    steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    loss: float
+    accuracy: float
+    macro_auc: float
+    proba: np.ndarray
+    labels: np.ndarray
+
+
+def augmented_inputs(
+    x: torch.Tensor, settings: BatchSettings, generator: torch.Generator
+) -> torch.Tensor:
+    """Training inputs: resize, random geometry, normalise, then noise (normalised units)."""
+    aug = settings.augment
+    x = resize(x.to(settings.device, non_blocking=True).float(), settings.img_size)
+    if aug.dihedral:
+        x = random_dihedral(x, generator)
+    x = random_affine(x, generator, aug.shift_px, aug.scale, aug.shear_deg)
+    x = normalize(x, settings.normalization, settings.mean, settings.std)
+    return settings.layout(gaussian_noise(x, aug.gaussian_noise_std, generator))
+
+
+def eval_inputs(x: torch.Tensor, settings: BatchSettings) -> torch.Tensor:
+    """Evaluation inputs: the deterministic preprocessing only."""
+    x = x.to(settings.device, non_blocking=True).float()
+    return settings.layout(
+        preprocess(x, settings.normalization, settings.img_size, settings.mean, settings.std)
+    )
+
+
+def train_one_epoch(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    settings: BatchSettings,
+    generator: torch.Generator,
+    lr_for_step: Callable[[int], float],
+    first_step: int = 0,
+    scaler: torch.amp.GradScaler | None = None,
+    on_batch: Callable[[float, float], None] | None = None,
+) -> TrainTotals:
+    """One pass over ``batches``; the learning rate of every param group is set per step.
+
+    ``on_batch(loss, running_accuracy)`` is called after each step (e.g. a progress bar).
+    """
+    model.train()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=settings.device)
+    correct = torch.zeros((), dtype=torch.int64, device=settings.device)
+    count = steps = 0
+    for x, y in batches:
+        lr = lr_for_step(first_step + steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        inputs = augmented_inputs(x, settings, generator)
+        targets = y.to(settings.device, non_blocking=True)
+        with settings.autocast():
+            logits = model(inputs)
+            loss = loss_fn(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            _clip(model, optimizer, settings.grad_clip_norm, scaler)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            _clip(model, optimizer, settings.grad_clip_norm, None)
+            optimizer.step()
+        steps += 1
+        count += len(targets)
+        loss_sum += loss.detach().double() * len(targets)
+        correct += (logits.detach().argmax(dim=1) == targets).sum()
+        if on_batch is not None:
+            on_batch(float(loss.detach()), int(correct) / count)
+    return TrainTotals(float(loss_sum), int(correct), count, steps)
+
+
+def _clip(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    max_norm: float,
+    scaler: torch.amp.GradScaler | None,
+) -> None:
+    if max_norm <= 0:
+        return
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
+
+def predict_logits(
+    model: nn.Module, batches: Iterable[Batch], settings: BatchSettings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (float32) and labels for every batch, in order, on the training device."""
+    model.eval()
+    logits, labels = [], []
+    with torch.inference_mode():
+        for x, y in batches:
+            with settings.autocast():
+                out = model(eval_inputs(x, settings))
+            logits.append(out.float())
+            labels.append(y.to(settings.device))
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate_epoch(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    settings: BatchSettings,
+    gather: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> EvalResult:
+    """Loss (plain cross-entropy), accuracy and macro one-vs-rest AUC over ``batches``.
+
+    Under DDP each process passes its shard and a ``gather`` that returns the whole set's logits
+    and labels, so every process computes the same metrics.
+    """
+    from darklens.evaluate.metrics import macro_auc_ovr
+
+    logits, labels = predict_logits(model, batches, settings)
+    if gather is not None:
+        logits, labels = gather(logits, labels)
+    loss = float(F.cross_entropy(logits, labels))
+    accuracy = float((logits.argmax(dim=1) == labels).double().mean())
+    proba = torch.softmax(logits, dim=1).double().cpu().numpy()
+    y_true = labels.cpu().numpy()
+    return EvalResult(loss, accuracy, float(macro_auc_ovr(y_true, proba)), proba, y_true)
