@@ -58,7 +58,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
@@ -138,7 +138,9 @@ class Config:
             text = str(source)
         data = yaml.safe_load(text)
         if not isinstance(data, Mapping):
-            raise ConfigError(f"expected a YAML mapping for {cls.__name__}, got {type(data).__name__}")
+            raise ConfigError(
+                f"expected a YAML mapping for {cls.__name__}, got {type(data).__name__}"
+            )
         return cls.from_dict(data)
 
     def merged(self, updates: Mapping[str, Any]) -> Self:

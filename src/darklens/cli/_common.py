@@ -34,7 +34,7 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except USER_ERRORS as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-            console.print(f"[bold red]error:[/] {message}", highlight=False)
+            console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper

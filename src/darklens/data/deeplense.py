@@ -263,11 +263,10 @@ def discover_files(root: str | Path) -> tuple[str, list[SourceFile]]:
         raise FileNotFoundError(f"no folder at {root}")
     if not root.is_dir():
         raise LayoutError(f"{root} is a file; point at the folder that holds the class folders")
+    _reject_loose_images(root)
     layout, groups = _split_groups(root)
     files = []
     for split, folder in groups:
-        if folder != root:
-            _reject_loose_images(folder)
         for label, class_dir in _class_folders(folder):
             files += [
                 SourceFile(path, path.relative_to(root).as_posix(), split, label)

@@ -66,8 +66,13 @@ class DatasetWriter:
         self._file = h5py.File(self._partial, "w", libver=("v110", "v110"))
         chunk = (min(chunk_images, n), *image_shape)
         self._file.create_dataset(
-            "images", shape=(n, *image_shape), dtype="float32", chunks=chunk,
-            compression=compression, track_times=False, dcpl=_early_allocation(compression),
+            "images",
+            shape=(n, *image_shape),
+            dtype="float32",
+            chunks=chunk,
+            compression=compression,
+            track_times=False,
+            dcpl=_early_allocation(compression),
         )
         self._file.create_dataset("labels", shape=(n,), dtype="int64", track_times=False)
         self._file.create_dataset("split", shape=(n,), dtype="uint8", track_times=False)
@@ -195,7 +200,9 @@ class LensDataset:
                 self.split_codes: np.ndarray = f["split"][:]
                 self.truth_columns: list[str] = sorted(f["truth"].keys()) if "truth" in f else []
         except OSError as err:
-            raise DatasetFormatError(f"cannot read {self.path}: {err} (corrupt or truncated?)") from err
+            raise DatasetFormatError(
+                f"cannot read {self.path}: {err} (corrupt or truncated?)"
+            ) from err
         self._handle: h5py.File | None = None
         self._pid: int | None = None
 
@@ -271,6 +278,7 @@ class LensDataset:
         for code, split in enumerate(self.split_names):
             mask = self.split_codes == code
             out[split] = {
-                name: int(np.sum(mask & (self.labels == k))) for k, name in enumerate(self.class_names)
+                name: int(np.sum(mask & (self.labels == k)))
+                for k, name in enumerate(self.class_names)
             }
         return out

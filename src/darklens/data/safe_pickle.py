@@ -75,7 +75,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return _ALLOWED_GLOBALS.get((module, name)) or super().find_class(module, name)
+            return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
             raise UnsafePickleError(self._path, f"{module}.{name}") from None
 

@@ -161,7 +161,7 @@ def check_class_names(class_names: Sequence[str], n_classes: int) -> list[str]:
 
 def _threshold_counts(y01: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, ...]:
     """Cumulative (true positives, false positives, threshold) at each distinct score, high→low."""
-    order = np.lexsort((-y01, -score))
+    order = np.argsort(-score, kind="mergesort")
     sorted_score = score[order]
     sorted_y = y01[order]
     last_of_group = np.r_[np.flatnonzero(np.diff(sorted_score)), sorted_score.size - 1]

@@ -148,9 +148,10 @@ def adapt_input_channels(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
 def load_pretrained(model: nn.Module, path: str | Path, *, strict_head: bool = False) -> LoadReport:
     """Copy the matching tensors of a local weights file into ``model`` (in place).
 
-    Raises FileNotFoundError if the file is missing and ValueError if it can't be read safely,
-    if no tensor matches, or if a non-head tensor has another shape (or a head tensor, with
-    ``strict_head=True``). Model tensors the file lacks keep their values and are reported.
+    Raises FileNotFoundError if the file is missing, and ValueError if it can't be read safely,
+    if no tensor outside the classifier head matches, or if a non-head tensor has another shape
+    (a head tensor too, with ``strict_head=True``). Model tensors the file lacks keep their
+    values; they are reported, and a warning names those outside the head.
     """
     path = Path(path)
     model_state = model.state_dict()
@@ -175,9 +176,9 @@ def load_pretrained(model: nn.Module, path: str | Path, *, strict_head: bool = F
             mismatched.append(f"{key} (file {tuple(tensor.shape)}, model {tuple(target.shape)})")
     if mismatched:
         raise ValueError(f"{path} does not fit this model; shapes differ: {', '.join(mismatched)}")
-    if not updates:
+    if not any(head is None or not k.startswith(f"{head}.") for k in updates):
         raise ValueError(
-            f"no tensor in {path} matches the model: file keys start {sorted(tensors)[:5]}, "
+            f"no tensor in {path} matches the model body: file keys start {sorted(tensors)[:5]}, "
             f"model keys start {sorted(model_state)[:5]}; is it the same architecture?"
         )
     model.load_state_dict({**model_state, **updates})

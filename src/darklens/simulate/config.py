@@ -18,11 +18,11 @@ class InstrumentConfig(Config):
     """Detector grid, PSF and noise.
 
     ``noise`` selects the noise model:
-    - ``counts`` (DeepLense Model I): image × exposure plus Gaussian background and Poisson-like noise,
-      then Poisson-sampled to integer counts; the exposure is drawn per image as
+    - ``counts`` (DeepLense Model I): image × exposure plus Gaussian background and Poisson-like
+      noise, then Poisson-sampled to integer counts; the exposure is drawn per image as
       10^U(``log10_exposure_range``), the background rms is ``background_rms`` (image units);
-    - ``ccd`` (lenstronomy's SingleBand): image in e-/s; Gaussian background noise from sky brightness,
-      read noise and total exposure, plus Gaussian-approximated Poisson noise of the source flux;
+    - ``ccd`` (lenstronomy's SingleBand): image in e-/s; Gaussian background noise from sky
+      brightness, read noise and total exposure, plus Gaussian-approximated Poisson noise of the source flux;
     - ``none``: the noiseless model.
     """
 
@@ -42,13 +42,20 @@ class InstrumentConfig(Config):
     background_rms: float = 0.01
 
     def __post_init__(self) -> None:
-        require(self.noise in NOISE_KINDS, f"instrument.noise must be one of {NOISE_KINDS}, got {self.noise!r}")
-        require(8 <= self.num_pix <= 1024, f"instrument.num_pix must be in 8..1024, got {self.num_pix}")
+        require(
+            self.noise in NOISE_KINDS,
+            f"instrument.noise must be one of {NOISE_KINDS}, got {self.noise!r}",
+        )
+        require(
+            8 <= self.num_pix <= 1024, f"instrument.num_pix must be in 8..1024, got {self.num_pix}"
+        )
         require(self.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
         require(self.psf_fwhm_arcsec >= 0, "instrument.psf_fwhm_arcsec must be >= 0 (0 = no PSF)")
         require(self.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
         require(self.exposure_time_s > 0 and self.num_exposures >= 1, "exposure must be positive")
-        require(self.read_noise_e >= 0 and self.ccd_gain > 0, "read noise >= 0 and gain > 0 required")
+        require(
+            self.read_noise_e >= 0 and self.ccd_gain > 0, "read noise >= 0 and gain > 0 required"
+        )
         lo, hi = self.log10_exposure_range
         require(lo <= hi, f"instrument.log10_exposure_range must be (low, high), got {(lo, hi)}")
         require(self.background_rms >= 0, "instrument.background_rms must be >= 0")
@@ -104,7 +111,7 @@ class SourceConfig(Config):
 
 @dataclass(frozen=True)
 class CDMConfig(Config):
-    """Point-mass subhalos: masses from p(m) ∝ m^slope, positions r ~ U(r_min, r_max), angle ~ U(0, 2π)."""
+    """Point-mass subhalos: p(m) ∝ m^slope, radius r ~ U(r_min, r_max), angle ~ U(0, 2π)."""
 
     n_subhalos: int = 25
     mass_min_msun: float = 1e6

@@ -44,8 +44,14 @@ def split_assignment(
 ) -> np.ndarray:
     """Split code (0 train, 1 val, 2 test) per image, stratified: exact counts in every class."""
     fractions = tuple(float(f) for f in fractions)
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+    if (
+        len(fractions) != 3
+        or any(f < 0 for f in fractions)
+        or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)
+    ):
+        raise ValueError(
+            f"split fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
     n_train = round(fractions[0] * n_per_class)
     n_val = min(round(fractions[1] * n_per_class), n_per_class - n_train)
     codes_per_class = np.full(n_per_class, 2, dtype=np.uint8)
@@ -83,7 +89,7 @@ def render_block(
     labels = np.arange(start, stop) % n_classes
     params = [
         draw_image_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
-        for index, label in zip(range(start, stop), labels)
+        for index, label in zip(range(start, stop), labels, strict=True)
     ]
     threads = torch.get_num_threads()
     if renderer.device.type == "cpu":
@@ -93,8 +99,10 @@ def render_block(
     finally:
         torch.set_num_threads(threads)
     images = np.empty((len(params), 1, *models.shape[1:]), dtype=np.float32)
-    for j, (index, p) in enumerate(zip(range(start, stop), params)):
-        images[j, 0] = apply_noise(models[j], config, image_rng(seed, index, NOISE_STREAM), p.exposure_s)
+    for j, (index, p) in enumerate(zip(range(start, stop), params, strict=True)):
+        images[j, 0] = apply_noise(
+            models[j], config, image_rng(seed, index, NOISE_STREAM), p.exposure_s
+        )
     k = config.cdm.n_subhalos
     truth = {
         "source_x_arcsec": np.array([p.source_x for p in params]),
@@ -174,8 +182,13 @@ def simulate_dataset(
     blocks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     t0 = time.perf_counter()
     with DatasetWriter(
-        out, n, (1, config.instrument.num_pix, config.instrument.num_pix), config.class_names,
-        manifest=manifest, truth_columns=truth_columns(config), overwrite=overwrite,
+        out,
+        n,
+        (1, config.instrument.num_pix, config.instrument.num_pix),
+        config.class_names,
+        manifest=manifest,
+        truth_columns=truth_columns(config),
+        overwrite=overwrite,
     ) as writer:
 
         def store(start: int, images: np.ndarray, labels: np.ndarray, truth: dict) -> None:
@@ -199,8 +212,9 @@ def _run_pool(config, seed, blocks, workers, store) -> None:
     ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
     queue = iter(blocks)
     pending: dict[int, Future] = {}
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(config.to_dict(),)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(config.to_dict(),)
+    ) as pool:
 
         def top_up() -> None:
             while len(pending) < 2 * workers:

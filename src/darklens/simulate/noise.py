@@ -11,7 +11,7 @@ from darklens.simulate.config import InstrumentConfig, SubstructureConfig
 
 @lru_cache(maxsize=32)
 def background_noise_e_per_s(instrument: InstrumentConfig) -> float:
-    """Gaussian background σ per pixel (e-/s): sky, read noise and exposure, as lenstronomy computes it."""
+    """Gaussian background σ per pixel (e-/s) from sky, read noise and exposure (lenstronomy)."""
     from lenstronomy.SimulationAPI.observation_api import SingleBand
 
     band = SingleBand(
@@ -34,7 +34,9 @@ def add_ccd_noise(
     """lenstronomy's ``noise_for_model``: Gaussian background plus Gaussian-approximated Poisson
     noise of the flux, σ = sqrt(max(image·t, 0))/t, for an image in e-/s."""
     background = rng.standard_normal(image.shape) * background_sigma
-    shot = rng.standard_normal(image.shape) * (np.sqrt(np.maximum(image * exposure_s, 0.0)) / exposure_s)
+    shot = rng.standard_normal(image.shape) * (
+        np.sqrt(np.maximum(image * exposure_s, 0.0)) / exposure_s
+    )
     return image + background + shot
 
 

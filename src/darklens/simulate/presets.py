@@ -1,7 +1,7 @@
 """Named presets reproducing the published DeepLense recipes (DeepLenseSim, Models I–III).
 
-Instrument values follow lenstronomy's observation configs (``Euclid(band='VIS', psf_type='GAUSSIAN',
-coadd_years=6)`` for Model II, ``HST(band='WFC3_F160W')`` for Model III) and DeepLenseSim's
+Instrument values follow lenstronomy's observation configs
+(``Euclid(band='VIS', psf_type='GAUSSIAN', coadd_years=6)`` for Model II, ``HST(band='WFC3_F160W')`` for Model III) and DeepLenseSim's
 ``simple_sim`` for Model I; see docs/architecture.md and shared REFERENCES for sources.
 """
 

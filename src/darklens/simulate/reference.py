@@ -29,25 +29,34 @@ class LenstronomyRenderer:
         n, pix = inst.num_pix, inst.pixel_scale_arcsec
         corner = -(n - 1) / 2.0 * pix
         self._data = ImageData(
-            image_data=np.zeros((n, n)), ra_at_xy_0=corner, dec_at_xy_0=corner,
+            image_data=np.zeros((n, n)),
+            ra_at_xy_0=corner,
+            dec_at_xy_0=corner,
             transform_pix2angle=np.array([[pix, 0.0], [0.0, pix]]),
         )
         if inst.psf_fwhm_arcsec > 0:
-            self._psf = PSF(psf_type="GAUSSIAN", fwhm=inst.psf_fwhm_arcsec, pixel_size=pix,
-                            truncation=inst.psf_truncation_sigma)
+            self._psf = PSF(
+                psf_type="GAUSSIAN",
+                fwhm=inst.psf_fwhm_arcsec,
+                pixel_size=pix,
+                truncation=inst.psf_truncation_sigma,
+            )
         else:
             self._psf = PSF(psf_type="NONE")
         self._distances = distance_kind(config)
-        self.main_einstein_radius_arcsec = float(einstein_radius_arcsec(
-            lens.mass_msun, lens.z_lens, lens.z_source, lens.h0, lens.omega_m, self._distances
-        ))
+        self.main_einstein_radius_arcsec = float(
+            einstein_radius_arcsec(
+                lens.mass_msun, lens.z_lens, lens.z_source, lens.h0, lens.omega_m, self._distances
+            )
+        )
         self.amplitude = source_amplitude(config)
         self._models: dict[int, ImageModel] = {}
 
     def _model(self, n_points: int) -> ImageModel:
         if n_points not in self._models:
             self._models[n_points] = ImageModel(
-                self._data, self._psf,
+                self._data,
+                self._psf,
                 lens_model_class=LensModel(["SIE", "SHEAR"] + ["POINT_MASS"] * n_points),
                 source_model_class=LightModel(["SERSIC_ELLIPSE"]),
                 kwargs_numerics={"supersampling_factor": 1, "supersampling_convolution": False},
@@ -57,8 +66,13 @@ class LenstronomyRenderer:
     def render_one(self, params: ImageParams) -> np.ndarray:
         lens, src = self.config.lens, self.config.source
         kwargs_lens = [
-            {"theta_E": self.main_einstein_radius_arcsec, "e1": lens.e1, "e2": lens.e2,
-             "center_x": 0.0, "center_y": 0.0},
+            {
+                "theta_E": self.main_einstein_radius_arcsec,
+                "e1": lens.e1,
+                "e2": lens.e2,
+                "center_x": 0.0,
+                "center_y": 0.0,
+            },
             {"gamma1": lens.gamma1, "gamma2": lens.gamma2},
         ]
         rein = einstein_radius_arcsec(
@@ -66,12 +80,19 @@ class LenstronomyRenderer:
         )
         kwargs_lens += [
             {"theta_E": float(r), "center_x": float(x), "center_y": float(y)}
-            for r, x, y in zip(np.atleast_1d(rein), params.point_x, params.point_y)
+            for r, x, y in zip(np.atleast_1d(rein), params.point_x, params.point_y, strict=True)
         ]
-        kwargs_source = [{
-            "amp": self.amplitude, "R_sersic": src.r_sersic_arcsec, "n_sersic": src.n_sersic,
-            "e1": src.e1, "e2": src.e2, "center_x": params.source_x, "center_y": params.source_y,
-        }]
+        kwargs_source = [
+            {
+                "amp": self.amplitude,
+                "R_sersic": src.r_sersic_arcsec,
+                "n_sersic": src.n_sersic,
+                "e1": src.e1,
+                "e2": src.e2,
+                "center_x": params.source_x,
+                "center_y": params.source_y,
+            }
+        ]
         return self._model(len(params.point_x)).image(kwargs_lens, kwargs_source)
 
     def render(self, params: list[ImageParams]) -> np.ndarray:

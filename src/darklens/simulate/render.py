@@ -39,7 +39,7 @@ def distance_kind(config: SubstructureConfig) -> str:
 def pixel_grid_arcsec(num_pix: int, pixel_scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates (x along columns, y along rows), centred on the optical axis.
 
-    Matches lenstronomy's ``make_grid_with_coordtransform(..., inverse=False)`` as DeepLenseSim uses.
+    Matches lenstronomy's ``make_grid_with_coordtransform(..., inverse=False)``, as DeepLenseSim.
     """
     axis = (np.arange(num_pix) - (num_pix - 1) / 2.0) * pixel_scale
     y, x = np.meshgrid(axis, axis, indexing="ij")
@@ -63,7 +63,7 @@ def psf_kernel_1d(config: SubstructureConfig) -> np.ndarray | None:
 
 
 def source_amplitude(config: SubstructureConfig) -> float:
-    """Sérsic amplitude at R_sersic: given directly, or converted from a magnitude by lenstronomy."""
+    """Sérsic amplitude at R_sersic: given, or converted from a magnitude by lenstronomy."""
     src = config.source
     if src.amplitude is not None:
         return float(src.amplitude)
@@ -83,8 +83,13 @@ def source_amplitude(config: SubstructureConfig) -> float:
     }
     sim = SimAPI(inst.num_pix, band, {"source_light_model_list": ["SERSIC_ELLIPSE"]})
     kwargs = {
-        "magnitude": src.magnitude, "R_sersic": src.r_sersic_arcsec, "n_sersic": src.n_sersic,
-        "e1": src.e1, "e2": src.e2, "center_x": 0.0, "center_y": 0.0,
+        "magnitude": src.magnitude,
+        "R_sersic": src.r_sersic_arcsec,
+        "n_sersic": src.n_sersic,
+        "e1": src.e1,
+        "e2": src.e2,
+        "center_x": 0.0,
+        "center_y": 0.0,
     }
     _, kwargs_source, _ = sim.magnitude2amplitude(None, [kwargs])
     return float(kwargs_source[0]["amp"])
@@ -94,7 +99,9 @@ class SubstructureRenderer:
     """Noiseless images for batches of :class:`ImageParams` (one config, one device)."""
 
     def __init__(
-        self, config: SubstructureConfig, device: str | torch.device = "cpu",
+        self,
+        config: SubstructureConfig,
+        device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.config = config
@@ -116,7 +123,9 @@ class SubstructureRenderer:
         distances = distance_kind(config)
         # θ_E of one solar mass; θ_E(M) = θ_E(1 M☉)·sqrt(M).
         self.rein_per_sqrt_msun = float(
-            einstein_radius_arcsec(1.0, lens.z_lens, lens.z_source, lens.h0, lens.omega_m, distances)
+            einstein_radius_arcsec(
+                1.0, lens.z_lens, lens.z_source, lens.h0, lens.omega_m, distances
+            )
         )
         self.main_einstein_radius_arcsec = self.rein_per_sqrt_msun * float(np.sqrt(lens.mass_msun))
         lens_phi, lens_q = ellipticity2phi_q(lens.e1, lens.e2)
@@ -129,7 +138,10 @@ class SubstructureRenderer:
         self._source = [
             self._tensor(v)
             for v in (
-                src_q, src_phi, src.n_sersic, src.r_sersic_arcsec / np.sqrt(src_q),
+                src_q,
+                src_phi,
+                src.n_sersic,
+                src.r_sersic_arcsec / np.sqrt(src_q),
                 self.amplitude * inst.pixel_scale_arcsec**2,
             )
         ]
@@ -139,7 +151,9 @@ class SubstructureRenderer:
         self._kernel = None if kernel is None else self._tensor(kernel)
 
     def _tensor(self, value) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=self.dtype, device=self.device)
+        return torch.as_tensor(
+            np.asarray(value, dtype=np.float64), dtype=self.dtype, device=self.device
+        )
 
     def render(self, params: Sequence[ImageParams]) -> np.ndarray:
         """Noiseless images [B, H, W] (float32, lenstronomy flux units per pixel)."""
@@ -163,7 +177,10 @@ class SubstructureRenderer:
         return out
 
     def render_tensors(
-        self, source_xy: torch.Tensor, point_x: torch.Tensor, point_y: torch.Tensor,
+        self,
+        source_xy: torch.Tensor,
+        point_x: torch.Tensor,
+        point_y: torch.Tensor,
         point_rein: torch.Tensor,
     ) -> torch.Tensor:
         """Core ray shooting on tensors: source_xy [B, 2]; point_* [B, K] (arcsec) → [B, H, W]."""
@@ -204,8 +221,13 @@ def _convolve_separable(images: torch.Tensor, kernel_1d: torch.Tensor) -> torch.
 
 
 def _subtract_point_deflections(
-    beta_x: torch.Tensor, beta_y: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor,
-    point_x: torch.Tensor, point_y: torch.Tensor, point_rein: torch.Tensor,
+    beta_x: torch.Tensor,
+    beta_y: torch.Tensor,
+    gx: torch.Tensor,
+    gy: torch.Tensor,
+    point_x: torch.Tensor,
+    point_y: torch.Tensor,
+    point_rein: torch.Tensor,
 ) -> None:
     """β −= Σ_k θ_E,k² (θ − θ_k)/|θ − θ_k|², accumulated in a fixed order over k (in place).
 

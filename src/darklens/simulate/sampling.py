@@ -35,7 +35,9 @@ class ImageParams:
     vortex_half_length_arcsec: float = float("nan")
 
 
-def draw_image_params(config: SubstructureConfig, label: int, rng: np.random.Generator) -> ImageParams:
+def draw_image_params(
+    config: SubstructureConfig, label: int, rng: np.random.Generator
+) -> ImageParams:
     """Draw one image's parameters in a fixed order (so draws never shift between versions)."""
     kind = config.class_names[label]
     src = config.source
@@ -46,7 +48,9 @@ def draw_image_params(config: SubstructureConfig, label: int, rng: np.random.Gen
     else:
         exposure = inst.total_exposure_s
     empty = np.zeros(0)
-    params = ImageParams(label, float(source_x), float(source_y), exposure, empty, empty, empty, empty)
+    params = ImageParams(
+        label, float(source_x), float(source_y), exposure, empty, empty, empty, empty
+    )
     if kind == "cdm":
         cdm = config.cdm
         masses = sample_power_law(

@@ -54,11 +54,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_current_umask())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -217,7 +224,9 @@ def read_checkpoint_meta(path_or_run_dir: str | Path, which: str = "best") -> tu
     json_path = checkpoint_json_path(path_or_run_dir, which)
     meta = _read_json(json_path)
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{json_path} is not a darklens checkpoint (format {meta.get('format')!r})")
+        raise CheckpointError(
+            f"{json_path} is not a darklens checkpoint (format {meta.get('format')!r})"
+        )
     version = meta.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(
@@ -226,7 +235,9 @@ def read_checkpoint_meta(path_or_run_dir: str | Path, which: str = "best") -> tu
         )
     for key in ("model", "weights", "preprocessing", "class_names"):
         if key not in meta:
-            raise CheckpointError(f"{json_path} lacks the {key!r} entry; it is not a complete checkpoint")
+            raise CheckpointError(
+                f"{json_path} lacks the {key!r} entry; it is not a complete checkpoint"
+            )
     return json_path, meta
 
 

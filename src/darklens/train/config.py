@@ -109,7 +109,10 @@ class TrainConfig(Config):
         )
         require(bool(self.model), "model must name a registered model (see `darklens models`)")
         require(self.train_split != self.val_split, "train_split and val_split must differ")
-        require(self.img_size is None or self.img_size >= 8, f"img_size must be >= 8, got {self.img_size}")
+        require(
+            self.img_size is None or self.img_size >= 8,
+            f"img_size must be >= 8, got {self.img_size}",
+        )
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")
         _require_choice("optimizer", self.optimizer, OPTIMIZERS)

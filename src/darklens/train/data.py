@@ -140,9 +140,7 @@ def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:
 
 
 # -- epoch plans ---------------------------------------------------------------------------------
-def epoch_order(
-    labels: np.ndarray, seed: int, epoch: int, balanced: bool = False
-) -> np.ndarray:
+def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool = False) -> np.ndarray:
     """Positions visited in ``epoch``: a permutation, or with ``balanced`` a draw with replacement
     in which every class is equally likely. Depends only on ``(seed, epoch)``."""
     rng = np.random.default_rng([seed, epoch])
@@ -163,7 +161,9 @@ def shard(order: np.ndarray, rank: int, world_size: int) -> np.ndarray:
     return padded[rank::world_size]
 
 
-def batch_plan(positions: np.ndarray, batch_size: int, drop_single: bool = False) -> list[np.ndarray]:
+def batch_plan(
+    positions: np.ndarray, batch_size: int, drop_single: bool = False
+) -> list[np.ndarray]:
     """Split positions into batches; ``drop_single`` drops a trailing batch of one image
     (batch-norm cannot train on it)."""
     plan = [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]

@@ -184,6 +184,11 @@ def evaluate_epoch(
     logits, labels = predict_logits(model, batches, settings)
     if gather is not None:
         logits, labels = gather(logits, labels)
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(
+            "training diverged: the model gives non-finite outputs on the validation split; "
+            "lower lr or set grad_clip_norm"
+        )
     loss = float(F.cross_entropy(logits, labels))
     accuracy = float((logits.argmax(dim=1) == labels).double().mean())
     proba = torch.softmax(logits, dim=1).double().cpu().numpy()

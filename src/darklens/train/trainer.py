@@ -85,7 +85,7 @@ class RunProgress:
 
     epoch: int = 0
     step: int = 0
-    best_auc: float | None = None
+    best_auc: float = -math.inf
     best_epoch: int = 0
     epochs_since_best: int = 0
     stopped_early: bool = False
@@ -94,6 +94,7 @@ class RunProgress:
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        out["best_auc"] = self.best_auc if math.isfinite(self.best_auc) else None
         out["plateau"] = self.plateau.to_json()
         return out
 
@@ -102,13 +103,13 @@ class RunProgress:
         fields = {f.name for f in dataclasses.fields(cls)} - {"plateau"}
         values = {k: v for k, v in data.items() if k in fields}
         values["history"] = [_nan_for_none(row) for row in values.get("history", [])]
+        if values.get("best_auc") is None:
+            values["best_auc"] = -math.inf
         return cls(**values, plateau=PlateauState.from_json(data["plateau"]))
 
     def record(self, val_auc: float, patience: int) -> bool:
         """Note an epoch's validation AUC; True if it is the best so far."""
-        improved = self.best_auc is None or (
-            math.isfinite(val_auc) and val_auc > self.best_auc
-        )
+        improved = self.best_epoch == 0 or (math.isfinite(val_auc) and val_auc > self.best_auc)
         if improved:
             self.best_auc = val_auc if math.isfinite(val_auc) else -math.inf
             self.best_epoch = self.epoch
@@ -166,7 +167,7 @@ def derived_seed(*keys: int) -> int:
 def class_weights(labels: np.ndarray, class_names: list[str]) -> torch.Tensor:
     """Balanced weights ``w_c = N / (n_classes * N_c)`` from the training labels."""
     counts = np.bincount(labels, minlength=len(class_names))
-    missing = [name for name, n in zip(class_names, counts) if n == 0]
+    missing = [name for name, n in zip(class_names, counts, strict=True) if n == 0]
     if missing:
         raise ValueError(
             f"class(es) {', '.join(missing)} have no training images; balanced class weighting "
@@ -271,6 +272,11 @@ def _run(
     val_data = open_split(
         dataset, config.val_split, config.in_memory, config.num_workers, pin_memory=pin
     )
+    if len(np.unique(val_data.labels)) < 2:
+        raise ValueError(
+            f"split {config.val_split!r} of {dataset.path} holds only one class; the validation "
+            "macro AUC that selects checkpoints needs at least two"
+        )
     if saved is not None:
         preprocessing = saved[2]["preprocessing"]
     else:
@@ -312,8 +318,6 @@ def _run(
     weights = None
     if config.class_weighting == "balanced":
         weights = class_weights(train_data.labels, dataset.class_names).to(device)
-    elif config.balanced_sampling:
-        class_weights(train_data.labels, dataset.class_names)  # every class must be present
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
     train_model = _wrap_ddp(model, device, ctx)
 
@@ -336,13 +340,13 @@ def _run(
                 is_best = progress.record(evaluation.macro_auc, config.early_stopping_patience)
                 progress.history.append(row)
                 if ctx.is_main:
-                    _save_epoch(run_dir, model, optimizer, scaler, progress, base_meta, row, is_best)
+                    _save_epoch(
+                        run_dir, model, optimizer, scaler, progress, base_meta, row, is_best
+                    )
                     tensorboard.epoch(row)
                 bar.end_epoch(row, is_best)
                 if progress.stopped_early:
-                    bar.note(
-                        f"early stop: no val AUC gain for {progress.epochs_since_best} epochs"
-                    )
+                    bar.note(f"early stop: no val AUC gain for {progress.epochs_since_best} epochs")
     finally:
         tensorboard.close()
         dataset.close()
@@ -350,7 +354,7 @@ def _run(
     return TrainResult(
         run_dir=run_dir,
         best_epoch=progress.best_epoch,
-        best_val_auc=math.nan if progress.best_auc is None else progress.best_auc,
+        best_val_auc=progress.best_auc if math.isfinite(progress.best_auc) else math.nan,
         epochs_completed=progress.epoch,
         stopped_early=progress.stopped_early,
         history=progress.history,
@@ -436,11 +440,11 @@ class _EpochRunner:
         )
         train_seconds = time.perf_counter() - started
         sums = torch.tensor(
-            [totals.loss_sum, totals.correct, totals.count, train_seconds],
+            [totals.loss_sum, totals.correct, totals.count],
             dtype=torch.float64,
             device=self.settings.device,
         )
-        loss_sum, correct, count, _ = all_reduce_sum(sums, ctx).tolist()
+        loss_sum, correct, count = all_reduce_sum(sums, ctx).tolist()
         evaluation = self._evaluate()
         first_lr = lr_at(progress.step)
         progress.step += totals.steps
@@ -468,9 +472,7 @@ class _EpochRunner:
         plan = batch_plan(positions, 2 * self.config.batch_size)
         device = self.settings.device
 
-        def gather(
-            logits: torch.Tensor, labels: torch.Tensor
-        ) -> tuple[torch.Tensor, torch.Tensor]:
+        def gather(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             where = all_gather_rows(torch.from_numpy(positions).to(device), ctx)
             all_logits, all_labels = all_gather_rows(logits, ctx), all_gather_rows(labels, ctx)
             ordered = torch.empty((n_val, logits.shape[1]), dtype=logits.dtype, device=device)

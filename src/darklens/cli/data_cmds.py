@@ -1,0 +1,153 @@
+"""Dataset verbs: simulate, presets, info, show."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from darklens.cli import app
+from darklens.cli._common import user_errors
+from darklens.config import ConfigError, parse_assignments
+
+out_console = Console()
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--split expects three numbers like 0.8,0.1,0.1, got {text!r}") from None
+    if len(values) != 3:
+        raise ConfigError(f"--split expects three numbers (train,val,test), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+@app.command()
+@user_errors
+def simulate(
+    out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 file."),
+    preset: str = typer.Option("model_ii", help="Preset: model_i, model_ii, model_iii."),
+    n_per_class: int = typer.Option(1000, help="Images per class."),
+    split: str = typer.Option("0.8,0.1,0.1", help="Train,val,test fractions."),
+    seed: int = typer.Option(0, help="Dataset seed: image i depends only on (preset, seed, i)."),
+    workers: int = typer.Option(1, help="Worker processes (CPU)."),
+    batch_size: int = typer.Option(256, help="Images rendered per batch."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    deeplense_compat: bool = typer.Option(
+        False,
+        "--deeplense-compat",
+        help="Reproduce DeepLenseSim's quirks (luminosity distances; Model II without noise).",
+    ),
+    config: Path | None = typer.Option(None, "--config", help="YAML file of settings to override."),
+    set_: list[str] = typer.Option([], "--set", help="Override one setting: key.path=value."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Simulate a substructure dataset (no_sub / cdm / axion) into one HDF5 file."""
+    from darklens.simulate.api import resolve_config
+    from darklens.simulate.engine import simulate_dataset
+
+    cfg = resolve_config(
+        preset, config, parse_assignments(set_), deeplense_compat if deeplense_compat else None
+    )
+    fractions = parse_fractions(split)
+    total = n_per_class * len(cfg.class_names)
+    with progress_bar() as bar:
+        task = bar.add_task(f"simulate {cfg.preset}", total=total, rate="", visible=not quiet)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            elapsed = bar.tasks[task].elapsed or 0.0
+            done = bar.tasks[task].completed
+            bar.update(task, rate=f"{done / elapsed:,.0f} img/s" if elapsed else "")
+
+        result = simulate_dataset(
+            cfg,
+            out,
+            n_per_class,
+            fractions,
+            seed=seed,
+            workers=workers,
+            batch_size=batch_size,
+            device=device,
+            overwrite=overwrite,
+            progress=advance,
+        )
+    out_console.print(
+        f"wrote {result.n_images:,} images to [bold]{result.path}[/] in {result.seconds:.1f} s "
+        f"({result.images_per_second:,.0f} images/s)"
+    )
+
+
+@app.command()
+@user_errors
+def presets(name: str | None = typer.Argument(None, help="Print this preset as YAML.")) -> None:
+    """List simulation presets, or print one as YAML (a starting point for --config)."""
+    from darklens.simulate.presets import PRESETS, get_preset
+
+    if name is None:
+        for preset in PRESETS:
+            inst = get_preset(preset).instrument
+            out_console.print(
+                f'{preset:10s} {inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" '
+                f'({inst.name}), PSF FWHM {inst.psf_fwhm_arcsec}", noise: {inst.noise}'
+            )
+        return
+    out_console.print(get_preset(name).to_yaml(), highlight=False)
+
+
+@app.command()
+@user_errors
+def info(path: Path = typer.Argument(..., help="A darklens dataset file.")) -> None:
+    """Counts per class and split, image shape, and the manifest of a dataset file."""
+    from darklens.data.h5 import LensDataset
+
+    ds = LensDataset(path)
+    counts = ds.counts()
+    table = Table(title=f"{path} — {len(ds):,} images of shape {ds.image_shape}")
+    table.add_column("class")
+    for split_name in ds.split_names:
+        table.add_column(split_name, justify="right")
+    table.add_column("total", justify="right")
+    for name in ds.class_names:
+        row = [counts[s][name] for s in ds.split_names]
+        table.add_row(name, *map(str, row), str(sum(row)))
+    totals = [sum(counts[s].values()) for s in ds.split_names]
+    table.add_row("[bold]all", *map(str, totals), str(sum(totals)))
+    out_console.print(table)
+    if ds.truth_columns:
+        out_console.print("truth columns: " + ", ".join(ds.truth_columns))
+    out_console.print("manifest:")
+    out_console.print_json(json.dumps(ds.manifest))
+
+
+@app.command()
+@user_errors
+def show(
+    path: Path = typer.Argument(..., help="A darklens dataset file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
+    per_class: int = typer.Option(6, help="Images per class."),
+    split: str = typer.Option("all", help="train, val, test or all."),
+    seed: int = typer.Option(0, help="Which random samples to show."),
+) -> None:
+    """Write a labelled sample gallery (one row per class) as a PNG."""
+    from darklens.data.gallery import write_gallery
+
+    written = write_gallery(path, out, per_class=per_class, split=split, seed=seed)
+    out_console.print(f"wrote {written}")

@@ -1,0 +1,140 @@
+"""Predictions from a trained checkpoint, with exactly the preprocessing it was trained with.
+
+>>> # predictor = Predictor.from_checkpoint("runs/cnn")            # best checkpoint of a run
+>>> # predictor.classes_                                           # array(['no_sub', 'cdm', ...])
+>>> # predictor.predict_proba(images)                              # [N, n_classes], rows sum to 1
+
+Follows scikit-learn manners: constructor arguments are stored as given, state that comes from the
+checkpoint ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from darklens.data.transforms import dihedral_views, preprocess
+from darklens.train.checkpoint import load_checkpoint
+
+
+class Predictor:
+    """Class probabilities for lensing images from a model and its training preprocessing.
+
+    ``preprocessing`` is a checkpoint's ``preprocessing`` entry (normalization, mean, std,
+    img_size, in_chans). ``tta`` averages the probabilities over the 8 dihedral views.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocessing: Mapping[str, Any],
+        class_names: Sequence[str],
+        device: str | torch.device = "cpu",
+        batch_size: int = 256,
+        tta: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = device
+        self.batch_size = batch_size
+        self.tta = tta
+        self.model_ = model.to(device).eval()
+        self.preprocessing_ = dict(preprocessing)
+        self.classes_ = np.asarray(list(class_names))
+        self.in_chans_ = int(preprocessing["in_chans"])
+        self.img_size_ = int(preprocessing["img_size"])
+        self.checkpoint_: dict[str, Any] | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path_or_run_dir: str | Path,
+        which: str = "best",
+        device: str | torch.device = "cpu",
+        batch_size: int = 256,
+        tta: bool = False,
+    ) -> Predictor:
+        """Load a run folder's ``best``/``last`` checkpoint (or a checkpoint file) for inference."""
+        model, meta = load_checkpoint(path_or_run_dir, which, device=device)
+        predictor = cls(model, meta["preprocessing"], meta["class_names"], device, batch_size, tta)
+        predictor.checkpoint_ = meta
+        return predictor
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def as_batch(self, images: Any) -> torch.Tensor:
+        """Validate images and return them as float32 [N, C, H, W] on the CPU.
+
+        Accepts [N, C, H, W], [N, H, W], [H, W] or [C, H, W]; a 3-D array is one multi-channel
+        image when the model takes more than one channel and its first axis matches that count.
+        """
+        array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else images
+        array = np.asarray(array)
+        if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"images must be numeric (int or float), got dtype {array.dtype}")
+        if np.iscomplexobj(array):
+            raise ValueError("images must be real numbers, got a complex array")
+        if array.ndim == 2:
+            array = array[None, None]
+        elif array.ndim == 3:
+            one_image = self.in_chans_ > 1 and array.shape[0] == self.in_chans_
+            array = array[None] if one_image else array[:, None]
+        elif array.ndim != 4:
+            raise ValueError(
+                f"expected images shaped [N, C, H, W], [N, H, W], [C, H, W] or [H, W]; "
+                f"got shape {array.shape}"
+            )
+        if array.shape[0] == 0:
+            raise ValueError("no images given")
+        if array.shape[1] != self.in_chans_:
+            raise ValueError(
+                f"the images have {array.shape[1]} channel(s) but the model was trained on "
+                f"{self.in_chans_}; pass [N, {self.in_chans_}, H, W] arrays"
+            )
+        batch = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        finite = torch.isfinite(batch.flatten(1)).all(dim=1)
+        if not bool(finite.all()):
+            bad = int(torch.nonzero(~finite)[0])
+            raise ValueError(f"image {bad} contains NaN or infinite values")
+        self._warn_if_resized(tuple(batch.shape[-2:]))
+        return batch
+
+    def _warn_if_resized(self, size: tuple[int, int]) -> None:
+        trained_from = tuple(self.preprocessing_.get("data_image_shape") or ())
+        if size == (self.img_size_, self.img_size_) or size == trained_from:
+            return
+        warnings.warn(
+            f"resizing {size[0]}x{size[1]} images to the model's {self.img_size_}x"
+            f"{self.img_size_}; predictions are most reliable on images like the training data",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    # -- predictions -----------------------------------------------------------------------------
+    def predict_proba(self, images: Any, tta: bool | None = None) -> np.ndarray:
+        """Class probabilities [N, n_classes] (float64), columns in the order of ``classes_``."""
+        batch = self.as_batch(images)
+        use_tta = self.tta if tta is None else tta
+        prep = self.preprocessing_
+        out = []
+        with torch.inference_mode():
+            for start in range(0, batch.shape[0], self.batch_size):
+                x = batch[start : start + self.batch_size].to(self.device)
+                x = preprocess(x, prep["normalization"], self.img_size_, prep["mean"], prep["std"])
+                views = dihedral_views(x) if use_tta else [x]
+                proba = torch.stack([torch.softmax(self.model_(v), dim=1) for v in views])
+                out.append(proba.mean(dim=0).double().cpu())
+        return torch.cat(out).numpy()
+
+    def predict(self, images: Any, tta: bool | None = None) -> np.ndarray:
+        """Index of the most probable class for each image."""
+        return self.predict_proba(images, tta).argmax(axis=1)
+
+    def predict_labels(self, images: Any, tta: bool | None = None) -> np.ndarray:
+        """Name of the most probable class for each image."""
+        return self.classes_[self.predict(images, tta)]

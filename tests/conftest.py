@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny, seeded darklens datasets whose classes a small CNN learns in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from darklens.data.h5 import DatasetWriter
+
+CLASS_NAMES = ("no_sub", "cdm", "axion")
+
+
+def _toy_image(kind: int, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Class 0: a compact blob; class 1: a ring; class 2: a ring with two bright clumps.
+
+    Positions, radii and brightness jitter from image to image, plus Gaussian noise.
+    """
+    centre = (size - 1) / 2 + rng.uniform(-1.5, 1.5, size=2)
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    radius = np.hypot(xx - centre[0], yy - centre[1])
+    amplitude = rng.uniform(0.8, 1.2)
+    if kind == 0:
+        image = np.exp(-0.5 * (radius / (size * 0.08)) ** 2)
+    else:
+        ring_radius = size * rng.uniform(0.25, 0.3)
+        image = np.exp(-0.5 * ((radius - ring_radius) / (size * 0.04)) ** 2)
+        if kind == 2:
+            for angle in rng.uniform(0, 2 * np.pi, size=2):
+                cx = centre[0] + ring_radius * np.cos(angle)
+                cy = centre[1] + ring_radius * np.sin(angle)
+                image += 1.5 * np.exp(-0.5 * (np.hypot(xx - cx, yy - cy) / (size * 0.04)) ** 2)
+    return amplitude * image + rng.normal(0.0, 0.1, size=(size, size))
+
+
+def make_toy_dataset(
+    path: Path,
+    per_class: int = 30,
+    size: int = 32,
+    seed: int = 0,
+    split_fractions: tuple[float, float] = (0.6, 0.2),
+) -> Path:
+    """Write a 3-class dataset of 1 x size x size images; splits per class train/val/test."""
+    rng = np.random.default_rng(seed)
+    n_classes = len(CLASS_NAMES)
+    n = per_class * n_classes
+    labels = np.repeat(np.arange(n_classes), per_class)
+    images = np.stack([_toy_image(k, rng, size) for k in labels])[:, None].astype(np.float32)
+    n_train = int(round(split_fractions[0] * per_class))
+    n_val = int(round(split_fractions[1] * per_class))
+    split_one_class = np.array([0] * n_train + [1] * n_val + [2] * (per_class - n_train - n_val))
+    split = np.tile(split_one_class, n_classes).astype(np.uint8)
+    order = rng.permutation(n)
+    with DatasetWriter(path, n, (1, size, size), CLASS_NAMES, manifest={"toy": True}) as writer:
+        writer.write(0, images[order], labels[order], split[order])
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 classes x 30 images of 1x32x32 (18 train, 6 val, 6 test per class)."""
+    return make_toy_dataset(tmp_path_factory.mktemp("data") / "toy.h5")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Keep tests to one CPU thread (the machine is shared) and restore the setting after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
