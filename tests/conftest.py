@@ -64,6 +64,21 @@ def toy_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_toy_dataset(tmp_path_factory.mktemp("data") / "toy.h5")
 
 
+@pytest.fixture(scope="session")
+def trained_run(toy_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run folder of a short deeplense_cnn training on :func:`toy_h5` (best/last checkpoints)."""
+    from darklens.train import TrainConfig, train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "cnn"
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(TrainConfig(epochs=2, batch_size=8, seed=0), toy_h5, run_dir, quiet=True)
+    finally:
+        torch.set_num_threads(previous)
+    return run_dir
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """Keep tests to one CPU thread (the machine is shared) and restore the setting after."""

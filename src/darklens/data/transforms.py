@@ -75,11 +75,15 @@ def affine_matrices(
 
 
 def apply_affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Resample a batch with sampling matrices ``theta`` (bilinear, reflected borders)."""
+    """Resample a batch with sampling matrices ``theta`` (bilinear).
+
+    Pixels that come from outside the image repeat the nearest edge pixel: mirroring would bring
+    ghost copies of a central lens into a zoomed-out image, zeros a dark frame around sky noise.
+    """
     _require_batch(x)
     theta = theta.to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def random_affine(

@@ -22,7 +22,8 @@ class InstrumentConfig(Config):
       noise, then Poisson-sampled to integer counts; the exposure is drawn per image as
       10^U(``log10_exposure_range``), the background rms is ``background_rms`` (image units);
     - ``ccd`` (lenstronomy's SingleBand): image in e-/s; Gaussian background noise from sky
-      brightness, read noise and total exposure, plus Gaussian-approximated Poisson noise of the source flux;
+      brightness, read noise and total exposure, plus Gaussian-approximated Poisson noise of
+      the source flux;
     - ``none``: the noiseless model.
     """
 

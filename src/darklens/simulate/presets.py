@@ -1,8 +1,8 @@
 """Named presets reproducing the published DeepLense recipes (DeepLenseSim, Models I–III).
 
 Instrument values follow lenstronomy's observation configs
-(``Euclid(band='VIS', psf_type='GAUSSIAN', coadd_years=6)`` for Model II, ``HST(band='WFC3_F160W')`` for Model III) and DeepLenseSim's
-``simple_sim`` for Model I; see docs/architecture.md and shared REFERENCES for sources.
+(``Euclid(band='VIS', psf_type='GAUSSIAN', coadd_years=6)`` for Model II,
+``HST(band='WFC3_F160W')`` for Model III) and DeepLenseSim's ``simple_sim`` for Model I.
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ from darklens.simulate.physics import einstein_radius_arcsec
 from darklens.simulate.sampling import ImageParams
 
 _PAD = 64
+# Images per tensor pass on the CPU: [64, H·W] float32 tensors stay in cache (measured fastest);
+# accelerators take much larger passes.
+_CHUNK = 64
 
 
 def distance_kind(config: SubstructureConfig) -> str:
@@ -107,6 +110,7 @@ class SubstructureRenderer:
         self.config = config
         self.device = torch.device(device)
         self.dtype = dtype
+        self.chunk = _CHUNK if self.device.type == "cpu" else 8192
         inst, lens, src = config.instrument, config.lens, config.source
         n = inst.num_pix
         self.num_pix = n
@@ -161,20 +165,24 @@ class SubstructureRenderer:
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(params):
             groups.setdefault(len(p.point_x), []).append(i)
-        for n_points, members in groups.items():
-            chosen = [params[i] for i in members]
-            source = np.array([[p.source_x, p.source_y] for p in chosen])
-            if n_points:
-                px = np.stack([p.point_x for p in chosen])
-                py = np.stack([p.point_y for p in chosen])
-                rein = self.rein_per_sqrt_msun * np.sqrt(np.stack([p.point_mass for p in chosen]))
-            else:
-                px = py = rein = np.zeros((len(chosen), 0))
-            images = self.render_tensors(
-                self._tensor(source), self._tensor(px), self._tensor(py), self._tensor(rein)
-            )
-            out[members] = images.cpu().numpy()
+        for n_points, group in groups.items():
+            for start in range(0, len(group), self.chunk):
+                members = group[start : start + self.chunk]
+                out[members] = self._render_same_size([params[i] for i in members], n_points)
         return out
+
+    def _render_same_size(self, chosen: Sequence[ImageParams], n_points: int) -> np.ndarray:
+        source = np.array([[p.source_x, p.source_y] for p in chosen])
+        if n_points:
+            px = np.stack([p.point_x for p in chosen])
+            py = np.stack([p.point_y for p in chosen])
+            rein = self.rein_per_sqrt_msun * np.sqrt(np.stack([p.point_mass for p in chosen]))
+        else:
+            px = py = rein = np.zeros((len(chosen), 0))
+        images = self.render_tensors(
+            self._tensor(source), self._tensor(px), self._tensor(py), self._tensor(rein)
+        )
+        return images.cpu().numpy()
 
     def render_tensors(
         self,

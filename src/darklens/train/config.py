@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from darklens.config import Config, require
+import yaml
+
+from darklens.config import Config, ConfigError, require
 from darklens.data.transforms import NORMALIZATIONS
 
 OPTIMIZERS = ("adamw", "adam")
@@ -159,3 +163,28 @@ class TrainConfig(Config):
 
 def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     require(value in choices, f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def build_train_config(
+    config_file: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
+    assignments: Mapping[str, Any] | None = None,
+    base: TrainConfig | None = None,
+) -> TrainConfig:
+    """Layer settings: ``base`` (default: defaults) < YAML ``config_file`` < ``options`` (the
+    CLI's named options; None values are skipped) < dotted ``assignments`` (``--set k=v``)."""
+    config = base or TrainConfig()
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        data = yaml.safe_load(path.read_text())
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path} must hold a YAML mapping of training settings")
+        config = config.merged(data)
+    chosen = {k: v for k, v in (options or {}).items() if v is not None}
+    if chosen:
+        config = config.merged(chosen)
+    if assignments:
+        config = config.override(assignments)
+    return config

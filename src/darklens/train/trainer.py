@@ -32,7 +32,7 @@ from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
 from darklens.models import create_model
 from darklens.train import checkpoint as ckpt
-from darklens.train.config import AUTO, TrainConfig
+from darklens.train.config import AUTO, TrainConfig, build_train_config
 from darklens.train.data import (
     SplitData,
     batch_plan,
@@ -516,3 +516,19 @@ def _save_epoch(
         "scaler": scaler.state_dict() if scaler is not None else None,
     }
     ckpt.save_train_state(run_dir / STATE, model, optimizer, state)
+
+
+def train_from_cli(
+    out_dir: str | Path,
+    config_file: str | Path | None,
+    options: dict[str, Any],
+    assignments: dict[str, Any],
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+) -> TrainResult:
+    """Layer the CLI's settings (over the run's own ``config.yaml`` when resuming) and train."""
+    saved = Path(out_dir) / CONFIG_FILE
+    base = TrainConfig.from_yaml(saved) if resume and saved.is_file() else None
+    config = build_train_config(config_file, options, assignments, base)
+    return train(config, None, out_dir, resume=resume, quiet=quiet)

@@ -1,0 +1,61 @@
+"""``darklens train``: one training recipe for any model on any darklens dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from darklens.cli import app
+from darklens.cli._common import user_errors
+from darklens.config import parse_assignments
+
+
+@app.command("train")
+@user_errors
+def train_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write (or resume).")],
+    data: Annotated[Path | None, typer.Option("--data", help="Dataset file (.h5).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Registered model name.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of training settings.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Number of epochs.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Batch size (per process under DDP).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override one setting: key=value (e.g. augment.shift_px=0.5)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+) -> None:
+    """Train a model; settings: defaults < --config < options < --set (resume: the run's own)."""
+    from darklens.train.trainer import train_from_cli
+
+    options = {
+        "data": None if data is None else str(data),
+        "model": model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "device": device,
+    }
+    result = train_from_cli(
+        out, config, options, parse_assignments(set_ or []), resume=resume, quiet=quiet
+    )
+    if not quiet:
+        Console().print(
+            f"best val macro AUC {result.best_val_auc:.4f} at epoch {result.best_epoch} "
+            f"({result.epochs_completed} epochs) -> {result.best_checkpoint}",
+            highlight=False,
+        )

@@ -1,0 +1,80 @@
+"""The dataset file: atomic writes, lazy reads, and clear errors on bad files."""
+
+import h5py
+import numpy as np
+import pytest
+
+from darklens.data.h5 import DatasetFormatError, DatasetWriter, LensDataset
+
+
+def _write(path, n=10, **kw):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(n, 1, 8, 8)).astype(np.float32)
+    labels = np.arange(n) % 2
+    with DatasetWriter(path, n, (1, 8, 8), ["a", "b"], manifest={"k": 1}, **kw) as w:
+        w.write(0, images, labels, np.zeros(n, np.uint8))
+    return images, labels
+
+
+def test_round_trip_and_lazy_reads(tmp_path):
+    images, labels = _write(tmp_path / "d.h5")
+    ds = LensDataset(tmp_path / "d.h5")
+    assert len(ds) == 10 and ds.class_names == ["a", "b"] and ds.manifest == {"k": 1}
+    np.testing.assert_array_equal(ds.images(), images)
+    np.testing.assert_array_equal(ds.labels, labels)
+    np.testing.assert_array_equal(ds.images([5, 1, 5]), images[[5, 1, 5]])
+    blocks = list(ds.iter_blocks(4))
+    assert [s for s, _ in blocks] == [0, 4, 8]
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), images)
+    assert ds.split_indices("train").tolist() == list(range(10))
+    with pytest.raises(KeyError, match="unknown split"):
+        ds.split_indices("holdout")
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    path = tmp_path / "d.h5"
+    with pytest.raises(RuntimeError, match="boom"):
+        with DatasetWriter(path, 4, (1, 8, 8), ["a"]) as w:
+            w.write(0, np.zeros((2, 1, 8, 8)), np.zeros(2, int), np.zeros(2, np.uint8))
+            raise RuntimeError("boom")
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_incomplete_write_is_refused(tmp_path):
+    w = DatasetWriter(tmp_path / "d.h5", 4, (1, 8, 8), ["a"])
+    w.write(0, np.zeros((2, 1, 8, 8)), np.zeros(2, int), np.zeros(2, np.uint8))
+    with pytest.raises(RuntimeError, match="never written"):
+        w.close()
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_nan_and_bad_labels_rejected(tmp_path):
+    with DatasetWriter(tmp_path / "d.h5", 2, (1, 8, 8), ["a"]) as w:
+        bad = np.zeros((2, 1, 8, 8))
+        bad[1, 0, 3, 3] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            w.write(0, bad, np.zeros(2, int), np.zeros(2, np.uint8))
+        with pytest.raises(ValueError, match="labels"):
+            w.write(0, np.zeros((2, 1, 8, 8)), np.array([0, 3]), np.zeros(2, np.uint8))
+        w.write(0, np.zeros((2, 1, 8, 8)), np.zeros(2, int), np.zeros(2, np.uint8))
+
+
+def test_existing_file_needs_overwrite(tmp_path):
+    _write(tmp_path / "d.h5")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        _write(tmp_path / "d.h5")
+    _write(tmp_path / "d.h5", overwrite=True)
+
+
+def test_foreign_truncated_and_missing_files(tmp_path):
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(DatasetFormatError, match="not a darklens dataset"):
+        LensDataset(tmp_path / "other.h5")
+    _write(tmp_path / "d.h5")
+    data = (tmp_path / "d.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 3])
+    with pytest.raises(DatasetFormatError, match="cut.h5"):
+        LensDataset(tmp_path / "cut.h5")
+    with pytest.raises(FileNotFoundError):
+        LensDataset(tmp_path / "nope.h5")
