@@ -2,6 +2,9 @@
 # Create .venv and install darklens with pinned dependencies.
 # torch==2.13.0 is named in the same pip command as everything that depends on it, so pip takes the
 # local CPU build instead of pulling the CUDA stack from the registry.
+#
+#   scripts/setup.sh                 # the package, its dependencies and the test tools
+#   scripts/setup.sh --with-browser  # also Debian's Chromium, for the headless report test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -13,4 +16,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/constr
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -c requirements/constraints.txt torch==2.13.0 -e ".[dev]"
     touch "$stamp"
+fi
+
+if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+            || echo "setup: could not install chromium; the report browser test will be skipped" >&2
+    else
+        echo "setup: chromium not found (install it to run the report browser test)" >&2
+    fi
 fi
