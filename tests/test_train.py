@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from sklearn.utils.class_weight import compute_class_weight
 from typer.testing import CliRunner
 
@@ -24,6 +26,7 @@ import darklens
 from darklens.cli import app
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
+from darklens.predict import Predictor
 from darklens.train import TrainConfig, load_checkpoint, train
 from darklens.train.config import build_train_config
 from darklens.train.data import batch_plan, epoch_order, shard
@@ -77,6 +80,15 @@ def test_tiny_run_learns_and_writes_its_files(toy_h5: Path, tmp_path: Path):
     assert meta["train_config"]["epochs"] == 5
     _, last_meta = load_checkpoint(run, "last")
     assert last_meta["epoch"] == 5
+    # the recorded validation metrics agree with an independent evaluation of the checkpoint
+    with LensDataset(toy_h5) as dataset:
+        index = dataset.split_indices("val")
+        images, labels = dataset.images(index), dataset.labels[index]
+    proba = Predictor.from_checkpoint(run, "best").predict_proba(images)
+    expected_auc = roc_auc_score(labels, proba, multi_class="ovr", average="macro")
+    assert meta["val_metrics"]["auc"] == pytest.approx(expected_auc, abs=1e-9)
+    assert meta["val_metrics"]["acc"] == pytest.approx(accuracy_score(labels, proba.argmax(1)))
+    assert meta["val_metrics"]["loss"] == pytest.approx(log_loss(labels, proba), rel=1e-5)
 
 
 def test_same_seed_same_history_and_weights(toy_h5: Path, tmp_path: Path):
@@ -84,20 +96,19 @@ def test_same_seed_same_history_and_weights(toy_h5: Path, tmp_path: Path):
         epochs=2,
         batch_size=8,
         seed=3,
-        augment={"dihedral": True, "shift_px": 0.5, "scale": (0.9, 1.0), "gaussian_noise_std": 0.02},
+        augment={
+            "dihedral": True,
+            "shift_px": 0.5,
+            "scale": (0.9, 1.0),
+            "gaussian_noise_std": 0.02,
+        },
     )
     first = train(config, toy_h5, tmp_path / "a", quiet=True)
     second = train(config, toy_h5, tmp_path / "b", quiet=True)
     assert _metrics(first.history) == _metrics(second.history)
     _assert_same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
-    other = train(
-        dataclasses_replace(config, seed=4), toy_h5, tmp_path / "c", quiet=True
-    )
+    other = train(dataclasses.replace(config, seed=4), toy_h5, tmp_path / "c", quiet=True)
     assert _metrics(other.history) != _metrics(first.history)
-
-
-def dataclasses_replace(config: TrainConfig, **changes) -> TrainConfig:
-    return TrainConfig.from_dict({**config.to_dict(), **changes})
 
 
 _RUNNER = """
@@ -151,8 +162,12 @@ def test_resume_extends_a_finished_run(toy_h5: Path, tmp_path: Path):
     train(config, toy_h5, tmp_path / "run", quiet=True)
     again = train(config, toy_h5, tmp_path / "run", resume=True, quiet=True)
     assert again.epochs_completed == 1 and len(again.history) == 1
-    longer = train(dataclasses_replace(config, epochs=2), toy_h5, tmp_path / "run", resume=True, quiet=True)
-    straight = train(dataclasses_replace(config, epochs=2), toy_h5, tmp_path / "straight", quiet=True)
+    longer = train(
+        dataclasses.replace(config, epochs=2), toy_h5, tmp_path / "run", resume=True, quiet=True
+    )
+    straight = train(
+        dataclasses.replace(config, epochs=2), toy_h5, tmp_path / "straight", quiet=True
+    )
     assert _metrics(longer.history) == _metrics(straight.history)
 
 
@@ -164,11 +179,13 @@ def test_run_folder_guards(toy_h5: Path, tmp_path: Path):
     with pytest.raises(FileExistsError, match="--resume"):
         train(config, toy_h5, tmp_path / "run", quiet=True)
     with pytest.raises(ConfigError, match=r"lr \(run has 0.001, given 0.01\)"):
-        train(dataclasses_replace(config, lr=0.01), toy_h5, tmp_path / "run", resume=True)
+        train(dataclasses.replace(config, lr=0.01), toy_h5, tmp_path / "run", resume=True)
 
 
 def test_lazy_loading_matches_in_memory(toy_h5: Path, tmp_path: Path):
-    memory = train(TrainConfig(epochs=1, in_memory=True, **FAST), toy_h5, tmp_path / "m", quiet=True)
+    memory = train(
+        TrainConfig(epochs=1, in_memory=True, **FAST), toy_h5, tmp_path / "m", quiet=True
+    )
     lazy = train(
         TrainConfig(epochs=1, in_memory=False, num_workers=1, **FAST),
         toy_h5,
@@ -179,7 +196,9 @@ def test_lazy_loading_matches_in_memory(toy_h5: Path, tmp_path: Path):
 
 
 def test_dataset_normalisation_stores_train_split_statistics(toy_h5: Path, tmp_path: Path):
-    train(TrainConfig(epochs=1, normalization="dataset", **FAST), toy_h5, tmp_path / "run", quiet=True)
+    train(
+        TrainConfig(epochs=1, normalization="dataset", **FAST), toy_h5, tmp_path / "run", quiet=True
+    )
     _, meta = load_checkpoint(tmp_path / "run")
     with LensDataset(toy_h5) as dataset:
         images = dataset.images(dataset.split_indices("train")).astype(np.float64)
@@ -215,7 +234,9 @@ def test_resized_training_records_the_new_size(toy_h5: Path, tmp_path: Path):
     ids=["bf16-autocast", "channels-last", "recipe-options"],
 )
 def test_training_options_run_and_stay_finite(toy_h5: Path, tmp_path: Path, changes: dict):
-    result = train(TrainConfig.from_dict({"epochs": 1, **FAST, **changes}), toy_h5, tmp_path / "r", quiet=True)
+    result = train(
+        TrainConfig.from_dict({"epochs": 1, **FAST, **changes}), toy_h5, tmp_path / "r", quiet=True
+    )
     row = result.history[0]
     assert all(math.isfinite(row[k]) for k in METRICS), row
 
@@ -281,7 +302,9 @@ def test_config_yaml_round_trip(tmp_path: Path):
 
 
 def test_settings_layering_order(tmp_path: Path):
-    (tmp_path / "x.yaml").write_text("epochs: 7\nlr: 0.01\nbatch_size: 32\naugment: {shift_px: 1.0}\n")
+    (tmp_path / "x.yaml").write_text(
+        "epochs: 7\nlr: 0.01\nbatch_size: 32\naugment: {shift_px: 1.0}\n"
+    )
     config = build_train_config(
         tmp_path / "x.yaml",
         {"lr": 0.002, "batch_size": None},
@@ -311,7 +334,9 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert sorted(a.tolist()) == list(range(100))
     np.testing.assert_array_equal(a, epoch_order(labels, seed=1, epoch=2))
     assert not np.array_equal(a, epoch_order(labels, seed=1, epoch=3))
-    balanced = np.concatenate([epoch_order(labels, seed=0, epoch=e, balanced=True) for e in range(20)])
+    balanced = np.concatenate(
+        [epoch_order(labels, seed=0, epoch=e, balanced=True) for e in range(20)]
+    )
     share_minority = np.mean(labels[balanced] == 1)
     assert share_minority == pytest.approx(0.5, abs=0.05)
 
@@ -357,12 +382,12 @@ def test_plateau_matches_torch_reduce_on_plateau():
 def test_early_stopping_bookkeeping():
     progress = RunProgress()
     flags = []
-    for auc in (0.7, 0.8, 0.79, float("nan"), 0.85, 0.84, 0.83):
+    for auc in (0.7, 0.8, 0.79, float("nan"), 0.85, 0.84, 0.83, 0.82, 0.9):
         progress.epoch += 1
-        flags.append(progress.record(auc, patience=2))
+        flags.append(progress.record(auc, patience=3))
         if progress.stopped_early:
             break
-    assert flags == [True, True, False, False, True, False, False]
+    assert flags == [True, True, False, False, True, False, False, False]
     assert progress.best_epoch == 5 and progress.best_auc == 0.85 and progress.stopped_early
     restored = RunProgress.from_json(progress.to_json())
     assert restored == progress
@@ -374,7 +399,8 @@ def test_cli_train_and_resume(toy_h5: Path, tmp_path: Path):
     out = tmp_path / "run"
     args = ["train", "--data", str(toy_h5), "--model", "deeplense_cnn", "--out", str(out)]
     result = runner.invoke(
-        app, [*args, "--epochs", "1", "--batch-size", "8", "--set", "augment.shift_px=0.5", "--quiet"]
+        app,
+        [*args, "--epochs", "1", "--batch-size", "8", "--set", "augment.shift_px=0.5", "--quiet"],
     )
     assert result.exit_code == 0, result.output
     saved = yaml.safe_load((out / "config.yaml").read_text())
@@ -397,5 +423,7 @@ def test_cli_bad_input_is_a_one_line_error(toy_h5: Path, tmp_path: Path):
     assert result.exit_code == 2
     assert "optimizer must be one of" in result.output
     assert "Traceback" not in result.output
-    missing = runner.invoke(app, ["train", "--data", str(tmp_path / "x.h5"), "--out", str(tmp_path / "r")])
+    missing = runner.invoke(
+        app, ["train", "--data", str(tmp_path / "x.h5"), "--out", str(tmp_path / "r")]
+    )
     assert missing.exit_code == 2 and "no dataset file" in missing.output

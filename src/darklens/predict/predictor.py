@@ -127,8 +127,8 @@ class Predictor:
                 x = batch[start : start + self.batch_size].to(self.device)
                 x = preprocess(x, prep["normalization"], self.img_size_, prep["mean"], prep["std"])
                 views = dihedral_views(x) if use_tta else [x]
-                proba = torch.stack([torch.softmax(self.model_(v), dim=1) for v in views])
-                out.append(proba.mean(dim=0).double().cpu())
+                proba = torch.stack([torch.softmax(self.model_(v).double(), dim=1) for v in views])
+                out.append(proba.mean(dim=0).cpu())
         return torch.cat(out).numpy()
 
     def predict(self, images: Any, tta: bool | None = None) -> np.ndarray:

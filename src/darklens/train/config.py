@@ -44,6 +44,11 @@ class AugmentConfig(Config):
     gaussian_noise_std: float = 0.0
 
     def __post_init__(self) -> None:
+        require(
+            isinstance(self.scale, (tuple, list)) and len(self.scale) == 2,
+            f"augment.scale must be a range (low, high), got {self.scale!r}",
+        )
+        object.__setattr__(self, "scale", (float(self.scale[0]), float(self.scale[1])))
         require(self.shift_px >= 0, f"augment.shift_px must be >= 0, got {self.shift_px}")
         low, high = self.scale
         require(
@@ -100,6 +105,14 @@ class TrainConfig(Config):
     device: str = AUTO
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment, Mapping):
+            object.__setattr__(
+                self, "augment", AugmentConfig.from_dict(self.augment, _where="augment")
+            )
+        require(
+            isinstance(self.augment, AugmentConfig),
+            f"augment must be a mapping of augmentation settings, got {self.augment!r}",
+        )
         require(
             isinstance(self.model_kwargs, dict),
             f"model_kwargs must be a mapping, got {self.model_kwargs!r}",
@@ -111,7 +124,7 @@ class TrainConfig(Config):
             f"model_kwargs may not set {', '.join(sorted(reserved))}: they come from the data "
             "(use img_size to resize)",
         )
-        require(bool(self.model), "model must name a registered model (see `darklens models`)")
+        require(bool(self.model), "model must name a registered model (see list_models())")
         require(self.train_split != self.val_split, "train_split and val_split must differ")
         require(
             self.img_size is None or self.img_size >= 8,

@@ -87,6 +87,7 @@ class LazySplit:
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=False,
+            generator=torch.Generator().manual_seed(0),  # leave the global RNG (dropout) alone
         )
         yield from loader
 
@@ -117,7 +118,10 @@ def open_split(
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> SplitData:
-    """The images of ``split``, in memory or lazy (``in_memory="auto"`` decides by size)."""
+    """The images of ``split``, in memory or lazy (``in_memory="auto"`` decides by size).
+
+    ``num_workers`` and ``pin_memory`` apply to the lazy DataLoader only.
+    """
     indices = dataset.split_indices(split)
     if len(indices) == 0:
         counts = {name: len(dataset.split_indices(name)) for name in dataset.split_names}
@@ -130,8 +134,7 @@ def open_split(
         in_memory = needed < MEMORY_FRACTION * available_memory_bytes()
     if not in_memory:
         return LazySplit(dataset, indices, num_workers, pin_memory)
-    images = torch.from_numpy(dataset.images(indices))
-    return MemorySplit(images.pin_memory() if pin_memory else images, dataset.labels[indices])
+    return MemorySplit(torch.from_numpy(dataset.images(indices)), dataset.labels[indices])
 
 
 def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:

@@ -82,10 +82,13 @@ def all_gather_rows(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def broadcast_flag(flag: bool, ctx: DistContext, device: torch.device) -> bool:
-    """Rank 0's value of ``flag`` on every process (for decisions only rank 0 can make)."""
+def broadcast_buffers(module: torch.nn.Module, ctx: DistContext) -> None:
+    """Copy rank 0's buffers (batch-norm running statistics) to every process, in place.
+
+    DDP syncs buffers at the start of each training forward, so after the last step every rank
+    holds statistics updated with its own batch; evaluation must use the ones rank 0 saves.
+    """
     if not ctx.active:
-        return flag
-    value = torch.tensor([int(flag)], device=device)
-    dist.broadcast(value, src=0)
-    return bool(value.item())
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=0)

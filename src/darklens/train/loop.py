@@ -191,6 +191,6 @@ def evaluate_epoch(
         )
     loss = float(F.cross_entropy(logits, labels))
     accuracy = float((logits.argmax(dim=1) == labels).double().mean())
-    proba = torch.softmax(logits, dim=1).double().cpu().numpy()
+    proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
     y_true = labels.cpu().numpy()
     return EvalResult(loss, accuracy, float(macro_auc_ovr(y_true, proba)), proba, y_true)

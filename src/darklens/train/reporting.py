@@ -131,6 +131,7 @@ class EpochProgress:
             f" AUC {row['val_auc']:.4f} | lr {row['lr']:.2e} | {row['seconds']:.1f}s "
             f"{row['images_per_s']:.0f} img/s{marker}",
             highlight=False,
+            soft_wrap=True,
         )
 
     def note(self, message: str) -> None:

@@ -46,6 +46,7 @@ from darklens.train.distributed import (
     all_gather_rows,
     all_reduce_sum,
     barrier,
+    broadcast_buffers,
     init_distributed,
     shutdown,
 )
@@ -171,7 +172,7 @@ def class_weights(labels: np.ndarray, class_names: list[str]) -> torch.Tensor:
     if missing:
         raise ValueError(
             f"class(es) {', '.join(missing)} have no training images; balanced class weighting "
-            "and sampling need every class (set class_weighting=none, balanced_sampling=false)"
+            "needs every class (set class_weighting=none)"
         )
     return torch.tensor(len(labels) / (len(class_names) * counts), dtype=torch.float32)
 
@@ -254,34 +255,127 @@ def _run(
     config: TrainConfig, run_dir: Path, resume: bool, quiet: bool, ctx: DistContext
 ) -> TrainResult:
     device = resolve_device(config.device, ctx.local_rank)
-    dataset = LensDataset(config.data)
-    config = resolve_config(config, dataset, device)
-    saved = ckpt.load_train_state(run_dir / STATE) if resume else None
-    if saved is not None:
-        _check_resumable(config, dataset, saved[2], run_dir)
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.remove_stale_temporaries(run_dir)
-        ckpt.atomic_write_text(run_dir / CONFIG_FILE, config.to_yaml())
+    with LensDataset(config.data) as dataset:
+        config = resolve_config(config, dataset, device)
+        saved = ckpt.load_train_state(run_dir / STATE) if resume else None
+        if saved is not None:
+            _check_resumable(config, dataset, saved[2], run_dir)
+        train_data, val_data = _open_splits(config, dataset, device)
+        if saved is not None:
+            preprocessing = saved[2]["preprocessing"]
+        else:
+            preprocessing = _preprocessing(config, dataset, train_data)
+        settings = _batch_settings(config, preprocessing, device)
+        model_spec = {
+            "name": config.model,
+            "kwargs": {
+                **config.model_kwargs,
+                "in_chans": dataset.image_shape[0],
+                "num_classes": len(dataset.class_names),
+                "img_size": config.img_size,
+            },
+        }
+        torch.manual_seed(config.seed)
+        model = create_model(model_spec["name"], **model_spec["kwargs"])
+        if saved is not None:
+            model.load_state_dict(saved[0])
+        memory_format = torch.channels_last if settings.channels_last else torch.preserve_format
+        model = model.to(device=device, memory_format=memory_format)
+        optimizer = build_optimizer(model, config)
+        scaler = torch.amp.GradScaler(device.type) if settings.amp_dtype == torch.float16 else None
+        progress = RunProgress()
+        if saved is not None:
+            optimizer.load_state_dict(saved[1])
+            progress = RunProgress.from_json(saved[2]["progress"])
+            if scaler is not None and saved[2].get("scaler"):
+                scaler.load_state_dict(saved[2]["scaler"])
+        weights = None
+        if config.class_weighting == "balanced":
+            weights = class_weights(train_data.labels, dataset.class_names).to(device)
+        loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+        runner = _EpochRunner(
+            config,
+            ctx,
+            train_data,
+            val_data,
+            settings,
+            _wrap_ddp(model, device, ctx),
+            model,
+            optimizer,
+            loss_fn,
+            scaler,
+        )
+        base_meta = {
+            "model": model_spec,
+            "preprocessing": preprocessing,
+            "class_names": list(dataset.class_names),
+            "train_config": config.to_dict(),
+        }
+        if ctx.is_main:  # files appear only once every setting has proven usable
+            run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.remove_stale_temporaries(run_dir)
+            ckpt.atomic_write_text(run_dir / CONFIG_FILE, config.to_yaml())
+        barrier(ctx)
+        with EpochProgress(config.epochs, enabled=ctx.is_main and not quiet) as bar:
+            if saved is not None:
+                bar.note(f"resuming {run_dir} after epoch {progress.epoch}")
+            _train_epochs(runner, progress, run_dir, base_meta, bar)
     barrier(ctx)
-
-    pin = device.type == "cuda"
-    train_data = open_split(
-        dataset, config.train_split, config.in_memory, config.num_workers, pin_memory=pin
+    return TrainResult(
+        run_dir=run_dir,
+        best_epoch=progress.best_epoch,
+        best_val_auc=progress.best_auc if math.isfinite(progress.best_auc) else math.nan,
+        epochs_completed=progress.epoch,
+        stopped_early=progress.stopped_early,
+        history=progress.history,
     )
-    val_data = open_split(
-        dataset, config.val_split, config.in_memory, config.num_workers, pin_memory=pin
+
+
+def _train_epochs(
+    runner: _EpochRunner,
+    progress: RunProgress,
+    run_dir: Path,
+    base_meta: dict[str, Any],
+    bar: EpochProgress,
+) -> None:
+    """Epochs until ``config.epochs`` or early stopping; rank 0 saves after each one."""
+    config, is_main = runner.config, runner.ctx.is_main
+    tensorboard = TensorBoardLog(run_dir / "tb" if is_main else None)
+    try:
+        while progress.epoch < config.epochs and not progress.stopped_early:
+            row, evaluation = runner.run(progress, bar)
+            is_best = progress.record(evaluation.macro_auc, config.early_stopping_patience)
+            progress.history.append(row)
+            if is_main:
+                _save_epoch(run_dir, runner, progress, base_meta, row, is_best)
+                tensorboard.epoch(row)
+            bar.end_epoch(row, is_best)
+            if progress.stopped_early:
+                bar.note(f"early stop: no val AUC gain for {progress.epochs_since_best} epochs")
+    finally:
+        tensorboard.close()
+
+
+def _open_splits(
+    config: TrainConfig, dataset: LensDataset, device: torch.device
+) -> tuple[SplitData, SplitData]:
+    pin = device.type == "cuda"
+    train_data, val_data = (
+        open_split(dataset, split, config.in_memory, config.num_workers, pin_memory=pin)
+        for split in (config.train_split, config.val_split)
     )
     if len(np.unique(val_data.labels)) < 2:
         raise ValueError(
             f"split {config.val_split!r} of {dataset.path} holds only one class; the validation "
             "macro AUC that selects checkpoints needs at least two"
         )
-    if saved is not None:
-        preprocessing = saved[2]["preprocessing"]
-    else:
-        preprocessing = _preprocessing(config, dataset, train_data)
-    settings = BatchSettings(
+    return train_data, val_data
+
+
+def _batch_settings(
+    config: TrainConfig, preprocessing: dict[str, Any], device: torch.device
+) -> BatchSettings:
+    return BatchSettings(
         device=device,
         img_size=preprocessing["img_size"],
         normalization=preprocessing["normalization"],
@@ -291,73 +385,6 @@ def _run(
         amp_dtype=_AMP_DTYPES[config.amp_dtype] if config.amp else None,
         channels_last=bool(config.channels_last),
         grad_clip_norm=config.grad_clip_norm,
-    )
-    model_spec = {
-        "name": config.model,
-        "kwargs": {
-            **config.model_kwargs,
-            "in_chans": dataset.image_shape[0],
-            "num_classes": len(dataset.class_names),
-            "img_size": config.img_size,
-        },
-    }
-    torch.manual_seed(config.seed)
-    model = create_model(model_spec["name"], **model_spec["kwargs"])
-    if saved is not None:
-        model.load_state_dict(saved[0])
-    memory_format = torch.channels_last if settings.channels_last else torch.preserve_format
-    model = model.to(device=device, memory_format=memory_format)
-    optimizer = build_optimizer(model, config)
-    scaler = torch.amp.GradScaler(device.type) if settings.amp_dtype == torch.float16 else None
-    progress = RunProgress()
-    if saved is not None:
-        optimizer.load_state_dict(saved[1])
-        progress = RunProgress.from_json(saved[2]["progress"])
-        if scaler is not None and saved[2].get("scaler"):
-            scaler.load_state_dict(saved[2]["scaler"])
-    weights = None
-    if config.class_weighting == "balanced":
-        weights = class_weights(train_data.labels, dataset.class_names).to(device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
-    train_model = _wrap_ddp(model, device, ctx)
-
-    base_meta = {
-        "model": model_spec,
-        "preprocessing": preprocessing,
-        "class_names": list(dataset.class_names),
-        "train_config": config.to_dict(),
-    }
-    epoch_runner = _EpochRunner(
-        config, ctx, train_data, val_data, settings, train_model, model, optimizer, loss_fn, scaler
-    )
-    tensorboard = TensorBoardLog(run_dir / "tb" if ctx.is_main else None)
-    try:
-        with EpochProgress(config.epochs, enabled=ctx.is_main and not quiet) as bar:
-            if saved is not None:
-                bar.note(f"resuming {run_dir} after epoch {progress.epoch}")
-            while progress.epoch < config.epochs and not progress.stopped_early:
-                row, evaluation = epoch_runner.run(progress, bar)
-                is_best = progress.record(evaluation.macro_auc, config.early_stopping_patience)
-                progress.history.append(row)
-                if ctx.is_main:
-                    _save_epoch(
-                        run_dir, model, optimizer, scaler, progress, base_meta, row, is_best
-                    )
-                    tensorboard.epoch(row)
-                bar.end_epoch(row, is_best)
-                if progress.stopped_early:
-                    bar.note(f"early stop: no val AUC gain for {progress.epochs_since_best} epochs")
-    finally:
-        tensorboard.close()
-        dataset.close()
-    barrier(ctx)
-    return TrainResult(
-        run_dir=run_dir,
-        best_epoch=progress.best_epoch,
-        best_val_auc=progress.best_auc if math.isfinite(progress.best_auc) else math.nan,
-        epochs_completed=progress.epoch,
-        stopped_early=progress.stopped_early,
-        history=progress.history,
     )
 
 
@@ -480,8 +507,9 @@ class _EpochRunner:
             ordered[where], ordered_labels[where] = all_logits, all_labels
             return ordered, ordered_labels
 
+        broadcast_buffers(self.model, ctx)
         return evaluate_epoch(
-            ckpt.unwrap_model(self.train_model),
+            self.model,
             self.val_data.batches(plan),
             self.settings,
             gather if ctx.active else None,
@@ -490,9 +518,7 @@ class _EpochRunner:
 
 def _save_epoch(
     run_dir: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler | None,
+    runner: _EpochRunner,
     progress: RunProgress,
     base_meta: dict[str, Any],
     row: dict[str, float],
@@ -505,17 +531,17 @@ def _save_epoch(
         "val_metrics": {"loss": row["val_loss"], "acc": row["val_acc"], "auc": row["val_auc"]},
     }
     if is_best:
-        ckpt.save_checkpoint(run_dir / BEST, model, meta)
-    ckpt.save_checkpoint(run_dir / LAST, model, meta)
+        ckpt.save_checkpoint(run_dir / BEST, runner.model, meta)
+    ckpt.save_checkpoint(run_dir / LAST, runner.model, meta)
     write_history(run_dir / HISTORY_FILE, progress.history)
     state = {
         "train_config": base_meta["train_config"],
         "class_names": base_meta["class_names"],
         "preprocessing": base_meta["preprocessing"],
         "progress": progress.to_json(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
+        "scaler": runner.scaler.state_dict() if runner.scaler is not None else None,
     }
-    ckpt.save_train_state(run_dir / STATE, model, optimizer, state)
+    ckpt.save_train_state(run_dir / STATE, runner.model, runner.optimizer, state)
 
 
 def train_from_cli(
