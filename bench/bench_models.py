@@ -2,10 +2,12 @@
 
 For every registered model (or those matching ``--models``) and every image size, times
 forward + cross-entropy + backward on a random batch (after warm-up iterations) and prints a
-Markdown table of parameters and images per second. Models that refuse a size (e.g. Swin at a
-size its windows can't tile) are listed with the reason.
+Markdown table of parameters and images per CPU-second. CPU time (not wall time) is measured so
+that numbers taken on a shared, busy machine stay comparable; with one thread they equal the
+images per wall-second of an idle machine. Models that refuse a size (e.g. Swin at a size its
+windows can't tile) are listed with the reason.
 
-    PYTHONPATH=src python bench/bench_models.py                  # 64 and 150 px, batch 64
+    PYTHONPATH=src python bench/bench_models.py                  # 64 and 150 px: ~12 CPU-min
     PYTHONPATH=src python bench/bench_models.py --models 'convnextv2_*' --sizes 64 --iters 3
 """
 
@@ -28,7 +30,7 @@ def parameter_count(model: nn.Module) -> int:
 def train_throughput(
     model: nn.Module, batch: torch.Tensor, labels: torch.Tensor, iters: int, warmup: int
 ) -> float:
-    """Images per second of forward + loss + backward (gradients zeroed each step)."""
+    """Images per CPU-second of forward + loss + backward (gradients zeroed each step)."""
     model.train()
     loss_fn = nn.CrossEntropyLoss()
 
@@ -38,10 +40,10 @@ def train_throughput(
 
     for _ in range(warmup):
         step()
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(iters):
         step()
-    return batch.shape[0] * iters / (time.perf_counter() - start)
+    return batch.shape[0] * iters / (time.process_time() - start)
 
 
 def bench_model(name: str, args: argparse.Namespace) -> list[str]:
@@ -79,9 +81,10 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"{args.threads} thread(s), batch {args.batch}, {args.in_chans} channel(s), "
-        f"{args.iters} timed + {args.warmup} warm-up iterations; forward+backward images/s"
+        f"{args.iters} timed + {args.warmup} warm-up iterations; "
+        "forward+backward images per CPU-second"
     )
-    sizes = " | ".join(f"img/s @{s}px" for s in args.sizes)
+    sizes = " | ".join(f"img/CPU-s @{s}px" for s in args.sizes)
     print(f"| model | architecture | params | {sizes} |")
     print("|" + "---|" * (3 + len(args.sizes)))
     for name in list_models(args.models):

@@ -38,9 +38,12 @@ logger = logging.getLogger(__name__)
 ModelFn = Callable[..., nn.Module]
 MODELS: Registry[ModelFn] = Registry("model")
 
-# Chosen by bench/bench_models.py: the fastest forward+backward on 64×64×1 images on one CPU
-# thread among the ResNet/ConvNeXt candidates known to do well on lensing substructure data;
-# to be confirmed by a training benchmark (macro AUC per CPU-minute).
+# The darklens default, to be confirmed by a training benchmark (macro AUC per CPU-minute on
+# 64×64×1 substructure images). bench/bench_models.py, 1 thread, batch 64, 64 px: resnet18 trains
+# at ~100 images per CPU-second (convnextv2_atto ~125, resnet18_cbam ~87, efficientnet_b0 ~89,
+# convnextv2_pico ~67). Picked over the slightly faster ConvNeXt-atto because ResNet-18 is the
+# established strong baseline on DeepLense substructure data, converges quickly from scratch
+# with BN and SGD/Adam, and has standard ImageNet weights that load_pretrained adapts to 1 channel.
 DEFAULT_ARCHITECTURE = "resnet18"
 MODEL_ALIASES: dict[str, str] = {"default": DEFAULT_ARCHITECTURE}
 

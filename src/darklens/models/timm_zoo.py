@@ -72,7 +72,7 @@ def vit_patch_size(img_size: int) -> int:
         near = sorted(sorted(candidates, key=lambda s: abs(s - img_size))[:4])
         raise ValueError(
             f"vit_tiny: img_size {img_size} has no divisor between 4 and 16 to use as patch size; "
-            f"crop or pad to one of {near} or pass patch_size= explicitly"
+            f"crop or pad the images to one of {near}"
         )
     return min(divisors, key=lambda p: (abs(p - img_size / 8), p))
 
@@ -116,8 +116,9 @@ def swin_window_size(img_size: int) -> int:
             if _window_tiles(img_size, window):
                 return window
     raise ValueError(
-        f"swin_tiny: img_size {img_size} is not supported; it must be a multiple of 32 whose "
-        f"stage maps a window of 2-7 px tiles; nearby valid sizes: {valid_swin_sizes(img_size)}"
+        f"swin_tiny: img_size {img_size} is not supported: it must be a multiple of 32 and its "
+        "stage maps (img_size/4 ... img_size/32) must be tiled by one window of 2-7 tokens; "
+        f"nearby valid sizes: {valid_swin_sizes(img_size)}"
     )
 
 

@@ -1,0 +1,176 @@
+"""``darklens evaluate`` / ``predict`` / ``export-model``: use trained checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from darklens.cli import app
+from darklens.cli._common import user_errors
+
+EXPORT_FORMATS = ("onnx",)
+
+CheckpointOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--checkpoint",
+        "-c",
+        help="Run folder or checkpoint file; repeat to average an ensemble.",
+    ),
+]
+WhichOption = Annotated[
+    str, typer.Option("--which", help="Checkpoint of each run folder: best or last.")
+]
+TtaOption = Annotated[
+    bool, typer.Option("--tta", help="Average over the 8 flips/rotations of each image.")
+]
+BatchOption = Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")]
+DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _metrics_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title=f"{metrics['n_samples']} images")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("accuracy", _fmt(metrics["accuracy"]))
+    table.add_row("macro AUC (one-vs-rest)", _fmt(metrics["macro_auc"]))
+    for name, auc in metrics["auc_per_class"].items():
+        table.add_row(f"AUC {name}", _fmt(auc))
+    for key, label in (("tpr0", "TPR0"), ("tpr10", "TPR10")):
+        if key in metrics:
+            table.add_row(label, _fmt(metrics[key]))
+    return table
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_cmd(
+    checkpoint: CheckpointOption,
+    data: Annotated[Path, typer.Option("--data", help="Dataset file (.h5).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
+    split: Annotated[str, typer.Option("--split", help="train, val, test or all.")] = "test",
+    tta: TtaOption = False,
+    batch_size: BatchOption = 256,
+    device: DeviceOption = "cpu",
+    which: WhichOption = "best",
+    quiet: QuietOption = False,
+) -> None:
+    """Evaluate checkpoints on a dataset split: metrics table, report.html, metrics.json."""
+    from darklens.evaluate.run import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(
+        checkpoint,
+        data,
+        out,
+        split=split,
+        tta=tta,
+        batch_size=batch_size,
+        device=device,
+        which=which,
+        progress=not quiet,
+    )
+    console = Console()
+    console.print(_metrics_table(metrics))
+    console.print(f"report: {out / 'report.html'}", highlight=False)
+
+
+@app.command("predict")
+@user_errors
+def predict_cmd(
+    checkpoint: CheckpointOption,
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Image files (.h5, .npy, .npz, .fits) or folders of them."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Table to write: .csv or .parquet.")],
+    tta: TtaOption = False,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Only this split of .h5 datasets.")
+    ] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Only this array of .npz files.")] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Include subfolders of input folders.")
+    ] = False,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Skip unreadable inputs and list them.")
+    ] = False,
+    batch_size: BatchOption = 256,
+    device: DeviceOption = "cpu",
+    which: WhichOption = "best",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output table.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Predict class probabilities for image files; one table row per image."""
+    from darklens.predict.batch import predict_files
+
+    errors = Console(stderr=True)
+    skipped = []
+
+    def report_skip(item: Any) -> None:
+        skipped.append(item)
+        errors.print(f"skipped {item.source}: {item.reason}", highlight=False, soft_wrap=True)
+
+    rows = predict_files(
+        checkpoint,
+        inputs,
+        out,
+        tta=tta,
+        batch_size=batch_size,
+        device=device,
+        skip_bad=skip_bad,
+        split=split,
+        npz_key=key,
+        recursive=recursive,
+        which=which,
+        overwrite=overwrite,
+        on_skip=report_skip,
+        progress=not quiet,
+    )
+    note = f" ({len(skipped)} bad input(s) skipped)" if skipped else ""
+    Console().print(f"wrote {rows} rows to {out}{note}", highlight=False)
+
+
+@app.command("export-model")
+@user_errors
+def export_model_cmd(
+    run: Annotated[Path, typer.Argument(help="Run folder or checkpoint file.")],
+    format_: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Model file (default: <run>/<which>.onnx)."),
+    ] = None,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
+    static_batch: Annotated[
+        bool, typer.Option("--static-batch", help="Fix the batch size to 1.")
+    ] = False,
+    which: WhichOption = "best",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing export files.")
+    ] = False,
+) -> None:
+    """Export a checkpoint's network (input: preprocessed images) plus a preprocessing spec."""
+    if format_ not in EXPORT_FORMATS:
+        raise ValueError(
+            f"unknown export format {format_!r}; available: {', '.join(EXPORT_FORMATS)}"
+        )
+    from darklens.predict.onnx_export import export_onnx
+
+    result = export_onnx(
+        run, out, which=which, opset=opset, dynamic_batch=not static_batch, overwrite=overwrite
+    )
+    Console().print(
+        f"wrote {result.model_path} and {result.spec_path} (onnxruntime matches torch within "
+        f"{result.max_abs_diff:.1e})",
+        highlight=False,
+    )

@@ -1,0 +1,176 @@
+"""Evaluate trained checkpoints on a split of a dataset file: metrics and the standard report.
+
+:func:`evaluate_checkpoint` predicts the split's images block by block (the file is never loaded
+whole), averages the class probabilities of several checkpoints when given an ensemble, and writes
+the report of :func:`darklens.evaluate.report.write_report` (``metrics.json``, figures,
+``report.html``) plus ``predictions.csv`` (one row per image: dataset index, true class,
+probabilities, predicted class). Gallery images are read lazily from the dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from darklens import __version__
+from darklens.data.h5 import LensDataset
+from darklens.evaluate.metrics import classification_metrics
+from darklens.evaluate.report import write_report
+from darklens.predict.batch import (
+    PathLike,
+    PredictionWriter,
+    as_path_list,
+    ensemble_proba,
+    load_predictors,
+)
+from darklens.predict.predictor import Predictor
+from darklens.train.checkpoint import checkpoint_json_path
+
+HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "predictions.csv"
+
+
+def check_dataset_fits(predictor: Predictor, dataset: LensDataset, source: PathLike) -> None:
+    """Raise ValueError unless the dataset has the checkpoint's classes and channel count."""
+    if list(dataset.class_names) != list(predictor.classes_):
+        raise ValueError(
+            f"{dataset.path} has classes {list(dataset.class_names)} but {source} was trained on "
+            f"{list(predictor.classes_)}: evaluate on a dataset of the same classes, in the "
+            "same order"
+        )
+    if dataset.image_shape[0] != predictor.in_chans_:
+        raise ValueError(
+            f"{dataset.path} has {dataset.image_shape[0]}-channel images but {source} takes "
+            f"{predictor.in_chans_} channel(s)"
+        )
+
+
+def split_indices(dataset: LensDataset, split: str) -> np.ndarray:
+    """The split's image indices; ValueError if it is empty or holds fewer than two classes."""
+    indices = dataset.split_indices(split)
+    if indices.size == 0:
+        raise ValueError(f"{dataset.path} has no images in split {split!r}")
+    present = np.unique(dataset.labels[indices])
+    if present.size < 2:
+        only = dataset.class_names[int(present[0])]
+        raise ValueError(
+            f"split {split!r} of {dataset.path} holds only class {only!r}; the evaluation "
+            "metrics (AUC) need at least two classes"
+        )
+    return indices
+
+
+def predict_split(
+    predictors: Sequence[Predictor],
+    dataset: LensDataset,
+    indices: np.ndarray,
+    *,
+    tta: bool = False,
+    block_size: int = 256,
+    on_block: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Ensemble probabilities [len(indices), n_classes] for the dataset images at ``indices``,
+    read ``block_size`` at a time; ``on_block(n)`` is called after each block of ``n``."""
+    if block_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {block_size}")
+    blocks = []
+    for start in range(0, indices.size, block_size):
+        block = indices[start : start + block_size]
+        blocks.append(ensemble_proba(predictors, dataset.images(block), tta=tta))
+        if on_block is not None:
+            on_block(block.size)
+    return np.concatenate(blocks)
+
+
+def _title(json_paths: Sequence[Path], dataset: Path, split: str) -> str:
+    first = f"{json_paths[0].parent.name}/{json_paths[0].stem}"
+    more = f" + {len(json_paths) - 1} more" if len(json_paths) > 1 else ""
+    return f"darklens evaluation: {first}{more} on {dataset.name} ({split})"
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not enabled,
+    )
+
+
+def evaluate_checkpoint(
+    checkpoints: PathLike | Sequence[PathLike],
+    data: PathLike,
+    out_dir: PathLike,
+    *,
+    split: str = "test",
+    tta: bool = False,
+    batch_size: int = 256,
+    device: str = "cpu",
+    which: str = "best",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate one checkpoint (or the mean probabilities of several) on ``split`` of ``data``.
+
+    ``checkpoints`` are run folders (``which`` picks best/last) or checkpoint files; they must
+    agree on classes and input, and the dataset must have the same classes. ``tta`` averages
+    over the 8 dihedral views. Writes the report to ``out_dir`` with the training history and
+    configuration of the first checkpoint's run. Returns :func:`classification_metrics` plus an
+    ``evaluation`` entry recording the checkpoints, dataset, split, TTA, ensemble size, image
+    count and darklens version (also in ``metrics.json``).
+    """
+    json_paths = [checkpoint_json_path(p, which).resolve() for p in as_path_list(checkpoints)]
+    predictors = load_predictors(json_paths, device=device, batch_size=batch_size)
+    with LensDataset(data) as dataset:
+        check_dataset_fits(predictors[0], dataset, json_paths[0])
+        indices = split_indices(dataset, split)
+        labels = dataset.labels[indices]
+        with _progress_bar(progress) as bar:
+            task = bar.add_task(f"evaluating {split}", total=int(indices.size))
+            proba = predict_split(
+                predictors,
+                dataset,
+                indices,
+                tta=tta,
+                block_size=batch_size,
+                on_block=lambda n: bar.advance(task, n),
+            )
+        class_names = list(dataset.class_names)
+        metrics = classification_metrics(labels, proba, class_names)
+        metrics["evaluation"] = {
+            "checkpoints": [str(p) for p in json_paths],
+            "dataset": str(Path(dataset.path).resolve()),
+            "split": split,
+            "tta": tta,
+            "ensemble_size": len(predictors),
+            "n_images": int(indices.size),
+            "darklens_version": __version__,
+        }
+        history = json_paths[0].parent / HISTORY_FILE
+        out = Path(out_dir)
+        write_report(
+            out,
+            metrics,
+            class_names,
+            y_true=labels,
+            proba=proba,
+            images=lambda positions: dataset.images(indices[positions]),
+            image_ids=indices.tolist(),
+            history=history if history.is_file() else None,
+            config={
+                "evaluation": metrics["evaluation"],
+                "training": predictors[0].checkpoint_.get("train_config"),
+            },
+            title=_title(json_paths, Path(dataset.path), split),
+        )
+    with PredictionWriter(
+        out / PREDICTIONS_FILE, class_names, extra=("true",), overwrite=True
+    ) as writer:
+        writer.write(indices.tolist(), proba, {"true": [class_names[k] for k in labels]})
+    return metrics

@@ -1,0 +1,282 @@
+"""Export a trained checkpoint to ONNX, checked against torch with onnxruntime.
+
+What is exported is the network followed by a softmax: input ``image``, float32
+``[batch, in_chans, img_size, img_size]`` **already preprocessed**; output ``probabilities``,
+float32 ``[batch, n_classes]`` in the order of the class names. The preprocessing is not baked
+into the graph (its antialiased resize has no exact ONNX equivalent); it is written beside the
+model as ``<out>.json`` (e.g. ``model.onnx.json``) with the class names, the checkpoint's
+``preprocessing`` entry and the steps in words, so any runtime can reproduce it:
+
+1. resize each image to ``img_size`` x ``img_size`` (bilinear, antialiased when shrinking; skip
+   when the image already has that size, as for images like the training data);
+2. normalise with ``normalization``: ``minmax`` scales each image to [0, 1] over all its channels
+   and pixels, ``zscore`` to mean 0 and standard deviation 1 per image, ``dataset`` subtracts the
+   per-channel ``mean`` and divides by ``std``, ``none`` leaves the values.
+
+The model is traced by torch's TorchScript-based exporter (the torch.export-based one needs
+onnxscript, which darklens does not depend on). Before anything is written, onnxruntime runs the
+exported graph on seeded random inputs and must agree with torch within
+:data:`AGREEMENT_TOLERANCE` in every probability, else :class:`OnnxMismatchError` is raised and no
+file is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from darklens import __version__
+from darklens.train.checkpoint import (
+    atomic_write_bytes,
+    atomic_write_text,
+    checkpoint_json_path,
+    load_checkpoint,
+    to_json_safe,
+)
+
+FORMAT = "darklens-onnx"
+FORMAT_VERSION = 1
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+AGREEMENT_TOLERANCE = 1e-4  # max |p_onnx - p_torch| over all checked probabilities
+MIN_OPSET = 11
+CHECK_SEED = 0
+CHECK_BATCH_SIZES = (1, 3)  # dynamic batch: a single image and a small batch
+STATIC_BATCH = 1
+FORMATS = ("onnx",)
+
+NORMALIZATION_STEPS = {
+    "minmax": "scale each image to [0, 1]: (x - min) / (max - min) over all its channels and "
+    "pixels (a constant image becomes 0)",
+    "zscore": "standardise each image: (x - mean) / std over all its channels and pixels "
+    "(population std; a constant image becomes 0)",
+    "dataset": "standardise each channel with the stored dataset statistics: "
+    "(x - mean[c]) / std[c]",
+    "none": "use the values as they are",
+}
+
+
+class OnnxMismatchError(RuntimeError):
+    """onnxruntime's probabilities differ from torch's by more than the tolerance."""
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """What :func:`export_onnx` wrote and how closely onnxruntime matched torch."""
+
+    model_path: Path
+    spec_path: Path
+    max_abs_diff: float
+    class_names: tuple[str, ...]
+
+
+class ProbabilityModel(nn.Module):
+    """A classifier followed by a softmax over its class logits."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def spec_path_for(model_path: str | Path) -> Path:
+    """The preprocessing spec written beside an exported model: ``<model_path>.json``."""
+    path = Path(model_path)
+    return path.with_name(path.name + ".json")
+
+
+def export_to_bytes(
+    model: nn.Module, example: torch.Tensor, *, opset: int = 17, dynamic_batch: bool = True
+) -> bytes:
+    """The ONNX bytes of ``ProbabilityModel(model)`` traced on ``example`` (eval mode, CPU)."""
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ValueError(f"opset must be an integer >= {MIN_OPSET}, got {opset!r}")
+    wrapped = ProbabilityModel(model).to("cpu").eval()
+    dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter announces its deprecation and warns about traced constants
+        # and shape inference, printing whole graphs; the numerical check after export is what
+        # tells whether the graph is right.
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                wrapped,
+                (example,),
+                buffer,
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+            )
+        except (ValueError, RuntimeError) as err:  # OnnxExporterError is a RuntimeError
+            reason = _first_line(err)
+            raise ValueError(
+                f"torch cannot export this model to ONNX opset {opset}: {reason}"
+            ) from None
+    return buffer.getvalue()
+
+
+def _first_line(err: Exception) -> str:
+    """The gist of an exporter error, whose message can run on with the whole traced graph."""
+    text = str(err).strip()
+    gist = text.splitlines()[0].split("[Caused by")[0].strip() if text else ""
+    return gist or type(err).__name__
+
+
+def check_agreement(
+    onnx_bytes: bytes,
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    normalization: str = "minmax",
+    batch_sizes: Sequence[int] = CHECK_BATCH_SIZES,
+    seed: int = CHECK_SEED,
+) -> float:
+    """Max |p_onnxruntime - p_torch| on seeded random preprocessed inputs of each batch size.
+
+    Inputs are uniform in [0, 1) for ``minmax`` (its output range), standard normal otherwise.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(onnx.load_from_string(onnx_bytes))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    wrapped = ProbabilityModel(model).to("cpu").eval()
+    generator = torch.Generator().manual_seed(seed)
+    draw = torch.rand if normalization == "minmax" else torch.randn
+    worst = 0.0
+    for batch in batch_sizes:
+        x = draw((batch, *input_shape), generator=generator)
+        with torch.inference_mode():
+            expected = wrapped(x).numpy()
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        if got.shape != expected.shape:
+            raise OnnxMismatchError(
+                f"onnxruntime returned shape {got.shape} for batch {batch}, torch {expected.shape}"
+            )
+        worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - expected))))
+    return worst
+
+
+def onnx_spec(
+    meta: dict[str, Any],
+    source: Path,
+    model_path: Path,
+    onnx_bytes: bytes,
+    *,
+    opset: int,
+    dynamic_batch: bool,
+    max_abs_diff: float,
+) -> dict[str, Any]:
+    """The JSON written beside the model: inputs, outputs, preprocessing, provenance, check."""
+    prep = meta["preprocessing"]
+    size, chans = int(prep["img_size"]), int(prep["in_chans"])
+    batch: str | int = "batch" if dynamic_batch else STATIC_BATCH
+    normalization = prep["normalization"]
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model_file": model_path.name,
+        "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+        "input": {"name": INPUT_NAME, "shape": [batch, chans, size, size], "dtype": "float32"},
+        "output": {
+            "name": OUTPUT_NAME,
+            "shape": [batch, len(meta["class_names"])],
+            "dtype": "float32",
+            "meaning": "softmax class probabilities, columns in the order of class_names",
+        },
+        "class_names": list(meta["class_names"]),
+        "preprocessing": prep,
+        "preprocessing_steps": [
+            f"resize to {size}x{size} pixels (bilinear, antialiased when shrinking; skipped when "
+            "the image already has that size)",
+            NORMALIZATION_STEPS.get(normalization, normalization),
+        ],
+        "model": meta["model"],
+        "source_checkpoint": str(source),
+        "weights_sha256": meta["weights"]["sha256"],
+        "opset": opset,
+        "dynamic_batch": dynamic_batch,
+        "check": {
+            "max_abs_diff": max_abs_diff,
+            "tolerance": AGREEMENT_TOLERANCE,
+            "batch_sizes": list(CHECK_BATCH_SIZES if dynamic_batch else (STATIC_BATCH,)),
+            "seed": CHECK_SEED,
+        },
+        "darklens_version": __version__,
+    }
+
+
+def export_onnx(
+    run_or_checkpoint: str | Path,
+    out_path: str | Path | None = None,
+    *,
+    which: str = "best",
+    opset: int = 17,
+    dynamic_batch: bool = True,
+    overwrite: bool = False,
+) -> OnnxExport:
+    """Export a run's ``which`` checkpoint (or a checkpoint file) to ``out_path`` (``.onnx``;
+    default ``<run>/<which>.onnx`` or ``<stem>.onnx`` beside the checkpoint) plus its spec
+    ``<out_path>.json``.
+
+    ``dynamic_batch`` lets the model take any batch size, else exactly one image. Raises
+    :class:`OnnxMismatchError` (writing nothing) if onnxruntime disagrees with torch.
+    """
+    json_path = checkpoint_json_path(run_or_checkpoint, which)
+    model_path = Path(out_path) if out_path is not None else json_path.with_suffix(".onnx")
+    if model_path.suffix.lower() != ".onnx":
+        raise ValueError(f"the ONNX file name must end in .onnx, got {model_path}")
+    spec_path = spec_path_for(model_path)
+    if not overwrite:
+        for path in (model_path, spec_path):
+            if path.exists():
+                raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite)")
+    model, meta = load_checkpoint(json_path, device="cpu")
+    prep = meta["preprocessing"]
+    input_shape = (int(prep["in_chans"]), int(prep["img_size"]), int(prep["img_size"]))
+    example = torch.zeros((2 if dynamic_batch else STATIC_BATCH, *input_shape))
+    onnx_bytes = export_to_bytes(model, example, opset=opset, dynamic_batch=dynamic_batch)
+    batch_sizes = CHECK_BATCH_SIZES if dynamic_batch else (STATIC_BATCH,)
+    diff = check_agreement(
+        onnx_bytes,
+        model,
+        input_shape,
+        normalization=prep["normalization"],
+        batch_sizes=batch_sizes,
+    )
+    if not diff < AGREEMENT_TOLERANCE:
+        raise OnnxMismatchError(
+            f"onnxruntime disagrees with torch on {json_path} ({meta['model']['name']}): max "
+            f"probability difference {diff:.3g} >= {AGREEMENT_TOLERANCE}; nothing was written"
+        )
+    spec = onnx_spec(
+        meta,
+        json_path.resolve(),
+        model_path,
+        onnx_bytes,
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        max_abs_diff=diff,
+    )
+    atomic_write_bytes(model_path, onnx_bytes)
+    atomic_write_text(spec_path, json.dumps(to_json_safe(spec), indent=2) + "\n")
+    return OnnxExport(model_path, spec_path, diff, tuple(meta["class_names"]))
