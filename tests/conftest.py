@@ -73,7 +73,12 @@ def trained_run(toy_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train(TrainConfig(epochs=2, batch_size=8, seed=0), toy_h5, run_dir, quiet=True)
+        train(
+            TrainConfig(model="deeplense_cnn", epochs=2, batch_size=8, seed=0),
+            toy_h5,
+            run_dir,
+            quiet=True,
+        )
     finally:
         torch.set_num_threads(previous)
     return run_dir

@@ -32,7 +32,9 @@ report.write_text(f"{result.epochs_completed} {result.best_val_auc!r} {metrics!r
 
 def test_two_process_gloo_training_writes_a_sound_checkpoint(toy_h5: Path, tmp_path: Path):
     config_file = tmp_path / "train.yaml"
-    TrainConfig(data=str(toy_h5), epochs=2, batch_size=8, device="cpu").to_yaml(config_file)
+    TrainConfig(
+        data=str(toy_h5), model="deeplense_cnn", epochs=2, batch_size=8, device="cpu"
+    ).to_yaml(config_file)
     script = tmp_path / "runner.py"
     script.write_text(textwrap.dedent(_RUNNER))
     run_dir = tmp_path / "run"

@@ -84,6 +84,27 @@ def test_other_models_export_and_agree_where_torch_can(name, tmp_path):
     _check_model(name, tmp_path)
 
 
+@pytest.mark.parametrize(("n_in", "n_out"), [(2, 4), (9, 4), (8, 5), (7, 3), (6, 6), (5, 1)])
+def test_matrix_pool_equals_adaptive_average_pooling(n_in, n_out):
+    x = torch.randn(2, 3, n_in, n_in + 1, generator=torch.Generator().manual_seed(n_in))
+    pool = onnx_export.MatrixAdaptiveAvgPool2d((n_in, n_in + 1), (n_out, n_out))
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, n_out)
+    torch.testing.assert_close(pool(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_only_pools_the_exporter_refuses_are_replaced():
+    def pools(model):
+        return [type(m).__name__ for m in model.modules() if "Pool2d" in type(m).__name__]
+
+    for size, expected in ((64, "AdaptiveAvgPool2d"), (32, "MatrixAdaptiveAvgPool2d")):
+        model = create_model("deeplense_cnn", in_chans=1, num_classes=3, img_size=size).eval()
+        example = torch.randn(2, 1, size, size)
+        copy = onnx_export.exportable_copy(model, example)
+        assert pools(copy)[-1] == expected and pools(model)[-1] == "AdaptiveAvgPool2d"
+        with torch.no_grad():
+            torch.testing.assert_close(copy(example), model(example), rtol=1e-5, atol=1e-6)
+
+
 def test_spec_reproduces_the_predictor_on_raw_images(trained_run, toy_h5, tmp_path):
     result = export_onnx(trained_run, tmp_path / "cnn.onnx")
     spec = json.loads(result.spec_path.read_text())

@@ -34,7 +34,7 @@ from darklens.train.schedule import PlateauState, warmup_cosine_factor
 from darklens.train.trainer import RunProgress, class_weights
 
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "lr")
-FAST = {"batch_size": 8, "seed": 0}
+FAST = {"model": "deeplense_cnn", "batch_size": 8, "seed": 0}
 
 
 def _metrics(history: list[dict]) -> list[tuple]:

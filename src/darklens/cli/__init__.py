@@ -18,7 +18,13 @@ app = typer.Typer(
 )
 
 # Modules that add commands to `app` (imported for their side effect).
-COMMAND_MODULES: tuple[str, ...] = ("data_cmds", "io_cmds", "train_cmds", "eval_cmds")
+COMMAND_MODULES: tuple[str, ...] = (
+    "data_cmds",
+    "io_cmds",
+    "train_cmds",
+    "eval_cmds",
+    "quickstart_cmds",
+)
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"darklens.cli.{_module}")

@@ -14,7 +14,10 @@ model as ``<out>.json`` (e.g. ``model.onnx.json``) with the class names, the che
    per-channel ``mean`` and divides by ``std``, ``none`` leaves the values.
 
 The model is traced by torch's TorchScript-based exporter (the torch.export-based one needs
-onnxscript, which darklens does not depend on). Before anything is written, onnxruntime runs the
+onnxscript, which darklens does not depend on). That exporter refuses adaptive average pooling
+whose output size does not divide its input size (e.g. ``deeplense_cnn`` below 64 px or at
+150 px); as the input size is fixed, such a pool is exported as the equivalent pair of matrix
+products (:class:`MatrixAdaptiveAvgPool2d`). Before anything is written, onnxruntime runs the
 exported graph on seeded random inputs and must agree with torch within
 :data:`AGREEMENT_TOLERANCE` in every probability, else :class:`OnnxMismatchError` is raised and no
 file is left behind.
@@ -22,6 +25,7 @@ file is left behind.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -91,6 +95,67 @@ class ProbabilityModel(nn.Module):
         return torch.softmax(self.model(x), dim=1)
 
 
+def adaptive_pool_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """The [n_out, n_in] matrix of 1-D adaptive average pooling: output ``k`` is the mean of
+    inputs ``floor(k n_in / n_out)`` up to (excluding) ``ceil((k + 1) n_in / n_out)``."""
+    matrix = torch.zeros(n_out, n_in)
+    for k in range(n_out):
+        start = (k * n_in) // n_out
+        stop = -(-(k + 1) * n_in // n_out)
+        matrix[k, start:stop] = 1.0 / (stop - start)
+    return matrix
+
+
+class MatrixAdaptiveAvgPool2d(nn.Module):
+    """Adaptive average pooling of a fixed input size as ``rows @ x @ cols`` (exportable)."""
+
+    def __init__(self, in_size: tuple[int, int], out_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.register_buffer("rows", adaptive_pool_matrix(in_size[0], out_size[0]))
+        self.register_buffer("cols", adaptive_pool_matrix(in_size[1], out_size[1]).T.contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows @ x @ self.cols
+
+
+def _pool_sizes(module: nn.AdaptiveAvgPool2d, in_size: tuple[int, int]) -> tuple[int, int]:
+    out = module.output_size
+    pair = (out, out) if isinstance(out, int) else tuple(out)
+    return tuple(i if o is None else int(o) for i, o in zip(in_size, pair, strict=True))
+
+
+def exportable_copy(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """A copy of ``model`` whose adaptive average pools that the exporter refuses (output size
+    not dividing the input size seen on ``example``) are :class:`MatrixAdaptiveAvgPool2d`."""
+    clone = copy.deepcopy(model).to(example.device).eval()
+    seen: dict[str, tuple[int, int]] = {}
+
+    def recorder(name: str):
+        def record(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            seen.setdefault(name, tuple(args[0].shape[-2:]))
+
+        return record
+
+    hooks = [
+        module.register_forward_pre_hook(recorder(name))
+        for name, module in clone.named_modules()
+        if isinstance(module, nn.AdaptiveAvgPool2d)
+    ]
+    try:
+        with torch.no_grad():
+            clone(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, in_size in seen.items():
+        out_size = _pool_sizes(clone.get_submodule(name), in_size)
+        if all(i % o == 0 for i, o in zip(in_size, out_size, strict=True)):
+            continue
+        parent, _, child = name.rpartition(".")
+        setattr(clone.get_submodule(parent), child, MatrixAdaptiveAvgPool2d(in_size, out_size))
+    return clone
+
+
 def spec_path_for(model_path: str | Path) -> Path:
     """The preprocessing spec written beside an exported model: ``<model_path>.json``."""
     path = Path(model_path)
@@ -103,7 +168,7 @@ def export_to_bytes(
     """The ONNX bytes of ``ProbabilityModel(model)`` traced on ``example`` (eval mode, CPU)."""
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
         raise ValueError(f"opset must be an integer >= {MIN_OPSET}, got {opset!r}")
-    wrapped = ProbabilityModel(model).to("cpu").eval()
+    wrapped = ProbabilityModel(exportable_copy(model, example.cpu())).eval()
     dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     buffer = io.BytesIO()
     with warnings.catch_warnings():

@@ -77,7 +77,7 @@ class TrainConfig(Config):
     data: str = ""
     train_split: str = "train"
     val_split: str = "val"
-    model: str = "deeplense_cnn"
+    model: str = "default"
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     img_size: int | None = None
     epochs: int = 30
