@@ -211,8 +211,12 @@ def train(
     *,
     resume: bool = False,
     quiet: bool = False,
+    should_stop: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on the dataset (``data_path`` or ``config.data``) into ``out_dir``.
+
+    ``should_stop`` is called with each finished epoch's history row; returning True ends training
+    there (the run stays resumable, and the schedule keeps its full length), e.g. for time budgets.
 
     With ``resume=True`` continue the run in ``out_dir`` from its last completed epoch; settings
     that would change the results must then match the run's (``epochs`` may grow).
@@ -227,7 +231,7 @@ def train(
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _run(config, run_dir, resume, quiet, ctx)
+        return _run(config, run_dir, resume, quiet, ctx, should_stop)
     finally:
         torch.use_deterministic_algorithms(deterministic)
         shutdown(ctx)
@@ -252,7 +256,12 @@ def _check_run_dir(run_dir: Path, resume: bool) -> None:
 
 
 def _run(
-    config: TrainConfig, run_dir: Path, resume: bool, quiet: bool, ctx: DistContext
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    quiet: bool,
+    ctx: DistContext,
+    should_stop: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     device = resolve_device(config.device, ctx.local_rank)
     with LensDataset(config.data) as dataset:
@@ -319,7 +328,7 @@ def _run(
         with EpochProgress(config.epochs, enabled=ctx.is_main and not quiet) as bar:
             if saved is not None:
                 bar.note(f"resuming {run_dir} after epoch {progress.epoch}")
-            _train_epochs(runner, progress, run_dir, base_meta, bar)
+            _train_epochs(runner, progress, run_dir, base_meta, bar, should_stop)
     barrier(ctx)
     return TrainResult(
         run_dir=run_dir,
@@ -337,8 +346,9 @@ def _train_epochs(
     run_dir: Path,
     base_meta: dict[str, Any],
     bar: EpochProgress,
+    should_stop: Callable[[dict[str, float]], bool] | None = None,
 ) -> None:
-    """Epochs until ``config.epochs`` or early stopping; rank 0 saves after each one."""
+    """Epochs until ``config.epochs``, early stopping or ``should_stop``; rank 0 saves each one."""
     config, is_main = runner.config, runner.ctx.is_main
     tensorboard = TensorBoardLog(run_dir / "tb" if is_main else None)
     try:
@@ -352,6 +362,9 @@ def _train_epochs(
             bar.end_epoch(row, is_best)
             if progress.stopped_early:
                 bar.note(f"early stop: no val AUC gain for {progress.epochs_since_best} epochs")
+            elif should_stop is not None and should_stop(row):
+                bar.note(f"stopped after epoch {progress.epoch} on request")
+                break
     finally:
         tensorboard.close()
 
