@@ -30,6 +30,13 @@ def train_cmd(
     device: Annotated[
         str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")
     ] = None,
+    pretrained: Annotated[
+        Path | None,
+        typer.Option(
+            "--pretrained",
+            help="Start from local weights: a darklens run/checkpoint or a timm/torch weights file.",
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
     ] = False,
@@ -49,6 +56,7 @@ def train_cmd(
         "batch_size": batch_size,
         "lr": lr,
         "device": device,
+        "pretrained": None if pretrained is None else str(pretrained),
     }
     result = train_from_cli(
         out, config, options, parse_assignments(set_ or []), resume=resume, quiet=quiet

@@ -15,6 +15,7 @@ from darklens.data.transforms import NORMALIZATIONS
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "plateau", "none")
 CLASS_WEIGHTINGS = ("none", "balanced")
+LOSSES = ("ce", "focal")
 AMP_DTYPES = ("auto", "fp16", "bf16")
 AUTO = "auto"
 
@@ -72,6 +73,15 @@ class TrainConfig(Config):
     channels-last on CUDA only; in-memory data when the split fits in a quarter of free RAM).
     ``early_stopping_patience`` and ``grad_clip_norm`` are off at 0. ``img_size`` defaults to the
     dataset's image size. ``batch_size`` is per process under DDP.
+
+    Class imbalance (e.g. lens finding, where lenses are rare): ``class_weighting="balanced"``
+    weights the loss by ``w_c = N / (n_classes * N_c)`` from the training labels;
+    ``balanced_sampling`` draws each epoch's images with replacement so that every class is
+    equally likely (use one of the two, not both, or the minority is corrected twice);
+    ``loss="focal"`` is the focal loss of Lin et al. (2017) with exponent ``focal_gamma``
+    (``focal_gamma=0`` is cross-entropy; the class weights act as its alpha). For two-class tasks
+    each checkpoint also stores the decision threshold on the lens score (class 1) that gives
+    at most ``target_fpr`` false-positive rate on the validation split.
     """
 
     data: str = ""
@@ -95,6 +105,9 @@ class TrainConfig(Config):
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     class_weighting: str = "none"
     balanced_sampling: bool = False
+    loss: str = "ce"
+    focal_gamma: float = 2.0
+    target_fpr: float = 0.01
     early_stopping_patience: int = 0
     amp: bool | str = AUTO
     amp_dtype: str = AUTO
@@ -103,6 +116,7 @@ class TrainConfig(Config):
     seed: int = 0
     num_workers: int = 0
     device: str = AUTO
+    pretrained: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, Mapping):
@@ -150,6 +164,17 @@ class TrainConfig(Config):
         require(self.grad_clip_norm >= 0, "grad_clip_norm must be >= 0 (0 disables clipping)")
         _require_choice("normalization", self.normalization, NORMALIZATIONS)
         _require_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
+        _require_choice("loss", self.loss, LOSSES)
+        require(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")
+        require(
+            self.loss == "ce" or self.label_smoothing == 0,
+            "label_smoothing applies to loss=ce only; set it to 0 for loss=focal",
+        )
+        require(
+            0 < self.target_fpr < 1,
+            f"target_fpr (validation false-positive rate of the decision threshold) must be in "
+            f"(0, 1), got {self.target_fpr}",
+        )
         require(
             self.early_stopping_patience >= 0,
             "early_stopping_patience must be >= 0 (0 disables early stopping)",

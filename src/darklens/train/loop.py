@@ -71,6 +71,42 @@ class EvalResult:
     labels: np.ndarray
 
 
+def focal_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    gamma: float,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Focal loss of Lin et al. (2017): mean of ``-w_y (1 - p_y)^gamma log p_y`` over the batch.
+
+    ``p_y`` is the softmax probability of the true class and ``w_y`` its class weight (alpha);
+    with weights the mean is weighted (divided by the sum of ``w_y``), as in
+    :class:`torch.nn.CrossEntropyLoss`, so ``gamma=0`` gives exactly the cross-entropy. Computed
+    in float32 whatever the autocast precision of ``logits``.
+    """
+    log_p = F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
+    # 1 - p_y as -expm1(log p_y) stays accurate for confident predictions; the floor keeps the
+    # gradient of (1 - p)^gamma finite at p = 1 for gamma < 1.
+    modulation = (-torch.expm1(log_p)).clamp_min(torch.finfo(torch.float32).tiny).pow(gamma)
+    losses = -modulation * log_p
+    if weight is None:
+        return losses.mean()
+    sample_weight = weight.to(losses.dtype)[targets]
+    return (sample_weight * losses).sum() / sample_weight.sum()
+
+
+class FocalLoss(nn.Module):
+    """:func:`focal_loss` as a module, with the exponent and class weights fixed."""
+
+    def __init__(self, gamma: float, weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return focal_loss(logits, targets, self.gamma, self.weight)
+
+
 def augmented_inputs(
     x: torch.Tensor, settings: BatchSettings, generator: torch.Generator
 ) -> torch.Tensor:

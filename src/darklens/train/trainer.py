@@ -3,7 +3,9 @@
 :func:`train` turns a :class:`TrainConfig` into a run folder::
 
     config.yaml           every setting, resolved (image size, device, precision)
-    best.safetensors/json checkpoint with the best validation macro AUC so far
+    best.safetensors/json checkpoint with the best validation macro AUC so far; for two-class
+                          tasks its JSON holds the ``decision_threshold`` chosen on the
+                          validation split for ``target_fpr`` (see :func:`decision_threshold`)
     last.safetensors/json checkpoint of the latest epoch
     last_state.*          resume state (model, optimiser, schedule, history)
     history.csv           per-epoch metrics (and TensorBoard scalars under tb/ when available)
@@ -31,6 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
 from darklens.models import create_model
+from darklens.models.pretrained import load_pretrained
 from darklens.train import checkpoint as ckpt
 from darklens.train.config import AUTO, TrainConfig, build_train_config
 from darklens.train.data import (
@@ -50,7 +53,13 @@ from darklens.train.distributed import (
     init_distributed,
     shutdown,
 )
-from darklens.train.loop import BatchSettings, EvalResult, evaluate_epoch, train_one_epoch
+from darklens.train.loop import (
+    BatchSettings,
+    EvalResult,
+    FocalLoss,
+    evaluate_epoch,
+    train_one_epoch,
+)
 from darklens.train.reporting import EpochProgress, TensorBoardLog, write_history
 from darklens.train.schedule import PlateauState, warmup_cosine_factor
 
@@ -177,6 +186,31 @@ def class_weights(labels: np.ndarray, class_names: list[str]) -> torch.Tensor:
     return torch.tensor(len(labels) / (len(class_names) * counts), dtype=torch.float32)
 
 
+def build_loss(config: TrainConfig, weights: torch.Tensor | None) -> nn.Module:
+    """Cross-entropy (with label smoothing) or focal loss, weighted by ``weights`` when given."""
+    if config.loss == "focal":
+        return FocalLoss(config.focal_gamma, weights)
+    return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+
+
+def decision_threshold(
+    evaluation: EvalResult, config: TrainConfig, class_names: list[str]
+) -> dict[str, Any] | None:
+    """For two classes, the lens-score threshold meeting ``config.target_fpr`` on the validation
+    predictions (see :func:`darklens.evaluate.metrics.threshold_for_fpr`); None otherwise."""
+    if len(class_names) != 2:
+        return None
+    from darklens.evaluate.metrics import threshold_for_fpr
+
+    choice = threshold_for_fpr(evaluation.labels, evaluation.proba[:, 1], config.target_fpr)
+    return {
+        **choice.to_dict(),
+        "positive_class": class_names[1],
+        "split": config.val_split,
+        "rule": f"predict {class_names[1]} when p_{class_names[1]} > value",
+    }
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW or Adam; weight decay only on weight matrices and kernels (not biases or norms)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
@@ -237,6 +271,18 @@ def train(
         shutdown(ctx)
 
 
+def pretrained_weights_path(path: str | Path) -> Path:
+    """The weights file for ``--pretrained``: a file, a darklens run folder or checkpoint JSON."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / f"{BEST}{ckpt.WEIGHTS_SUFFIX}"
+    elif path.suffix == ".json":
+        path = path.with_suffix(ckpt.WEIGHTS_SUFFIX)
+    if not path.is_file():
+        raise FileNotFoundError(f"no pretrained weights at {path}")
+    return path
+
+
 def _wants_cuda(device: str) -> bool:
     return device.startswith("cuda") or (device == AUTO and torch.cuda.is_available())
 
@@ -288,6 +334,10 @@ def _run(
         model = create_model(model_spec["name"], **model_spec["kwargs"])
         if saved is not None:
             model.load_state_dict(saved[0])
+        elif config.pretrained:
+            loaded = load_pretrained(model, pretrained_weights_path(config.pretrained))
+            if ctx.is_main and not quiet:
+                print(loaded.summary())
         memory_format = torch.channels_last if settings.channels_last else torch.preserve_format
         model = model.to(device=device, memory_format=memory_format)
         optimizer = build_optimizer(model, config)
@@ -301,7 +351,7 @@ def _run(
         weights = None
         if config.class_weighting == "balanced":
             weights = class_weights(train_data.labels, dataset.class_names).to(device)
-        loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+        loss_fn = build_loss(config, weights)
         runner = _EpochRunner(
             config,
             ctx,
@@ -357,7 +407,7 @@ def _train_epochs(
             is_best = progress.record(evaluation.macro_auc, config.early_stopping_patience)
             progress.history.append(row)
             if is_main:
-                _save_epoch(run_dir, runner, progress, base_meta, row, is_best)
+                _save_epoch(run_dir, runner, progress, base_meta, row, is_best, evaluation)
                 tensorboard.epoch(row)
             bar.end_epoch(row, is_best)
             if progress.stopped_early:
@@ -536,6 +586,7 @@ def _save_epoch(
     base_meta: dict[str, Any],
     row: dict[str, float],
     is_best: bool,
+    evaluation: EvalResult,
 ) -> None:
     """Write the epoch's files; the resume state goes last, so it never runs ahead of the rest."""
     meta = {
@@ -543,6 +594,9 @@ def _save_epoch(
         "epoch": progress.epoch,
         "val_metrics": {"loss": row["val_loss"], "acc": row["val_acc"], "auc": row["val_auc"]},
     }
+    threshold = decision_threshold(evaluation, runner.config, base_meta["class_names"])
+    if threshold is not None:
+        meta["decision_threshold"] = threshold
     if is_best:
         ckpt.save_checkpoint(run_dir / BEST, runner.model, meta)
     ckpt.save_checkpoint(run_dir / LAST, runner.model, meta)
