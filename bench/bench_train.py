@@ -35,17 +35,20 @@ from darklens.simulate.presets import get_preset
 from darklens.train.config import AugmentConfig, TrainConfig
 from darklens.train.trainer import train
 
+DARKLENS_RECIPE = dict(
+    optimizer="adamw",
+    lr=2e-3,
+    weight_decay=1e-4,
+    schedule="cosine",
+    warmup_epochs=1,
+    epochs=12,
+    augment=AugmentConfig(dihedral=True),
+)
 RECIPES: dict[str, dict] = {
-    "darklens": dict(
-        model="default",
-        optimizer="adamw",
-        lr=2e-3,
-        weight_decay=1e-4,
-        schedule="cosine",
-        warmup_epochs=1,
-        epochs=12,
-        augment=AugmentConfig(dihedral=True),
-    ),
+    # candidates for `default`: the darklens recipe with other architectures
+    "atto": dict(DARKLENS_RECIPE, model="convnextv2_atto"),
+    "effnet_b0": dict(DARKLENS_RECIPE, model="efficientnet_b0"),
+    "darklens": dict(DARKLENS_RECIPE, model="default"),
     "seed_cnn": dict(
         model="deeplense_cnn",
         optimizer="adam",
@@ -96,7 +99,7 @@ def main() -> None:
     parser.add_argument("--n-per-class", type=int, default=2000)
     parser.add_argument("--budget-cpu-min", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--recipes", default="darklens,seed_cnn,seed_cbam")
     parser.add_argument("--data", type=Path, help="reuse this dataset instead of simulating")
     parser.add_argument("--keep", type=Path, help="keep runs and reports in this folder")
     args = parser.parse_args()

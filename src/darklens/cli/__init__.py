@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_cmds",
     "eval_cmds",
     "quickstart_cmds",
+    "lensfind_cmds",
 )
 
 for _module in COMMAND_MODULES:

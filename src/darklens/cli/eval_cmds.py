@@ -45,7 +45,14 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
     table.add_row("macro AUC (one-vs-rest)", _fmt(metrics["macro_auc"]))
     for name, auc in metrics["auc_per_class"].items():
         table.add_row(f"AUC {name}", _fmt(auc))
-    for key, label in (("tpr0", "TPR0"), ("tpr10", "TPR10")):
+    for key, label in (
+        ("tpr0", "TPR0"),
+        ("tpr10", "TPR10"),
+        ("decision_threshold", "decision threshold"),
+        ("precision_at_threshold", "precision at threshold"),
+        ("recall_at_threshold", "recall at threshold"),
+        ("fp_per_lens", "survey FP per true lens"),
+    ):
         if key in metrics:
             table.add_row(label, _fmt(metrics[key]))
     return table
@@ -62,9 +69,30 @@ def evaluate_cmd(
     batch_size: BatchOption = 256,
     device: DeviceOption = "cpu",
     which: WhichOption = "best",
+    lens_rate: Annotated[
+        float,
+        typer.Option(
+            "--lens-rate",
+            help="Two classes: fraction of survey images that are lenses, for the false "
+            "positives expected per true lens (default 1 in 1000).",
+        ),
+    ] = 1e-3,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Two classes: call a lens when its score exceeds this (default: the "
+            "checkpoint's validated threshold).",
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Evaluate checkpoints on a dataset split: metrics table, report.html, metrics.json."""
+    """Evaluate checkpoints on a dataset split: metrics table, report.html, metrics.json.
+
+    Two-class (lens-finding) datasets also get TPR0/TPR10, precision and recall at the decision
+    threshold, false positives per true lens at --lens-rate, a log-FPR ROC and galleries of the
+    worst false positives and missed lenses.
+    """
     from darklens.evaluate.run import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(
@@ -77,6 +105,8 @@ def evaluate_cmd(
         device=device,
         which=which,
         progress=not quiet,
+        threshold=threshold,
+        lens_rate=lens_rate,
     )
     console = Console()
     console.print(_metrics_table(metrics))
@@ -109,9 +139,21 @@ def predict_cmd(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output table.")
     ] = False,
+    rank: Annotated[
+        bool,
+        typer.Option(
+            "--rank",
+            help="Two-class checkpoints: sort rows by lens score, highest first, with a rank "
+            "column.",
+        ),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Predict class probabilities for image files; one table row per image."""
+    """Predict class probabilities for image files; one table row per image.
+
+    A Bologna lens-finding challenge folder (holding Public/Band1...) given alone is read as its
+    multi-band images, one row per challenge ID.
+    """
     from darklens.predict.batch import predict_files
 
     errors = Console(stderr=True)
@@ -134,6 +176,7 @@ def predict_cmd(
         recursive=recursive,
         which=which,
         overwrite=overwrite,
+        rank=rank,
         on_skip=report_skip,
         progress=not quiet,
     )

@@ -34,7 +34,7 @@ def train_cmd(
         Path | None,
         typer.Option(
             "--pretrained",
-            help="Start from local weights: a darklens run/checkpoint or a timm/torch weights file.",
+            help="Start from local weights: a darklens run or checkpoint, or a timm/torch file.",
         ),
     ] = None,
     resume: Annotated[

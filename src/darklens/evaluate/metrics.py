@@ -17,6 +17,12 @@ scikit-learn (used as the reference in the tests, never here):
   admit at most ``n`` false positives (Bologna lens challenge TPR0/TPR10, Metcalf et al. 2019,
   A&A 625, A119). A lens tied with a non-lens at the cut counts only together with that false
   positive, i.e. ties go against the lens.
+* Decision thresholds (two classes): an image is called a lens when its lens score (the
+  probability of class 1) is strictly greater than the threshold, so the threshold 0.5 gives
+  the argmax prediction. :func:`threshold_for_fpr` picks the threshold for a target
+  false-positive rate; :func:`fp_per_true_lens` converts a (FPR, TPR) operating point into the
+  false positives expected per true lens in a survey where lenses are a fraction ``lens_rate``
+  of all images: FP/TP = (FPR/TPR) * (1 - rate) / rate.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ import numpy as np
 
 PROBA_SUM_TOLERANCE = 1e-3  # |row sum - 1| allowed for float32 softmax outputs
 LENS_FINDING_FP_COUNTS = (0, 1, 10)  # tpr0, tpr1, tpr10
+DEFAULT_LENS_RATE = 1e-3  # one lens per 1000 galaxies, the order of magnitude of wide surveys
+ARGMAX_THRESHOLD = 0.5  # two classes: "lens score > 0.5" is the argmax prediction
+_FP_COUNT_SLACK = 1e-9  # so that e.g. 0.29 * 100 allows 29 false positives, not 28
 
 
 # ----------------------------------------------------------------------------------------- check
@@ -291,6 +300,143 @@ def tpr_at_fp(y_true01: Any, score: Any, n_fp: int) -> float:
     return float(allowed.max() / tps[-1]) if allowed.size else 0.0
 
 
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """A decision threshold on a lens score and what it gives on the data it was chosen on.
+
+    Images with ``score > threshold`` are called lenses; ``fpr``/``tpr`` are the resulting
+    false- and true-positive rates, ``allowed_false_positives`` the count the target permitted.
+    """
+
+    threshold: float
+    target_fpr: float
+    fpr: float
+    tpr: float
+    allowed_false_positives: int
+    n_positive: int
+    n_negative: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.threshold,
+            "target_fpr": self.target_fpr,
+            "fpr": self.fpr,
+            "tpr": self.tpr,
+            "allowed_false_positives": self.allowed_false_positives,
+            "n_positive": self.n_positive,
+            "n_negative": self.n_negative,
+        }
+
+
+def threshold_for_fpr(y_true01: Any, score: Any, target_fpr: float) -> ThresholdChoice:
+    """The decision threshold (``score > threshold``) with the highest TPR at FPR <= ``target_fpr``.
+
+    With ``N`` negatives, ``k = floor(target_fpr * N)`` false positives are allowed, so the
+    threshold may not lie below the (k+1)-th highest negative score. Of the thresholds that keep
+    the most positives above it, the highest is taken (fewest false positives for the same TPR):
+    halfway between the lowest positive score kept and the next lower score of any sample, which
+    leaves a margin against rounding. When no positive can be kept, the threshold is the highest
+    negative score (FPR 0, TPR 0).
+    """
+    if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float, np.floating)):
+        raise ValueError(f"target_fpr must be a number in (0, 1), got {target_fpr!r}")
+    if not 0 < target_fpr < 1:
+        raise ValueError(f"target_fpr must be in (0, 1), got {target_fpr}")
+    labels = _check_binary_labels(y_true01)
+    values = _check_score(score, labels.shape[0])
+    _require_both_classes(labels, "choosing a threshold for a false-positive rate")
+    negatives = np.sort(values[labels == 0])[::-1]
+    positives = values[labels == 1]
+    allowed = int(math.floor(target_fpr * negatives.size + _FP_COUNT_SLACK))
+    kept = positives[positives > negatives[allowed]]
+    if kept.size:
+        lowest_kept = kept.min()
+        below = float(values[values < lowest_kept].max())
+        midpoint = below + (lowest_kept - below) / 2.0
+        # adjacent floats have no number strictly between them: then cut at the lower one
+        threshold = float(midpoint) if below < midpoint < lowest_kept else below
+    else:
+        threshold = float(negatives[0])
+    return ThresholdChoice(
+        threshold=threshold,
+        target_fpr=float(target_fpr),
+        fpr=float(np.mean(negatives > threshold)),
+        tpr=float(np.mean(positives > threshold)),
+        allowed_false_positives=allowed,
+        n_positive=int(positives.size),
+        n_negative=int(negatives.size),
+    )
+
+
+def check_lens_rate(lens_rate: Any) -> float:
+    """``lens_rate`` as a float in (0, 1), or a ValueError saying what it means."""
+    if isinstance(lens_rate, bool) or not isinstance(lens_rate, (int, float, np.floating)):
+        raise ValueError(f"lens_rate must be a number in (0, 1), got {lens_rate!r}")
+    if not 0 < lens_rate < 1:
+        raise ValueError(
+            f"lens_rate (fraction of survey images that are lenses) must be in (0, 1), "
+            f"got {lens_rate}; e.g. 0.001 for one lens per 1000 galaxies"
+        )
+    return float(lens_rate)
+
+
+def fp_per_true_lens(fpr: float, tpr: float, lens_rate: float = DEFAULT_LENS_RATE) -> float:
+    """False positives expected per true lens found, in a survey with lens fraction ``lens_rate``.
+
+    Among ``M`` survey images there are ``rate M`` lenses and ``(1 - rate) M`` non-lenses, so at
+    an operating point (FPR, TPR) the survey yields ``FP / TP = (FPR / TPR) (1 - rate) / rate``.
+    Infinite when no lens is found but non-lenses are; NaN when nothing is selected at all.
+    """
+    rate = check_lens_rate(lens_rate)
+    for name, value in (("fpr", fpr), ("tpr", tpr)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a rate in [0, 1], got {value}")
+    if tpr == 0:
+        return math.nan if fpr == 0 else math.inf
+    return float(fpr / tpr * (1 - rate) / rate)
+
+
+def lens_finding_at_threshold(
+    y_true01: Any, score: Any, threshold: float, lens_rate: float = DEFAULT_LENS_RATE
+) -> dict[str, Any]:
+    """Scores of the decision ``score > threshold`` on a labelled set, and in a survey.
+
+    Keys: ``decision_threshold``, ``precision_at_threshold`` (of this set: its lens fraction
+    sets it; 0 when nothing is called a lens), ``recall_at_threshold`` (= TPR),
+    ``fpr_at_threshold``, ``lens_rate``, ``fp_per_lens`` (:func:`fp_per_true_lens`, None when
+    undefined) and ``survey_precision`` = 1 / (1 + fp_per_lens), the purity expected in the
+    survey.
+    """
+    if not isinstance(threshold, (int, float, np.floating)) or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    rate = check_lens_rate(lens_rate)
+    labels = _check_binary_labels(y_true01)
+    values = _check_score(score, labels.shape[0])
+    _require_both_classes(labels, "lens-finding scores at a threshold")
+    called = values > threshold
+    true_pos = int(np.sum(called & (labels == 1)))
+    false_pos = int(np.sum(called & (labels == 0)))
+    tpr = true_pos / int(labels.sum())
+    fpr = false_pos / int((labels == 0).sum())
+    per_lens = fp_per_true_lens(fpr, tpr, rate)
+    return {
+        "decision_threshold": float(threshold),
+        "precision_at_threshold": true_pos / (true_pos + false_pos) if called.any() else 0.0,
+        "recall_at_threshold": tpr,
+        "fpr_at_threshold": fpr,
+        "lens_rate": rate,
+        "fp_per_lens": _json_float(per_lens),
+        "survey_precision": _json_float(_purity(per_lens)),
+    }
+
+
+def _purity(fp_per_lens: float) -> float:
+    """TP / (TP + FP) from FP / TP: 0 when no lens is found, NaN when nothing is selected."""
+    if math.isnan(fp_per_lens):
+        return math.nan
+    return 0.0 if math.isinf(fp_per_lens) else 1.0 / (1.0 + fp_per_lens)
+
+
 # -------------------------------------------------------------------------- public: multi-class
 
 
@@ -434,20 +580,41 @@ def _json_float(value: float) -> float | None:
     return None if not math.isfinite(value) else float(value)
 
 
-def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) -> dict[str, Any]:
+def two_class_predictions(proba: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Predicted classes: argmax, or for two classes and a threshold ``p[:, 1] > threshold``."""
+    if threshold is None:
+        return np.argmax(proba, axis=1)
+    if proba.shape[1] != 2:
+        raise ValueError(
+            f"a decision threshold applies to two-class scores only; got {proba.shape[1]} classes"
+        )
+    return (proba[:, 1] > threshold).astype(np.int64)
+
+
+def classification_metrics(
+    y_true: Any,
+    proba: Any,
+    class_names: Sequence[str],
+    *,
+    threshold: float | None = None,
+    lens_rate: float = DEFAULT_LENS_RATE,
+) -> dict[str, Any]:
     """All standard metrics of a classifier as a JSON-serialisable dict (NaN stored as None).
 
-    Predictions are ``argmax(proba)``. Keys: ``n_samples``, ``class_names``, ``accuracy``,
-    ``macro_auc`` (one-vs-rest), ``micro_auc``, ``ovo_macro_auc``, ``auc_per_class`` (by class
-    name; None for classes absent from ``y_true``), ``precision_macro``, ``recall_macro``,
-    ``f1_macro``, ``precision_weighted``, ``recall_weighted``, ``f1_weighted``,
-    ``confusion_matrix`` (rows true, columns predicted) and ``classification_report``. With two
-    classes also ``tpr0``, ``tpr1``, ``tpr10`` and ``pr_auc``, scoring class 1 by ``proba[:, 1]``.
+    Predictions are ``argmax(proba)``, or with two classes and a ``threshold`` ``proba[:, 1] >
+    threshold``. Keys: ``n_samples``, ``class_names``, ``accuracy``, ``macro_auc``
+    (one-vs-rest), ``micro_auc``, ``ovo_macro_auc``, ``auc_per_class`` (by class name; None for
+    classes absent from ``y_true``), ``precision_macro``, ``recall_macro``, ``f1_macro``,
+    ``precision_weighted``, ``recall_weighted``, ``f1_weighted``, ``confusion_matrix`` (rows
+    true, columns predicted) and ``classification_report``. With two classes also ``tpr0``,
+    ``tpr1``, ``tpr10`` and ``pr_auc``, scoring class 1 by ``proba[:, 1]``, and the keys of
+    :func:`lens_finding_at_threshold` at ``threshold`` (0.5, the argmax cut, when None) and
+    ``lens_rate``.
     """
     labels, probs = check_multiclass(y_true, proba)
     names = check_class_names(class_names, probs.shape[1])
     _require_two_present(labels, "classification metrics")
-    y_pred = np.argmax(probs, axis=1)
+    y_pred = two_class_predictions(probs, threshold)
     n_classes = len(names)
     scores = precision_recall_f1(labels, y_pred, n_classes)
     per_class_auc = _per_class_auc(labels, probs)
@@ -474,4 +641,6 @@ def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) 
         for n_fp in LENS_FINDING_FP_COUNTS:
             metrics[f"tpr{n_fp}"] = tpr_at_fp(labels, probs[:, 1], n_fp)
         metrics["pr_auc"] = pr_auc(labels, probs[:, 1])
+        cut = ARGMAX_THRESHOLD if threshold is None else threshold
+        metrics.update(lens_finding_at_threshold(labels, probs[:, 1], cut, lens_rate))
     return metrics

@@ -104,14 +104,84 @@ def plot_roc(y_true: Any, proba: Any, class_names: Sequence[str], path: str | Pa
     return _save(figure, path)
 
 
-def plot_pr(y_true01: Any, score: Any, path: str | Path) -> Path:
-    """Precision-recall curve of a two-class (lens finding) score, with the prevalence baseline."""
+def _operating_point(y01: np.ndarray, score: np.ndarray, threshold: float) -> tuple[float, ...]:
+    """(FPR, TPR, precision) of the decision ``score > threshold``; precision 0 if none called."""
+    called = score > threshold
+    true_pos = float(np.sum(called & (y01 == 1)))
+    false_pos = float(np.sum(called & (y01 == 0)))
+    precision = true_pos / (true_pos + false_pos) if called.any() else 0.0
+    return false_pos / float(np.sum(y01 == 0)), true_pos / float(np.sum(y01 == 1)), precision
+
+
+def plot_lens_roc(
+    y_true01: Any, score: Any, path: str | Path, threshold: float | None = None
+) -> Path:
+    """ROC curve of a two-class (lens finding) score: linear axes, and FPR on a log axis.
+
+    The log panel shows the low false-positive end that lens searches work at; the points at
+    FPR = 0 (TPR0) are drawn at its left edge, FPR = 1 / (2 N_non-lens). ``threshold`` marks the
+    operating point ``score > threshold`` on both panels.
+    """
+    fpr, tpr, _ = roc_curve_binary(y_true01, score)
+    labels = np.asarray(y_true01).astype(np.int64)
+    values = np.asarray(score, dtype=np.float64)
+    floor = 0.5 / float(np.sum(labels == 0))
+    figure = _new_figure(11.5, 5.0)
+    linear, logarithmic = figure.subplots(1, 2)
+    area = auc_trapezoid(fpr, tpr)
+    linear.plot(fpr, tpr, lw=1.8, label=f"ROC (AUC = {area:.3f})")
+    linear.plot([0, 1], [0, 1], color="0.6", lw=1, label="chance (AUC = 0.5)")
+    logarithmic.plot(np.maximum(fpr, floor), tpr, lw=1.8, label="ROC")
+    chance = np.geomspace(floor, 1.0, 50)
+    logarithmic.plot(chance, chance, color="0.6", lw=1, label="chance")
+    if threshold is not None:
+        point_fpr, point_tpr, _ = _operating_point(labels, values, threshold)
+        label = f"threshold {threshold:.4g}: FPR {point_fpr:.3g}, TPR {point_tpr:.3f}"
+        linear.plot([point_fpr], [point_tpr], "o", color="C3", label=label)
+        logarithmic.plot([max(point_fpr, floor)], [point_tpr], "o", color="C3", label=label)
+    linear.set(
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+        title="ROC curve",
+    )
+    linear.set_aspect("equal")
+    logarithmic.set_xscale("log")
+    logarithmic.set(
+        xlim=(floor, 1.0),
+        ylim=(-0.01, 1.01),
+        xlabel="False positive rate (log; FPR = 0 at the left edge)",
+        ylabel="True positive rate",
+        title="ROC curve, low false-positive rates",
+    )
+    for ax in (linear, logarithmic):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize="small")
+    return _save(figure, path)
+
+
+def plot_pr(y_true01: Any, score: Any, path: str | Path, threshold: float | None = None) -> Path:
+    """Precision-recall curve of a two-class (lens finding) score, with the prevalence baseline;
+    ``threshold`` marks the operating point ``score > threshold``."""
     precision, recall, _ = precision_recall_curve_binary(y_true01, score)
     prevalence = float(np.mean(np.asarray(y_true01) == 1))
     figure = _new_figure(6.0, 5.0)
     ax = figure.subplots()
     ax.step(recall, precision, where="post", lw=1.8, label=f"AP = {pr_auc(y_true01, score):.3f}")
     ax.axhline(prevalence, color="0.6", lw=1, ls="--", label=f"chance (= {prevalence:.3f})")
+    if threshold is not None:
+        labels = np.asarray(y_true01).astype(np.int64)
+        _, point_recall, point_precision = _operating_point(
+            labels, np.asarray(score, dtype=np.float64), threshold
+        )
+        ax.plot(
+            [point_recall],
+            [point_precision],
+            "o",
+            color="C3",
+            label=f"threshold {threshold:.4g}: P {point_precision:.3f}, R {point_recall:.3f}",
+        )
     ax.set(
         xlim=(-0.01, 1.01),
         ylim=(-0.01, 1.02),

@@ -3,6 +3,12 @@
 ``report.html`` embeds every figure as a base64 ``data:`` URI and carries its CSS inline; it loads
 nothing from anywhere and runs no scripts, so it can be mailed, archived or opened offline. Every
 string put into it is HTML-escaped.
+
+Two-class (lens-finding) reports score class 1 by its probability: the ROC figure adds a panel
+with the false-positive rate on a log axis, the ROC and precision-recall figures mark the
+operating point at the metrics' ``decision_threshold``, the confusion matrix uses that threshold,
+and the galleries rank the hardest cases: the highest-scored non-lenses (the worst false
+positives) and the lowest-scored lenses (the lenses most easily missed).
 """
 
 from __future__ import annotations
@@ -21,14 +27,17 @@ import yaml
 from darklens import __version__
 from darklens.config import Config
 from darklens.evaluate.metrics import (
+    DEFAULT_LENS_RATE,
     check_class_names,
     check_multiclass,
     classification_metrics,
     confusion_matrix,
+    two_class_predictions,
 )
 from darklens.evaluate.plots import (
     plot_confusion,
     plot_gallery,
+    plot_lens_roc,
     plot_pr,
     plot_roc,
     plot_training_curves,
@@ -54,6 +63,13 @@ METRIC_LABELS: dict[str, str] = {
     "tpr1": "TPR at ≤1 false positive (TPR1)",
     "tpr10": "TPR at ≤10 false positives (TPR10)",
     "pr_auc": "Average precision (PR AUC)",
+    "decision_threshold": "Decision threshold (lens when score > threshold)",
+    "precision_at_threshold": "Precision at the threshold (this set)",
+    "recall_at_threshold": "Recall (TPR) at the threshold",
+    "fpr_at_threshold": "False positive rate at the threshold",
+    "lens_rate": "Survey lens rate assumed (lenses per image)",
+    "fp_per_lens": "False positives per true lens in the survey: (FPR/TPR)(1-rate)/rate",
+    "survey_precision": "Precision expected in the survey: 1/(1 + FP per lens)",
 }
 
 ImageSource = np.ndarray | Callable[[np.ndarray], np.ndarray]
@@ -144,6 +160,24 @@ def most_confident(y_true: Any, proba: Any, correct: bool, n: int = GALLERY_SIZE
     chosen = np.flatnonzero((predicted == labels) == correct)
     confidence = probs[chosen, predicted[chosen]]
     return chosen[np.argsort(-confidence, kind="stable")[:n]]
+
+
+def hardest_lens_cases(
+    y_true01: Any, score: Any, n: int = GALLERY_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``n`` highest-scored non-lenses (label 0) and the ``n`` lowest-scored lenses
+    (label 1), each ranked worst first; ties keep index order."""
+    labels = np.asarray(y_true01)
+    values = np.asarray(score, dtype=np.float64)
+    if labels.shape != values.shape or labels.ndim != 1:
+        raise ValueError(
+            f"got {labels.shape} labels for {values.shape} scores; need two 1-D arrays"
+        )
+    non_lenses = np.flatnonzero(labels == 0)
+    lenses = np.flatnonzero(labels == 1)
+    top_non_lenses = non_lenses[np.argsort(-values[non_lenses], kind="stable")[:n]]
+    bottom_lenses = lenses[np.argsort(values[lenses], kind="stable")[:n]]
+    return top_non_lenses, bottom_lenses
 
 
 def _fetch_images(images: Any, indices: np.ndarray, n_samples: int) -> np.ndarray:
@@ -313,19 +347,33 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     write_metrics_json(metrics, out / "metrics.json")
 
-    predicted = np.argmax(probs, axis=1)
+    two_class = len(names) == 2
+    threshold = metrics.get("decision_threshold") if two_class else None
+    predicted = two_class_predictions(probs, threshold)
+    if two_class:
+        roc = (
+            plot_lens_roc(labels, probs[:, 1], out / "roc.png", threshold),
+            f"ROC curve scoring '{names[1]}' by its probability: linear and log false-positive "
+            "rate; the dot is the decision threshold",
+        )
+    else:
+        roc = (
+            plot_roc(labels, probs, names, out / "roc.png"),
+            "ROC curves, one class against the rest",
+        )
     figures = [
-        (plot_roc(labels, probs, names, out / "roc.png"), "ROC curves, one class against the rest"),
+        roc,
         (
             plot_confusion(
                 confusion_matrix(labels, predicted, len(names)), names, out / "confusion.png"
             ),
-            "Confusion matrix: counts and fractions of each true class",
+            "Confusion matrix: counts and fractions of each true class"
+            + (f" (threshold {threshold:.4g})" if threshold is not None else ""),
         ),
     ]
-    if len(names) == 2:
+    if two_class:
         caption = f"Precision-recall curve, scoring '{names[1]}' by its probability"
-        figures.append((plot_pr(labels, probs[:, 1], out / "pr.png"), caption))
+        figures.append((plot_pr(labels, probs[:, 1], out / "pr.png", threshold), caption))
     if history is not None:
         figures.append(
             (plot_training_curves(history, out / "training_curves.png"), "Training history")
@@ -335,7 +383,15 @@ def write_report(
         ("per-class", "Per-class scores", _per_class_table(metrics, names)),
         ("figures", "Figures", "".join(_figure_html(p, c) for p, c in figures)),
     ]
-    if images is not None:
+    if images is not None and two_class:
+        sections.append(
+            (
+                "gallery",
+                "Hardest cases, ranked by lens score",
+                _lens_gallery_section(out, images, labels, probs, names, ids, gallery_size),
+            )
+        )
+    elif images is not None:
         sections.append(
             (
                 "gallery",
@@ -380,18 +436,56 @@ def _gallery_section(
     return "".join(parts)
 
 
+def _lens_gallery_section(
+    out: Path,
+    images: ImageSource,
+    labels: np.ndarray,
+    probs: np.ndarray,
+    names: list[str],
+    ids: list[str],
+    gallery_size: int,
+) -> str:
+    top_non_lenses, bottom_lenses = hardest_lens_cases(labels, probs[:, 1], gallery_size)
+    parts = []
+    for chosen, stem, heading in (
+        (
+            top_non_lenses,
+            "gallery_top_nonlenses",
+            f"Highest-scored {names[0]} (worst false positives)",
+        ),
+        (bottom_lenses, "gallery_bottom_lenses", f"Lowest-scored {names[1]} (most easily missed)"),
+    ):
+        if chosen.size == 0:
+            parts.append(f'<p class="note">{_esc(heading)}: none.</p>')
+            continue
+        block = _fetch_images(images, chosen, labels.shape[0])
+        titles = [
+            f"#{rank} {ids[i]}\n{names[labels[i]]}\nscore = {probs[i, 1]:.4g}"
+            for rank, i in enumerate(chosen, start=1)
+        ]
+        path = plot_gallery(block, titles, out / f"{stem}.png", suptitle=heading)
+        parts.append(_figure_html(path, heading))
+    return "".join(parts)
+
+
 def evaluate_predictions(
     y_true: Any,
     proba: Any,
     class_names: Sequence[str],
     out_dir: str | Path,
+    *,
+    threshold: float | None = None,
+    lens_rate: float = DEFAULT_LENS_RATE,
     **report_options: Any,
 ) -> dict[str, Any]:
     """Compute :func:`classification_metrics`, write the full report to ``out_dir``, return them.
 
+    ``threshold`` and ``lens_rate`` go to :func:`classification_metrics` (two classes);
     ``report_options`` are the keyword options of :func:`write_report` (images, image_ids,
     history, config, title, gallery_size).
     """
-    metrics = classification_metrics(y_true, proba, class_names)
+    metrics = classification_metrics(
+        y_true, proba, class_names, threshold=threshold, lens_rate=lens_rate
+    )
     write_report(out_dir, metrics, class_names, y_true=y_true, proba=proba, **report_options)
     return metrics

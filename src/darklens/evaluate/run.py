@@ -5,6 +5,11 @@ whole), averages the class probabilities of several checkpoints when given an en
 the report of :func:`darklens.evaluate.report.write_report` (``metrics.json``, figures,
 ``report.html``) plus ``predictions.csv`` (one row per image: dataset index, true class,
 probabilities, predicted class). Gallery images are read lazily from the dataset.
+
+Two-class (lens-finding) datasets get the lens-finding evaluation automatically: predictions at
+the checkpoint's stored decision threshold (or one given), precision and recall there, the false
+positives expected per true lens at a survey lens rate, the log-FPR ROC panel and the galleries
+of the highest-scored non-lenses and lowest-scored lenses (see :mod:`darklens.evaluate.report`).
 """
 
 from __future__ import annotations
@@ -19,16 +24,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from darklens import __version__
 from darklens.data.h5 import LensDataset
-from darklens.evaluate.metrics import classification_metrics
+from darklens.evaluate.metrics import DEFAULT_LENS_RATE, check_lens_rate, classification_metrics
 from darklens.evaluate.report import write_report
 from darklens.predict.batch import (
     PathLike,
     PredictionWriter,
     as_path_list,
     ensemble_proba,
+    ensemble_threshold,
     load_predictors,
 )
-from darklens.predict.predictor import Predictor
+from darklens.predict.predictor import Predictor, check_threshold
 from darklens.train.checkpoint import checkpoint_json_path
 
 HISTORY_FILE = "history.csv"
@@ -115,6 +121,8 @@ def evaluate_checkpoint(
     device: str = "cpu",
     which: str = "best",
     progress: bool = False,
+    threshold: float | None = None,
+    lens_rate: float = DEFAULT_LENS_RATE,
 ) -> dict[str, Any]:
     """Evaluate one checkpoint (or the mean probabilities of several) on ``split`` of ``data``.
 
@@ -124,9 +132,20 @@ def evaluate_checkpoint(
     configuration of the first checkpoint's run. Returns :func:`classification_metrics` plus an
     ``evaluation`` entry recording the checkpoints, dataset, split, TTA, ensemble size, image
     count and darklens version (also in ``metrics.json``).
+
+    Two classes: predictions use ``threshold`` on the class-1 probability when given, else the
+    single checkpoint's stored decision threshold, else the argmax (recorded in the
+    ``evaluation`` entry as ``decision_threshold_source``); ``lens_rate`` is the survey's lens
+    fraction for the false positives per true lens.
     """
+    check_lens_rate(lens_rate)
     json_paths = [checkpoint_json_path(p, which).resolve() for p in as_path_list(checkpoints)]
     predictors = load_predictors(json_paths, device=device, batch_size=batch_size)
+    threshold = check_threshold(threshold, len(predictors[0].classes_), "threshold")
+    if threshold is None:
+        threshold, threshold_source = ensemble_threshold(predictors)
+    else:
+        threshold_source = "given"
     with LensDataset(data) as dataset:
         check_dataset_fits(predictors[0], dataset, json_paths[0])
         indices = split_indices(dataset, split)
@@ -142,7 +161,9 @@ def evaluate_checkpoint(
                 on_block=lambda n: bar.advance(task, n),
             )
         class_names = list(dataset.class_names)
-        metrics = classification_metrics(labels, proba, class_names)
+        metrics = classification_metrics(
+            labels, proba, class_names, threshold=threshold, lens_rate=lens_rate
+        )
         metrics["evaluation"] = {
             "checkpoints": [str(p) for p in json_paths],
             "dataset": str(Path(dataset.path).resolve()),
@@ -152,6 +173,8 @@ def evaluate_checkpoint(
             "n_images": int(indices.size),
             "darklens_version": __version__,
         }
+        if len(class_names) == 2:
+            metrics["evaluation"]["decision_threshold_source"] = threshold_source
         history = json_paths[0].parent / HISTORY_FILE
         out = Path(out_dir)
         write_report(
@@ -170,7 +193,7 @@ def evaluate_checkpoint(
             title=_title(json_paths, Path(dataset.path), split),
         )
     with PredictionWriter(
-        out / PREDICTIONS_FILE, class_names, extra=("true",), overwrite=True
+        out / PREDICTIONS_FILE, class_names, extra=("true",), overwrite=True, threshold=threshold
     ) as writer:
         writer.write(indices.tolist(), proba, {"true": [class_names[k] for k in labels]})
     return metrics

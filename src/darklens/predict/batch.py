@@ -6,13 +6,25 @@ dataset), one ``p_<class>`` probability column per class, ``predicted`` (the cla
 they must agree on class names and input (channels, image size). The table is written to
 ``<out>.partial`` block by block and renamed when complete, so an interrupted run never leaves a
 file that looks whole. CSV by default; Parquet when the name ends ``.parquet`` (needs pyarrow).
+
+Two-class (lens-finding) checkpoints: ``predicted`` follows the checkpoint's decision threshold
+(lens when ``p_<class 1>`` exceeds it; see :class:`Predictor`) for a single checkpoint; an
+ensemble's averaged score has no validated threshold, so it uses the argmax. With ``rank`` the
+rows are sorted by the class-1 probability (the lens score), highest first, and a ``rank``
+column (1 = most lens-like) comes first; ranking keeps every row's id and probabilities in
+memory until the end (never the images).
+
+A Bologna Lens Finding Challenge folder (holding ``Public/Band1``...) given as the only input is
+read as the challenge's images, bands stacked in folder order and masked pixels set to 0 as in
+:func:`darklens.data.bologna.import_bologna`, with the challenge ID as the row id: the way to
+score the unlabelled challenge test set.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +32,16 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from darklens.predict.inputs import PredictionInputs, SkipHandler
-from darklens.predict.predictor import Predictor
+from darklens.data.bologna import is_bologna_folder, iter_bologna_images
+from darklens.data.deeplense import SkippedFile
+from darklens.predict.inputs import (
+    BadInputError,
+    PredictionInputs,
+    SkipHandler,
+    SkippedInput,
+    iter_blocks,
+)
+from darklens.predict.predictor import Predictor, check_threshold
 
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet"}
 PROBABILITY_DIGITS = ".10g"  # CSV text of a probability: float64 mean of float32 softmaxes
@@ -82,6 +102,19 @@ def load_predictors(
     return predictors
 
 
+def ensemble_threshold(predictors: Sequence[Predictor]) -> tuple[float | None, str]:
+    """The decision threshold for the ensemble's averaged score, and where it comes from.
+
+    A single member's own threshold applies; the averaged score of several members was never
+    validated, so an ensemble (like a checkpoint without one) predicts by argmax.
+    """
+    if len(predictors) == 1 and predictors[0].threshold_ is not None:
+        return predictors[0].threshold_, "checkpoint"
+    if len(predictors) > 1:
+        return None, "argmax (an ensemble's averaged score has no validated threshold)"
+    return None, "argmax (the checkpoint stores no decision threshold)"
+
+
 def ensemble_proba(
     predictors: Sequence[Predictor], images: np.ndarray, *, tta: bool = False
 ) -> np.ndarray:
@@ -121,6 +154,8 @@ class PredictionWriter:
     """Write prediction rows block by block to a CSV or Parquet file, published on close.
 
     ``extra`` names string columns placed after ``id`` (e.g. ``true`` for evaluation).
+    ``threshold`` (two classes) makes ``predicted`` class 1 where its probability exceeds it,
+    instead of the argmax. ``ranked`` adds an integer ``rank`` column before ``id``.
     """
 
     def __init__(
@@ -130,14 +165,19 @@ class PredictionWriter:
         *,
         extra: Sequence[str] = (),
         overwrite: bool = False,
+        threshold: float | None = None,
+        ranked: bool = False,
     ) -> None:
         self.path = Path(path)
         self.format = output_format(self.path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; pass overwrite=True (CLI: --overwrite)")
         self.class_names = [str(c) for c in class_names]
+        self.threshold = check_threshold(threshold, len(self.class_names), "threshold")
+        self.ranked = ranked
         self.extra = list(extra)
         self.columns = [
+            *(["rank"] if ranked else []),
             "id",
             *self.extra,
             *probability_columns(self.class_names),
@@ -158,15 +198,20 @@ class PredictionWriter:
             import pyarrow.parquet as pq
 
             text = {"id", "predicted", *self.extra}
-            self._schema = pa.schema(
-                [(c, pa.string() if c in text else pa.float64()) for c in self.columns]
-            )
+            types = {c: pa.string() if c in text else pa.float64() for c in self.columns}
+            types["rank"] = pa.int64()
+            self._schema = pa.schema([(c, types[c]) for c in self.columns])
             self._parquet = pq.ParquetWriter(self._partial, self._schema)
 
     def write(
-        self, ids: Sequence[Any], proba: np.ndarray, extra: dict[str, Sequence[Any]] | None = None
+        self,
+        ids: Sequence[Any],
+        proba: np.ndarray,
+        extra: dict[str, Sequence[Any]] | None = None,
+        ranks: Sequence[int] | None = None,
     ) -> None:
-        """Append rows: ``proba`` [n, n_classes] for ``ids``; ``extra`` values per extra column."""
+        """Append rows: ``proba`` [n, n_classes] for ``ids``; ``extra`` values per extra column;
+        ``ranks`` when the writer is ``ranked``."""
         proba = np.asarray(proba, dtype=np.float64)
         if proba.shape != (len(ids), len(self.class_names)):
             raise ValueError(
@@ -176,8 +221,15 @@ class PredictionWriter:
         extra = extra or {}
         if sorted(extra) != sorted(self.extra):
             raise ValueError(f"expected values for the columns {self.extra}, got {sorted(extra)}")
-        best = proba.argmax(axis=1)
+        if self.ranked != (ranks is not None) or (ranks is not None and len(ranks) != len(ids)):
+            raise ValueError("a ranked writer needs one rank per row, an unranked one none")
+        if self.threshold is None:
+            best = proba.argmax(axis=1)
+        else:
+            best = (proba[:, 1] > self.threshold).astype(np.int64)
         columns: dict[str, list[Any]] = {"id": [str(i) for i in ids]}
+        if ranks is not None:
+            columns["rank"] = [int(r) for r in ranks]
         columns.update({name: [str(v) for v in extra[name]] for name in self.extra})
         for k, name in enumerate(probability_columns(self.class_names)):
             columns[name] = proba[:, k].tolist()
@@ -235,6 +287,66 @@ def progress_counter(enabled: bool, description: str) -> Progress:
     )
 
 
+# -- inputs --------------------------------------------------------------------------------------
+class BolognaInputs:
+    """The images of a Bologna challenge folder, with the interface of ``PredictionInputs``."""
+
+    def __init__(
+        self, root: Path, in_chans: int, skip_bad: bool, on_skip: SkipHandler | None
+    ) -> None:
+        self.inputs = [root]
+        self.in_chans = in_chans
+        self.skip_bad = skip_bad
+        self.on_skip = on_skip
+        self.skipped: list[SkippedInput] = []
+
+    def _skip(self, problem: SkippedFile) -> None:
+        skipped = SkippedInput(problem.path, problem.reason)
+        self.skipped.append(skipped)
+        if self.on_skip is not None:
+            self.on_skip(skipped)
+
+    def _images(self) -> Iterator[tuple[str, np.ndarray]]:
+        for image_id, image in iter_bologna_images(
+            self.inputs[0], skip_bad=self.skip_bad, on_skip=self._skip
+        ):
+            if image.shape[0] != self.in_chans:
+                raise BadInputError(
+                    f"ID {image_id}",
+                    f"has {image.shape[0]} band(s) but the model takes {self.in_chans} "
+                    "channel(s): use a model trained on this challenge set",
+                )
+            yield image_id, image
+
+    def blocks(self, size: int) -> Iterator[tuple[list[str], np.ndarray]]:
+        return iter_blocks(self._images(), size)
+
+
+def prediction_inputs(
+    inputs: PathLike | Sequence[PathLike],
+    *,
+    in_chans: int,
+    skip_bad: bool,
+    on_skip: SkipHandler | None,
+    split: str | None = None,
+    npz_key: str | None = None,
+    recursive: bool = False,
+) -> PredictionInputs | BolognaInputs:
+    """The image stream of ``inputs``: a lone Bologna challenge folder, or files and folders."""
+    paths = as_path_list(inputs)
+    if len(paths) == 1 and is_bologna_folder(paths[0]):
+        return BolognaInputs(paths[0], in_chans, skip_bad, on_skip)
+    return PredictionInputs(
+        paths,
+        split=split,
+        npz_key=npz_key,
+        recursive=recursive,
+        in_chans=in_chans,
+        skip_bad=skip_bad,
+        on_skip=on_skip,
+    )
+
+
 # -- the command ---------------------------------------------------------------------------------
 def predict_files(
     checkpoints: PathLike | Sequence[PathLike],
@@ -250,6 +362,7 @@ def predict_files(
     recursive: bool = False,
     which: str = "best",
     overwrite: bool = False,
+    rank: bool = False,
     on_skip: SkipHandler | None = None,
     progress: bool = False,
 ) -> int:
@@ -257,14 +370,22 @@ def predict_files(
     one checkpoint or the mean of several, and write the table ``out``; returns its row count.
 
     ``tta`` averages over the 8 dihedral views. Bad inputs raise, or with ``skip_bad`` are left
-    out and passed to ``on_skip``. Raises ValueError (writing nothing) if no image is left.
+    out and passed to ``on_skip``. ``rank`` (two-class checkpoints) sorts the rows by lens score,
+    highest first, and adds a ``rank`` column. Raises ValueError (writing nothing) if no image
+    is left.
     """
     output_format(out)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     predictors = load_predictors(checkpoints, which=which, device=device, batch_size=batch_size)
-    source = PredictionInputs(
-        as_path_list(inputs),
+    class_names = list(predictors[0].classes_)
+    if rank and len(class_names) != 2:
+        raise ValueError(
+            f"--rank sorts by lens score and needs a two-class checkpoint; this one has classes "
+            f"{', '.join(class_names)}"
+        )
+    source = prediction_inputs(
+        inputs,
         split=split,
         npz_key=npz_key,
         recursive=recursive,
@@ -272,17 +393,45 @@ def predict_files(
         skip_bad=skip_bad,
         on_skip=on_skip,
     )
+    threshold, _ = ensemble_threshold(predictors)
     with (
-        PredictionWriter(out, list(predictors[0].classes_), overwrite=overwrite) as writer,
+        PredictionWriter(
+            out, class_names, overwrite=overwrite, threshold=threshold, ranked=rank
+        ) as writer,
         progress_counter(progress, "predicting") as bar,
     ):
         task = bar.add_task("predicting", total=None)
+        collected: list[tuple[list[str], np.ndarray]] = []
         for ids, images in source.blocks(batch_size):
-            writer.write(ids, ensemble_proba(predictors, images, tta=tta))
+            proba = ensemble_proba(predictors, images, tta=tta)
+            if rank:
+                collected.append((ids, proba))
+            else:
+                writer.write(ids, proba)
             bar.advance(task, len(ids))
+        if rank and collected:
+            _write_ranked(writer, collected, batch_size)
         if writer.rows == 0:
             skipped = f" ({len(source.skipped)} skipped as bad)" if source.skipped else ""
             raise ValueError(
                 f"no images to predict in {', '.join(map(str, source.inputs))}{skipped}"
             )
     return writer.rows
+
+
+def lens_score_order(score: np.ndarray) -> np.ndarray:
+    """Row order by decreasing lens score; equal scores keep their input order."""
+    return np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
+
+
+def _write_ranked(
+    writer: PredictionWriter, collected: list[tuple[list[str], np.ndarray]], block: int
+) -> None:
+    ids = [item for block_ids, _ in collected for item in block_ids]
+    proba = np.concatenate([p for _, p in collected])
+    order = lens_score_order(proba[:, 1])
+    for start in range(0, order.size, block):
+        rows = order[start : start + block]
+        writer.write(
+            [ids[i] for i in rows], proba[rows], ranks=range(start + 1, start + 1 + rows.size)
+        )

@@ -6,6 +6,13 @@
 
 Follows scikit-learn manners: constructor arguments are stored as given, state that comes from the
 checkpoint ends in ``_``.
+
+Two-class (lens-finding) checkpoints carry a ``decision_threshold`` chosen on the validation
+split for a target false-positive rate (``TrainConfig.target_fpr``). :attr:`Predictor.threshold_`
+holds it, and :meth:`Predictor.predict` calls an image class 1 (lens) when its probability
+``predict_proba(images)[:, 1]`` is strictly greater than it, instead of taking the argmax;
+``predict_proba`` is unchanged. A ``threshold`` given to the constructor or
+:meth:`Predictor.from_checkpoint` replaces the stored one.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ class Predictor:
 
     ``preprocessing`` is a checkpoint's ``preprocessing`` entry (normalization, mean, std,
     img_size, in_chans). ``tta`` averages the probabilities over the 8 dihedral views.
+    ``threshold`` (two classes only) is the decision threshold on the class-1 probability used by
+    :meth:`predict`; None means argmax (unless the checkpoint stores one).
     """
 
     def __init__(
@@ -38,18 +47,21 @@ class Predictor:
         device: str | torch.device = "cpu",
         batch_size: int = 256,
         tta: bool = False,
+        threshold: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = device
         self.batch_size = batch_size
         self.tta = tta
+        self.threshold = threshold
         self.model_ = model.to(device).eval()
         self.preprocessing_ = dict(preprocessing)
         self.classes_ = np.asarray(list(class_names))
         self.in_chans_ = int(preprocessing["in_chans"])
         self.img_size_ = int(preprocessing["img_size"])
         self.checkpoint_: dict[str, Any] | None = None
+        self.threshold_ = check_threshold(threshold, len(self.classes_), "threshold")
 
     @classmethod
     def from_checkpoint(
@@ -59,11 +71,20 @@ class Predictor:
         device: str | torch.device = "cpu",
         batch_size: int = 256,
         tta: bool = False,
+        threshold: float | None = None,
     ) -> Predictor:
-        """Load a run folder's ``best``/``last`` checkpoint (or a checkpoint file) for inference."""
+        """Load a run folder's ``best``/``last`` checkpoint (or a checkpoint file) for inference.
+
+        ``threshold_`` is ``threshold`` when given, else the checkpoint's stored decision
+        threshold (two-class checkpoints), else None.
+        """
         model, meta = load_checkpoint(path_or_run_dir, which, device=device)
-        predictor = cls(model, meta["preprocessing"], meta["class_names"], device, batch_size, tta)
+        predictor = cls(
+            model, meta["preprocessing"], meta["class_names"], device, batch_size, tta, threshold
+        )
         predictor.checkpoint_ = meta
+        if threshold is None:
+            predictor.threshold_ = stored_threshold(meta, path_or_run_dir)
         return predictor
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -132,9 +153,40 @@ class Predictor:
         return torch.cat(out).numpy()
 
     def predict(self, images: Any, tta: bool | None = None) -> np.ndarray:
-        """Index of the most probable class for each image."""
-        return self.predict_proba(images, tta).argmax(axis=1)
+        """Predicted class index of each image: the most probable class, or with a decision
+        threshold (two classes) 1 where the class-1 probability exceeds ``threshold_``."""
+        proba = self.predict_proba(images, tta)
+        if self.threshold_ is None:
+            return proba.argmax(axis=1)
+        return (proba[:, 1] > self.threshold_).astype(np.int64)
 
     def predict_labels(self, images: Any, tta: bool | None = None) -> np.ndarray:
-        """Name of the most probable class for each image."""
+        """Name of the predicted class of each image (see :meth:`predict`)."""
         return self.classes_[self.predict(images, tta)]
+
+
+def check_threshold(threshold: Any, n_classes: int, what: str) -> float | None:
+    """``threshold`` as a float in [0, 1] for a two-class model, or None; ValueError otherwise."""
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+        raise ValueError(f"{what} must be a number in [0, 1], got {threshold!r}")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"{what} must be a probability in [0, 1], got {threshold}")
+    if n_classes != 2:
+        raise ValueError(
+            f"{what} applies to two-class (lens-finding) models only; this one has "
+            f"{n_classes} classes"
+        )
+    return float(threshold)
+
+
+def stored_threshold(meta: Mapping[str, Any], source: str | Path) -> float | None:
+    """The ``decision_threshold`` value a checkpoint stores, checked; None when it has none."""
+    entry = meta.get("decision_threshold")
+    if entry is None:
+        return None
+    what = f"the decision_threshold stored in {source}"
+    if not isinstance(entry, Mapping) or entry.get("value") is None:
+        raise ValueError(f"{what} has no value; retrain, or pass a threshold explicitly")
+    return check_threshold(entry["value"], len(meta["class_names"]), what)
