@@ -17,13 +17,15 @@ from darklens.config import ConfigError, parse_assignments
 out_console = Console()
 
 
-def parse_fractions(text: str) -> tuple[float, float, float]:
+def parse_fractions(text: str, option: str = "--split") -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise ConfigError(f"--split expects three numbers like 0.8,0.1,0.1, got {text!r}") from None
+        raise ConfigError(
+            f"{option} expects three numbers like 0.8,0.1,0.1, got {text!r}"
+        ) from None
     if len(values) != 3:
-        raise ConfigError(f"--split expects three numbers (train,val,test), got {text!r}")
+        raise ConfigError(f"{option} expects three numbers (train,val,test), got {text!r}")
     return values  # type: ignore[return-value]
 
 
@@ -42,8 +44,21 @@ def progress_bar() -> Progress:
 @user_errors
 def simulate(
     out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 file."),
-    preset: str = typer.Option("model_ii", help="Preset: model_i, model_ii, model_iii."),
-    n_per_class: int = typer.Option(1000, help="Images per class."),
+    preset: str = typer.Option(
+        "model_ii",
+        help="Substructure: model_i, model_ii, model_iii. Lens finding: lensfind_space, "
+        "lensfind_ground, lensfind_deeplense (see `darklens presets`).",
+    ),
+    n_per_class: int | None = typer.Option(
+        None, help="Images per class (substructure presets; default 1000)."
+    ),
+    n: int | None = typer.Option(
+        None, "--n", help="Total images (lens-finding presets; default 1000)."
+    ),
+    lens_fraction: str | None = typer.Option(
+        None,
+        help="Lens fraction in train,val,test (lens-finding presets; default 0.06,0.06,0.01).",
+    ),
     split: str = typer.Option("0.8,0.1,0.1", help="Train,val,test fractions."),
     seed: int = typer.Option(0, help="Dataset seed: image i depends only on (preset, seed, i)."),
     workers: int = typer.Option(1, help="Worker processes (CPU)."),
@@ -59,15 +74,19 @@ def simulate(
     overwrite: bool = typer.Option(False, help="Replace an existing output file."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Simulate a substructure dataset (no_sub / cdm / axion) into one HDF5 file."""
-    from darklens.simulate.api import resolve_config
-    from darklens.simulate.engine import simulate_dataset
+    """Simulate a dataset into one HDF5 file: substructure (no_sub / cdm / axion) or lens
+    finding (non_lens / lens), depending on the preset."""
+    from darklens.simulate.api import image_count, resolve_config
+    from darklens.simulate.api import simulate as run_simulation
 
     cfg = resolve_config(
         preset, config, parse_assignments(set_), deeplense_compat if deeplense_compat else None
     )
     fractions = parse_fractions(split)
-    total = n_per_class * len(cfg.class_names)
+    lens_fractions = None
+    if lens_fraction is not None:
+        lens_fractions = parse_fractions(lens_fraction, "--lens-fraction")
+    total = image_count(cfg, n, n_per_class, lens_fractions)
     with progress_bar() as bar:
         task = bar.add_task(f"simulate {cfg.preset}", total=total, rate="", visible=not quiet)
 
@@ -77,11 +96,13 @@ def simulate(
             done = bar.tasks[task].completed
             bar.update(task, rate=f"{done / elapsed:,.0f} img/s" if elapsed else "")
 
-        result = simulate_dataset(
+        result = run_simulation(
             cfg,
             out,
-            n_per_class,
-            fractions,
+            n=n,
+            n_per_class=n_per_class,
+            lens_fraction=lens_fractions,
+            split=fractions,
             seed=seed,
             workers=workers,
             batch_size=batch_size,
@@ -99,17 +120,13 @@ def simulate(
 @user_errors
 def presets(name: str | None = typer.Argument(None, help="Print this preset as YAML.")) -> None:
     """List simulation presets, or print one as YAML (a starting point for --config)."""
-    from darklens.simulate.presets import PRESETS, get_preset
+    from darklens.simulate.api import get_any_preset, preset_names, preset_summary
 
     if name is None:
-        for preset in PRESETS:
-            inst = get_preset(preset).instrument
-            out_console.print(
-                f'{preset:10s} {inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" '
-                f'({inst.name}), PSF FWHM {inst.psf_fwhm_arcsec}", noise: {inst.noise}'
-            )
+        for preset in preset_names():
+            out_console.print(preset_summary(preset), highlight=False)
         return
-    out_console.print(get_preset(name).to_yaml(), highlight=False)
+    out_console.print(get_any_preset(name).to_yaml(), highlight=False)
 
 
 @app.command()

@@ -1,0 +1,42 @@
+"""Lens-finding simulator: lenses and look-alike non-lenses in one or more bands.
+
+Presets ``lensfind_space`` (Euclid-VIS-like), ``lensfind_ground`` (KiDS-like u, g, r, i) and
+``lensfind_deeplense`` (3 bands × 64 × 64) live in :data:`LENSFIND_PRESETS`;
+:func:`simulate_lensfind` writes a dataset with classes ("non_lens", "lens").
+"""
+
+from darklens.simulate.lensfind.composite import colour_composite
+from darklens.simulate.lensfind.config import (
+    CLASS_NAMES,
+    LOOKALIKE_KINDS,
+    BandConfig,
+    ColourConfig,
+    DeflectorConfig,
+    LensedSourceConfig,
+    LensFindConfig,
+    LookalikeConfig,
+    SurveyConfig,
+)
+from darklens.simulate.lensfind.engine import lensfind_layout, simulate_lensfind
+from darklens.simulate.lensfind.presets import LENSFIND_PRESETS, get_lensfind_preset
+from darklens.simulate.lensfind.render import LensFindRenderer
+from darklens.simulate.lensfind.sampling import draw_lensfind_params
+
+__all__ = [
+    "BandConfig",
+    "CLASS_NAMES",
+    "ColourConfig",
+    "DeflectorConfig",
+    "LENSFIND_PRESETS",
+    "LOOKALIKE_KINDS",
+    "LensFindConfig",
+    "LensFindRenderer",
+    "LensedSourceConfig",
+    "LookalikeConfig",
+    "SurveyConfig",
+    "colour_composite",
+    "draw_lensfind_params",
+    "get_lensfind_preset",
+    "lensfind_layout",
+    "simulate_lensfind",
+]

@@ -1,0 +1,267 @@
+"""Simulate a lens-finding dataset into a darklens HDF5 file, in parallel and reproducibly.
+
+Layout (fixed by n, the fractions and the seed): the split of each image comes from a seeded
+permutation of exact per-split counts (as the substructure engine); within each split, a seeded
+permutation picks exactly round(lens_fraction[split] · n_split) lenses. Image i's pixels and
+truth then depend only on (config, seed, i, its label), never on the batch size, the number of
+workers or the order in which blocks finish.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from darklens import __version__
+from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
+from darklens.simulate.engine import SimulationResult, split_assignment
+from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
+from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
+from darklens.simulate.lensfind.render import LensFindRenderer
+from darklens.simulate.lensfind.sampling import draw_lensfind_params
+from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
+
+_LENS_KEY = (0xFFFFFFFF, 1)
+
+
+def lensfind_layout(
+    n: int, lens_fraction: Sequence[float], split: Sequence[float], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(split code per image: 0 train, 1 val, 2 test; label per image: 1 lens, 0 non-lens)."""
+    lens_fraction = tuple(float(f) for f in lens_fraction)
+    if len(lens_fraction) != 3 or not all(0.0 <= f <= 1.0 for f in lens_fraction):
+        raise ValueError(
+            "lens fractions must be three numbers in [0, 1] (train, val, test), "
+            f"got {lens_fraction}"
+        )
+    split_codes = split_assignment(n, 1, split, seed)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_LENS_KEY))
+    labels = np.zeros(n, dtype=np.int64)
+    for code, fraction in enumerate(lens_fraction):
+        members = np.flatnonzero(split_codes == code)
+        n_lenses = round(fraction * len(members))
+        labels[rng.permutation(members)[:n_lenses]] = 1
+    return split_codes, labels
+
+
+def truth_columns(config: LensFindConfig) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Per-image truth (``*_bands``: one value per band; magnitudes AB, unlensed; angles arcsec).
+
+    is_lens; lookalike_kind (code into the manifest's ``lookalike_kinds``; lenses can have a
+    neighbour, line-of-sight galaxy or stars too); theta_e_arcsec and velocity_dispersion_kms
+    (SIS σ of that θ_E); z_lens, z_source; source_magnitude (reference band), source size and
+    unlensed position; lens_magnitude (central galaxy, or the whole central look-alike, in the
+    reference band) and the central profile's R_sersic; lensed_snr (matched-filter S/N of the
+    lensed source in the cutout, bands combined in quadrature; 0 for non-lenses); magnification
+    (total lensed / unlensed source flux over the whole image plane, ≥ 1 since the lens has
+    κ ≥ 0); seeing_fwhm_arcsec. Source quantities are NaN for non-lenses.
+    """
+    bands = (len(config.instrument.bands),)
+    scalars = (
+        "theta_e_arcsec",
+        "velocity_dispersion_kms",
+        "z_lens",
+        "z_source",
+        "source_magnitude",
+        "source_r_sersic_arcsec",
+        "source_x_arcsec",
+        "source_y_arcsec",
+        "lens_magnitude",
+        "lens_r_sersic_arcsec",
+        "lensed_snr",
+        "magnification",
+    )
+    columns: dict[str, tuple[tuple[int, ...], str]] = {name: ((), "float64") for name in scalars}
+    columns |= {"is_lens": ((), "int8"), "lookalike_kind": ((), "int8")}
+    for name in ("source_magnitude_bands", "lens_magnitude_bands", "lensed_snr_bands"):
+        columns[name] = (bands, "float64")
+    columns["seeing_fwhm_arcsec"] = (bands, "float64")
+    return columns
+
+
+def render_block(
+    renderer: LensFindRenderer, seed: int, start: int, labels: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Images [b, bands, H, W] and truth for indices start..start+len(labels)-1."""
+    config = renderer.config
+    indices = range(start, start + len(labels))
+    params = [
+        draw_lensfind_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
+        for index, label in zip(indices, labels, strict=True)
+    ]
+    threads = torch.get_num_threads()
+    if renderer.device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        rendered = renderer.render(params)
+    finally:
+        torch.set_num_threads(threads)
+    background, exposure = noise_levels(config)
+    ref = config.instrument.reference_index
+    n_bands = len(config.instrument.bands)
+    images = np.empty_like(rendered.models)
+    snr = np.zeros((len(params), n_bands))
+    for j, (index, p) in enumerate(zip(indices, params, strict=True)):
+        model = rendered.models[j]
+        if config.instrument.noise == "ccd":
+            images[j] = observe(model, image_rng(seed, index, NOISE_STREAM), background, exposure)
+        else:
+            images[j] = model
+        if p.deflector is not None:
+            snr[j] = lensed_snr(rendered.source_models[j], model, background, exposure)
+    nan_bands = np.full(n_bands, np.nan)
+    source_mags = np.stack([p.source.magnitudes if p.source else nan_bands for p in params])
+    lens_mags = np.stack([p.central_magnitudes() for p in params])
+
+    def column(get) -> np.ndarray:
+        return np.array([get(p) for p in params], dtype=np.float64)
+
+    truth = {
+        "is_lens": np.asarray(labels, dtype=np.int8),
+        "lookalike_kind": np.array([p.kind for p in params], dtype=np.int8),
+        "theta_e_arcsec": column(lambda p: p.theta_e),
+        "velocity_dispersion_kms": column(lambda p: p.velocity_dispersion_kms),
+        "z_lens": column(lambda p: p.z_lens),
+        "z_source": column(lambda p: p.z_source),
+        "source_magnitude": source_mags[:, ref],
+        "source_magnitude_bands": source_mags,
+        "source_r_sersic_arcsec": column(lambda p: p.source.r_sersic if p.source else np.nan),
+        "source_x_arcsec": column(lambda p: p.source.x if p.source else np.nan),
+        "source_y_arcsec": column(lambda p: p.source.y if p.source else np.nan),
+        "lens_magnitude": lens_mags[:, ref],
+        "lens_magnitude_bands": lens_mags,
+        "lens_r_sersic_arcsec": column(lambda p: p.galaxy.r_sersic),
+        "lensed_snr": np.sqrt(np.sum(snr**2, axis=1)),
+        "lensed_snr_bands": snr,
+        "magnification": rendered.magnification,
+        "seeing_fwhm_arcsec": np.stack([p.seeing_fwhm_arcsec for p in params]),
+    }
+    return images, truth
+
+
+def dataset_manifest(
+    config: LensFindConfig,
+    seed: int,
+    n: int,
+    lens_fraction: Sequence[float],
+    split: Sequence[float],
+) -> dict:
+    """What the file records about how it was made (config, layout, bands, look-alike codes)."""
+    background, exposure = noise_levels(config)
+    inst = config.instrument
+    return {
+        "kind": "lens_finding",
+        "preset": config.preset,
+        "config": config.to_dict(),
+        "seed": seed,
+        "n": n,
+        "lens_fraction": list(lens_fraction),
+        "split_fractions": list(split),
+        "split_names": list(SPLIT_NAMES),
+        "band_names": list(inst.band_names),
+        "reference_band": inst.reference_band,
+        "magnitude_zero_points": [b.magnitude_zero_point for b in inst.bands],
+        "pixel_scale_arcsec": inst.pixel_scale_arcsec,
+        "background_sigma_e_per_s": background.tolist(),
+        "exposure_s": exposure.tolist(),
+        "lookalike_kinds": {str(code): name for code, name in enumerate(LOOKALIKE_KINDS)},
+        "image_units": "e-/s per pixel" if inst.noise == "ccd" else "e-/s per pixel (noiseless)",
+        "darklens_version": __version__,
+    }
+
+
+# -- worker processes ---------------------------------------------------------------------------
+_worker_renderer: LensFindRenderer | None = None
+
+
+def _init_worker(config_dict: dict) -> None:
+    global _worker_renderer
+    torch.set_num_threads(1)
+    _worker_renderer = LensFindRenderer(LensFindConfig.from_dict(config_dict))
+
+
+def _worker_block(seed: int, start: int, labels: np.ndarray):
+    assert _worker_renderer is not None, "worker not initialised"
+    return start, *render_block(_worker_renderer, seed, start, labels)
+
+
+def simulate_lensfind(
+    config: LensFindConfig,
+    out: str | Path,
+    n: int,
+    lens_fraction: Sequence[float] = (0.06, 0.06, 0.01),
+    split: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    workers: int = 1,
+    batch_size: int = 256,
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """Simulate ``n`` images (lenses and non-lenses, fractions per split) into ``out``.
+
+    Written atomically; ``progress`` is called with the number of images finished per block.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if workers < 1 or batch_size < 1:
+        raise ValueError("workers and batch_size must be >= 1")
+    if device != "cpu" and workers > 1:
+        raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    split_codes, labels = lensfind_layout(n, lens_fraction, split, seed)
+    renderer = LensFindRenderer(config, device=device)
+    inst = config.instrument
+    blocks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    t0 = time.perf_counter()
+    with DatasetWriter(
+        out,
+        n,
+        (len(inst.bands), inst.num_pix, inst.num_pix),
+        config.class_names,
+        manifest=dataset_manifest(config, seed, n, lens_fraction, split),
+        truth_columns=truth_columns(config),
+        overwrite=overwrite,
+    ) as writer:
+
+        def store(start: int, images: np.ndarray, truth: dict) -> None:
+            stop = start + len(images)
+            writer.write(start, images, labels[start:stop], split_codes[start:stop], truth)
+            if progress is not None:
+                progress(len(images))
+
+        if workers == 1:
+            for start, stop in blocks:
+                store(start, *render_block(renderer, seed, start, labels[start:stop]))
+        else:
+            _run_pool(config, seed, blocks, labels, workers, store)
+    return SimulationResult(Path(out), n, time.perf_counter() - t0)
+
+
+def _run_pool(config, seed, blocks, labels, workers, store) -> None:
+    """Render blocks in worker processes (fork where available, as the substructure engine);
+    store them in index order so file bytes never depend on which worker finished first."""
+    ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+    queue = iter(blocks)
+    pending: dict[int, Future] = {}
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(config.to_dict(),)
+    ) as pool:
+
+        def top_up() -> None:
+            while len(pending) < 2 * workers:
+                block = next(queue, None)
+                if block is None:
+                    return
+                start, stop = block
+                pending[start] = pool.submit(_worker_block, seed, start, labels[start:stop])
+
+        top_up()
+        for start, _ in blocks:
+            store(*pending.pop(start).result())
+            top_up()

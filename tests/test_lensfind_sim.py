@@ -1,0 +1,550 @@
+"""Lens-finding simulator: rendering vs lenstronomy, look-alikes, layout, reproducibility, truth,
+CLI."""
+
+import dataclasses
+import hashlib
+import math
+
+import numpy as np
+import pytest
+import torch
+from lenstronomy.Data.imaging_data import ImageData
+from lenstronomy.Data.psf import PSF
+from lenstronomy.ImSim.image_model import ImageModel
+from lenstronomy.LensModel.lens_model import LensModel
+from lenstronomy.LightModel.light_model import LightModel
+from lenstronomy.SimulationAPI.observation_api import SingleBand
+from lenstronomy.SimulationAPI.sim_api import SimAPI
+from lenstronomy.Util.param_util import phi_q2_ellipticity
+from scipy import ndimage
+from typer.testing import CliRunner
+
+from darklens.cli import app
+from darklens.config import ConfigError
+from darklens.data.h5 import LensDataset
+from darklens.simulate.api import get_any_preset, preset_names, resolve_config
+from darklens.simulate.lensfind import (
+    LENSFIND_PRESETS,
+    LOOKALIKE_KINDS,
+    LensFindConfig,
+    LensFindRenderer,
+    colour_composite,
+    draw_lensfind_params,
+    get_lensfind_preset,
+    lensfind_layout,
+    simulate_lensfind,
+)
+from darklens.simulate.lensfind.engine import render_block
+from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
+from darklens.simulate.lensfind.profiles import (
+    gaussian_psf_kernel,
+    ring_unit,
+    ring_unit_norm,
+    sersic_unit,
+    sersic_unit_norm,
+    spiral_modulation,
+)
+from darklens.simulate.sampling import PARAMS_STREAM, image_rng
+
+PRESET_NAMES = ["lensfind_space", "lensfind_ground", "lensfind_deeplense"]
+KIND = {name: code for code, name in enumerate(LOOKALIKE_KINDS)}
+# float32 rendering agrees with lenstronomy (float64) to this fraction of each band's peak
+# (measured: ≤ 4e-7 for the total image; the rest is float32 rounding headroom).
+FLOAT32_TOLERANCE = 1e-5
+runner = CliRunner()
+
+
+def noiseless(name: str, **overrides) -> LensFindConfig:
+    return get_lensfind_preset(name).override({"instrument.noise": "none", **overrides})
+
+
+def find_params(config, label: int, kind: int, seed: int = 0, count: int = 1):
+    """The first ``count`` images (by index) with this label and look-alike kind."""
+    found = []
+    for index in range(2000):
+        p = draw_lensfind_params(config, label, image_rng(seed, index, PARAMS_STREAM))
+        if p.kind == kind:
+            found.append(p)
+            if len(found) == count:
+                return found
+    raise AssertionError(f"no image of kind {kind} in 2000 draws")
+
+
+# -- independent reference: lenstronomy --------------------------------------------------------
+def _sersic_kwargs(light) -> dict:
+    e1, e2 = phi_q2_ellipticity(light.phi, light.q)
+    return {
+        "R_sersic": light.r_sersic,
+        "n_sersic": light.n,
+        "e1": e1,
+        "e2": e2,
+        "center_x": light.x,
+        "center_y": light.y,
+    }
+
+
+def _lens_kwargs(deflector) -> list[dict]:
+    e1, e2 = phi_q2_ellipticity(deflector.phi, deflector.q)
+    return [
+        {
+            "theta_E": deflector.theta_e,
+            "e1": e1,
+            "e2": e2,
+            "center_x": deflector.x,
+            "center_y": deflector.y,
+        },
+        {
+            "gamma1": deflector.gamma1,
+            "gamma2": deflector.gamma2,
+            "ra_0": deflector.x,
+            "dec_0": deflector.y,
+        },
+    ]
+
+
+def lenstronomy_images(config: LensFindConfig, p) -> tuple[np.ndarray, np.ndarray]:
+    """(full image, lensed-source-only image) [bands, H, W] from lenstronomy's ImageModel, with
+    amplitudes converted from magnitudes by lenstronomy's SimAPI."""
+    inst = config.instrument
+    n, pix = inst.num_pix, inst.pixel_scale_arcsec
+    corner = -(n - 1) / 2.0 * pix
+    data = ImageData(
+        image_data=np.zeros((n, n)),
+        ra_at_xy_0=corner,
+        dec_at_xy_0=corner,
+        transform_pix2angle=np.array([[pix, 0.0], [0.0, pix]]),
+    )
+    lights = [p.galaxy] + ([p.companion] if p.companion is not None else [])
+    full, source_only = [], []
+    for b, band in enumerate(inst.bands):
+        seeing = float(p.seeing_fwhm_arcsec[b])
+        kwargs_band = {
+            "pixel_scale": pix,
+            "exposure_time": band.exposure_time_s,
+            "num_exposures": band.num_exposures,
+            "magnitude_zero_point": band.magnitude_zero_point,
+            "sky_brightness": band.sky_brightness_mag_arcsec2,
+            "read_noise": band.read_noise_e,
+            "ccd_gain": band.ccd_gain,
+            "seeing": seeing,
+            "psf_type": "GAUSSIAN",
+        }
+        light_models = ["SERSIC_ELLIPSE"] * len(lights)
+        sim = SimAPI(
+            n,
+            kwargs_band,
+            {"lens_light_model_list": light_models, "source_light_model_list": ["SERSIC_ELLIPSE"]},
+        )
+        kwargs_light, kwargs_source, _ = sim.magnitude2amplitude(
+            [{"magnitude": c.magnitudes[b], **_sersic_kwargs(c)} for c in lights],
+            [{"magnitude": p.source.magnitudes[b], **_sersic_kwargs(p.source)}],
+        )
+        psf = PSF(
+            psf_type="GAUSSIAN",
+            fwhm=seeing,
+            pixel_size=pix,
+            truncation=inst.psf_truncation_sigma,
+        )
+        model = ImageModel(
+            data,
+            psf,
+            lens_model_class=LensModel(["SIE", "SHEAR"]),
+            source_model_class=LightModel(["SERSIC_ELLIPSE"]),
+            lens_light_model_class=LightModel(light_models),
+            kwargs_numerics={
+                "supersampling_factor": inst.supersampling,
+                "supersampling_convolution": False,
+            },
+        )
+        kwargs_lens = _lens_kwargs(p.deflector)
+        full.append(model.image(kwargs_lens, kwargs_source, kwargs_light))
+        source_only.append(model.image(kwargs_lens, kwargs_source, None, lens_light_add=False))
+    return np.stack(full), np.stack(source_only)
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_lens_rendering_matches_lenstronomy_per_band(name):
+    config = noiseless(name)
+    params = find_params(config, 1, KIND["none"]) + find_params(config, 1, KIND["line_of_sight"])
+    rendered = LensFindRenderer(config).render(params)
+    for j, p in enumerate(params):
+        full, source_only = lenstronomy_images(config, p)
+        for b in range(len(config.instrument.bands)):
+            peak = np.abs(full[b]).max()
+            assert np.abs(rendered.models[j, b] - full[b]).max() <= FLOAT32_TOLERANCE * peak
+            src_peak = np.abs(source_only[b]).max()
+            assert src_peak > 0
+            err = np.abs(rendered.source_models[j, b] - source_only[b]).max()
+            assert err <= FLOAT32_TOLERANCE * src_peak
+
+
+def test_magnification_matches_a_fine_lenstronomy_ray_trace():
+    config = noiseless("lensfind_space", **{"deflector.theta_e_range_arcsec": "[0.5, 1.5]"})
+    params = [draw_lensfind_params(config, 1, image_rng(5, i, PARAMS_STREAM)) for i in range(3)]
+    ours = LensFindRenderer(config).render(params).magnification
+    lens_model, light = LensModel(["SIE", "SHEAR"]), LightModel(["SERSIC_ELLIPSE"])
+    for mu, p in zip(ours, params, strict=True):
+        d, s = p.deflector, p.source
+        kwargs_source = [{"amp": 1.0, **_sersic_kwargs(s)}]
+        half = 1.5 * (d.theta_e + math.hypot(s.x - d.x, s.y - d.y)) + 12 * s.r_sersic / s.q**0.5
+        step = min(0.01, s.r_sersic / 10)
+        axis = np.arange(-half, half, step) + step / 2
+        yy, xx = np.meshgrid(axis + d.y, axis + d.x, indexing="ij")
+        bx, by = lens_model.ray_shooting(xx.ravel(), yy.ravel(), _lens_kwargs(d))
+        lensed = light.surface_brightness(bx, by, kwargs_source).sum() * step**2
+        reference = lensed / light.total_flux(kwargs_source)[0]
+        assert mu == pytest.approx(reference, rel=0.02)
+
+
+def test_total_magnification_is_never_below_one():
+    """A lens with κ ≥ 0 (plus external shear from distant mass) cannot demagnify a source in
+    total: every source has a minimum image with μ ≥ 1 (Schneider 1984). With sources up to 3 θ_E
+    away, many are singly imaged and barely magnified, so the bound is approached, not exceeded."""
+    config = noiseless(
+        "lensfind_space", **{"instrument.num_pix": "16", "source.max_offset_theta_e": "3.0"}
+    )
+    params = [draw_lensfind_params(config, 1, image_rng(1, i, PARAMS_STREAM)) for i in range(60)]
+    mu = LensFindRenderer(config).render(params).magnification
+    assert np.all(np.isfinite(mu))
+    assert mu.min() >= 0.995
+    assert mu.min() < 1.5  # weakly lensed sources are really there
+
+
+# -- light profiles ------------------------------------------------------------------------------
+def _fine_grid(half: float, step: float):
+    axis = np.arange(-half, half, step) + step / 2
+    yy, xx = np.meshgrid(axis, axis, indexing="ij")
+    return torch.tensor(xx.ravel())[None], torch.tensor(yy.ravel())[None], step**2
+
+
+def _column(value: float) -> torch.Tensor:
+    return torch.tensor([[value]], dtype=torch.float64)
+
+
+def test_unit_profiles_integrate_to_one():
+    x, y, area = _fine_grid(10.0, 0.015)
+    r, n, q = 0.8, 1.0, 0.5
+    disc = {
+        "x": _column(0.3),
+        "y": _column(-0.2),
+        "q": _column(q),
+        "phi": _column(0.4),
+        "n": _column(n),
+        "r_major": _column(r / q**0.5),
+        "norm": _column(float(sersic_unit_norm(np.array(r), np.array(n)))),
+        "k": _column(1.9992 * n - 0.3271),
+    }
+    assert float(sersic_unit(disc, x, y).sum()) * area == pytest.approx(1.0, abs=2e-3)
+    arms = {
+        "amplitude": _column(0.8),
+        "n_arms": _column(2.0),
+        "pitch": _column(math.radians(20)),
+        "phase": _column(1.0),
+    }
+    spiral = sersic_unit(disc, x, y) * spiral_modulation(disc, arms, x, y)
+    assert float(spiral.sum()) * area == pytest.approx(1.0, abs=5e-3)
+    assert float(spiral.std()) > 1.2 * float(sersic_unit(disc, x, y).std())  # arms are there
+    ring = {
+        "x": _column(0.0),
+        "y": _column(0.1),
+        "q": _column(0.7),
+        "phi": _column(1.2),
+        "radius": _column(1.5),
+        "width": _column(0.3),
+        "norm": _column(float(ring_unit_norm(np.array(1.5), np.array(0.3), np.array(0.7)))),
+    }
+    assert float(ring_unit(ring, x, y).sum()) * area == pytest.approx(1.0, abs=2e-3)
+
+
+@pytest.mark.parametrize("fwhm", [0.18, 0.7, 1.1])
+def test_psf_kernel_is_scipy_gaussian_filter(fwhm):
+    pixel, truncation = 0.2, 5.0
+    sigma = fwhm / (2 * math.sqrt(2 * math.log(2))) / pixel
+    delta = np.zeros(61)
+    delta[30] = 1.0
+    reference = ndimage.gaussian_filter1d(delta, sigma, truncate=truncation, mode="nearest")
+    kernel = gaussian_psf_kernel(fwhm, pixel, truncation, radius=30)
+    np.testing.assert_allclose(kernel, reference, atol=1e-15)
+
+
+# -- look-alikes -------------------------------------------------------------------------------
+def _visible_lookalike(p, kind: str, ref: int) -> bool:
+    """Whether an added neighbour / galaxy / star is within 2 mag of the central galaxy."""
+    central = p.galaxy.magnitudes[ref]
+    if kind in ("neighbour", "line_of_sight"):
+        return p.companion.magnitudes[ref] < central + 2
+    if kind == "star":
+        return p.stars.magnitudes[:, ref].min() < central + 2
+    return True
+
+
+@pytest.mark.parametrize("kind", LOOKALIKE_KINDS[1:])
+def test_each_lookalike_renders_finite_and_unlike_a_plain_galaxy(kind):
+    config = noiseless("lensfind_ground", **{"instrument.num_pix": "64"})
+    ref = config.instrument.reference_index
+    index, p = next(
+        (i, p)
+        for i in range(2000)
+        if (p := draw_lensfind_params(config, 0, image_rng(4, i, PARAMS_STREAM))).kind == KIND[kind]
+        and _visible_lookalike(p, kind, ref)
+    )
+    # The same draw with every non-lens forced to be a plain galaxy (its draws up to the kind
+    # are shared, so the central elliptical is the same).
+    plain_config = config.override({"lookalikes.non_lens_fractions": "[1, 0, 0, 0, 0, 0, 0]"})
+    plain = draw_lensfind_params(plain_config, 0, image_rng(4, index, PARAMS_STREAM))
+    assert plain.kind == 0 and plain.seeing_fwhm_arcsec.tolist() == p.seeing_fwhm_arcsec.tolist()
+    renderer = LensFindRenderer(config)
+    images = renderer.render([p, plain])
+    look, base = images.models
+    assert np.all(np.isfinite(look)) and look.min() >= 0
+    assert np.abs(look - base).max() > 0.05 * base.max()
+    assert not np.any(images.source_models)  # no lensed source in a non-lens
+    assert np.all(np.isnan(images.magnification))
+
+
+def test_lenses_and_plain_non_lenses_share_the_galaxy_population():
+    config = get_lensfind_preset("lensfind_ground")
+    shared = 0
+    for i in range(40):
+        lens = draw_lensfind_params(config, 1, image_rng(9, i, PARAMS_STREAM))
+        other = draw_lensfind_params(config, 0, image_rng(9, i, PARAMS_STREAM))
+        if LOOKALIKE_KINDS[other.kind] in ("none", "neighbour", "line_of_sight", "star"):
+            assert dataclasses.asdict(lens.galaxy).keys() == dataclasses.asdict(other.galaxy).keys()
+            assert lens.galaxy.r_sersic == other.galaxy.r_sersic
+            np.testing.assert_array_equal(lens.galaxy.magnitudes, other.galaxy.magnitudes)
+            shared += 1
+    assert shared > 20
+
+
+# -- layout and reproducibility ----------------------------------------------------------------
+def test_exact_lens_fractions_per_split():
+    split, labels = lensfind_layout(1000, (0.06, 0.06, 0.01), (0.8, 0.1, 0.1), seed=0)
+    assert np.bincount(split, minlength=3).tolist() == [800, 100, 100]
+    lenses = [int(labels[split == code].sum()) for code in range(3)]
+    assert lenses == [48, 6, 1]
+    again = lensfind_layout(1000, (0.06, 0.06, 0.01), (0.8, 0.1, 0.1), seed=0)
+    assert np.array_equal(labels, again[1]) and np.array_equal(split, again[0])
+    other = lensfind_layout(1000, (0.06, 0.06, 0.01), (0.8, 0.1, 0.1), seed=1)
+    assert not np.array_equal(labels, other[1])
+    with pytest.raises(ValueError, match="lens fractions"):
+        lensfind_layout(10, (0.5, 1.5, 0.0), (0.8, 0.1, 0.1), seed=0)
+
+
+def test_block_bytes_do_not_depend_on_batching():
+    renderer = LensFindRenderer(get_lensfind_preset("lensfind_ground"))
+    labels = np.array([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0])
+    whole, truth = render_block(renderer, 5, 0, labels)
+    cuts = [0, 1, 6, 7, len(labels)]
+    pieces = [
+        render_block(renderer, 5, a, labels[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+    assert np.array_equal(whole, np.concatenate([p[0] for p in pieces]))
+    for name, column in truth.items():
+        joined = np.concatenate([p[1][name] for p in pieces])
+        np.testing.assert_array_equal(column, joined, err_msg=name)
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_seed_same_file_bytes_whatever_batch_or_workers(tmp_path):
+    config = get_lensfind_preset("lensfind_ground").override({"instrument.num_pix": "25"})
+    kwargs = {"lens_fraction": (0.5, 0.5, 0.5), "split": (0.6, 0.2, 0.2)}
+    a = simulate_lensfind(config, tmp_path / "a.h5", 30, seed=3, batch_size=4, **kwargs).path
+    b = simulate_lensfind(
+        config, tmp_path / "b.h5", 30, seed=3, batch_size=64, workers=2, **kwargs
+    ).path
+    c = simulate_lensfind(config, tmp_path / "c.h5", 30, seed=4, batch_size=4, **kwargs).path
+    assert _sha(a) == _sha(b)
+    assert _sha(a) != _sha(c)
+
+
+# -- truth -------------------------------------------------------------------------------------
+def test_dataset_truth_is_sane(tmp_path):
+    config = get_lensfind_preset("lensfind_deeplense").override({"instrument.num_pix": "32"})
+    path = simulate_lensfind(config, tmp_path / "d.h5", 80, (0.5, 0.5, 0.5), seed=2).path
+    ds = LensDataset(path)
+    assert ds.class_names == ["non_lens", "lens"] and ds.image_shape == (3, 32, 32)
+    truth = {name: ds.truth(name) for name in ds.truth_columns}
+    lens = ds.labels == 1
+    assert np.array_equal(truth["is_lens"] == 1, lens) and lens.sum() == 40
+    low, high = config.deflector.theta_e_range_arcsec
+    assert np.all((truth["theta_e_arcsec"][lens] >= low) & (truth["theta_e_arcsec"][lens] <= high))
+    assert np.all(truth["magnification"][lens] >= 1.0)
+    assert np.all(np.isfinite(truth["lensed_snr"][lens]) & (truth["lensed_snr"][lens] > 0))
+    assert np.all(truth["z_source"][lens] > truth["z_lens"][lens])
+    # no lensed source in non-lenses
+    for name in ("theta_e_arcsec", "z_source", "source_magnitude", "magnification"):
+        assert np.all(np.isnan(truth[name][~lens])), name
+    assert np.all(truth["lensed_snr"][~lens] == 0)
+    assert np.all(np.isfinite(truth["lens_magnitude"])) and np.all(np.isfinite(truth["z_lens"]))
+    ref = config.instrument.reference_index
+    np.testing.assert_array_equal(
+        truth["source_magnitude"], truth["source_magnitude_bands"][:, ref]
+    )
+    kinds = truth["lookalike_kind"]
+    assert set(np.unique(kinds)) <= set(range(len(LOOKALIKE_KINDS)))
+    central = [KIND[k] for k in ("spiral", "edge_on", "ring")]
+    assert not np.any(np.isin(kinds[lens], central))
+    assert ds.manifest["lookalike_kinds"] == {str(i): k for i, k in enumerate(LOOKALIKE_KINDS)}
+    assert ds.manifest["band_names"] == ["g", "r", "i"]
+    seeing = truth["seeing_fwhm_arcsec"]
+    for b, band in enumerate(config.instrument.bands):
+        lo, hi = band.seeing_fwhm_range_arcsec
+        assert np.all((seeing[:, b] >= lo) & (seeing[:, b] <= hi))
+
+
+DARK_SKY_VIS = (
+    "[{name: VIS, seeing_fwhm_range_arcsec: [0.18, 0.18], exposure_time_s: 566.0, "
+    "num_exposures: 4, sky_brightness_mag_arcsec2: 27.0, magnitude_zero_point: 25.72, "
+    "read_noise_e: 0.5, ccd_gain: 3.1}]"
+)
+
+
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("lensfind_ground", {}),  # sky-dominated noise
+        ("lensfind_space", {"instrument.bands": DARK_SKY_VIS}),  # Poisson-dominated noise
+    ],
+    ids=["sky", "poisson"],
+)
+def test_lensed_snr_is_the_noise_models_matched_filter_snr(name, overrides):
+    """Estimate each band's source amplitude from noisy images made by the simulator's own noise
+    model: the scatter of the optimal estimate is 1 / S/N."""
+    config = get_lensfind_preset(name).override({"instrument.num_pix": "48", **overrides})
+    (p,) = find_params(config, 1, KIND["none"], seed=6)
+    rendered = LensFindRenderer(config).render([p])
+    model, source = rendered.models[0].astype(np.float64), rendered.source_models[0]
+    background, exposure = noise_levels(config)
+    expected = lensed_snr(source, model, background, exposure)
+    variance = background[:, None, None] ** 2 + np.maximum(model, 0) / exposure[:, None, None]
+    weights = source / variance
+    estimates = []
+    for k in range(300):
+        noisy = observe(model, np.random.default_rng(k), background, exposure)
+        residual = noisy - (model - source)
+        estimates.append((weights * residual).sum(axis=(1, 2)) / (weights * source).sum((1, 2)))
+    measured = 1.0 / np.std(estimates, axis=0)
+    np.testing.assert_allclose(measured, expected, rtol=0.15)
+
+
+@pytest.mark.parametrize(
+    "name, depths, aperture_arcsec",
+    [
+        # KiDS DR4 5σ limits in a 2″ aperture (Kuijken et al. 2019)
+        ("lensfind_ground", {"u": 24.23, "g": 25.12, "r": 25.02, "i": 23.68}, 2.0),
+        # HSC-Wide 5σ point-source depths (Aihara et al. 2018), 2″ aperture
+        ("lensfind_deeplense", {"g": 26.5, "r": 26.1, "i": 25.9}, 2.0),
+    ],
+)
+def test_survey_zero_points_reproduce_published_depths(name, depths, aperture_arcsec):
+    """A point source at the published limit has S/N 5 in the aperture under lenstronomy's noise."""
+    inst = get_lensfind_preset(name).instrument
+    for band in inst.bands:
+        single = SingleBand(
+            pixel_scale=inst.pixel_scale_arcsec,
+            exposure_time=band.exposure_time_s,
+            magnitude_zero_point=band.magnitude_zero_point,
+            read_noise=band.read_noise_e,
+            ccd_gain=band.ccd_gain,
+            sky_brightness=band.sky_brightness_mag_arcsec2,
+            seeing=float(np.mean(band.seeing_fwhm_range_arcsec)),
+            num_exposures=band.num_exposures,
+        )
+        n_pix = math.pi * (aperture_arcsec / 2) ** 2 / inst.pixel_scale_arcsec**2
+        sigma = float(np.mean(band.seeing_fwhm_range_arcsec)) / 2.3548
+        enclosed = 1 - math.exp(-((aperture_arcsec / 2) ** 2) / (2 * sigma**2))
+        flux = single.magnitude2cps(depths[band.name]) * enclosed
+        t = single.exposure_time
+        noise = math.sqrt(n_pix * single.background_noise**2 + flux / t)
+        assert flux / noise == pytest.approx(5.0, rel=0.05), band.name
+
+
+# -- configs, presets and display ----------------------------------------------------------------
+def test_presets_are_listed_and_round_trip(tmp_path):
+    assert set(PRESET_NAMES) <= set(preset_names())
+    assert {"model_i", "model_ii", "model_iii"} <= set(preset_names())
+    for name in LENSFIND_PRESETS:
+        config = get_any_preset(name)
+        path = tmp_path / f"{name}.yaml"
+        config.to_yaml(path)
+        assert LensFindConfig.from_yaml(path) == config
+    assert get_lensfind_preset("lensfind_ground").instrument.band_names == ("u", "g", "r", "i")
+    assert get_lensfind_preset("lensfind_deeplense").instrument.num_pix == 64
+    resized = resolve_config("lensfind_space", None, {"instrument.num_pix": "48"})
+    assert resized.instrument.num_pix == 48
+    with pytest.raises(KeyError, match="lensfind_space"):
+        get_any_preset("lensfind_spce")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"instrument.bands": "[{name: r}, {name: i}]"}, "colours.red_galaxy"),
+        ({"instrument.reference_band": "z"}, "reference_band"),
+        ({"lookalikes.lens_fractions": "[0.5, 0, 0, 0.5, 0, 0, 0]"}, "cannot be a spiral"),
+        ({"lookalikes.non_lens_fractions": "[0.5, 0.5, 0.5, 0, 0, 0, 0]"}, "sum to 1"),
+        ({"source.z_range": "[0.3, 0.5]"}, "source.z_range"),
+        ({"instrument.supersampling": "0"}, "supersampling"),
+    ],
+)
+def test_bad_settings_fail_when_built(override, message):
+    with pytest.raises(ConfigError, match=message):
+        get_lensfind_preset("lensfind_ground").override(override)
+
+
+def test_colour_composite_puts_the_reddest_band_in_red():
+    image = np.zeros((4, 8, 8))
+    image[3, 4, 4] = 10.0  # only the i band has light
+    rgb = colour_composite(image, zero_points=[23.8, 25.7, 25.6, 25.1])
+    assert rgb.shape == (8, 8, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    assert rgb[4, 4, 0] > 0 and rgb[4, 4, 1] == rgb[4, 4, 2] == 0
+    # equal AB flux in every band (counts scaled by each zero point) looks grey
+    zp = np.array([23.0, 24.0, 25.0])
+    grey = colour_composite(np.ones((3, 4, 4)) * 10 ** (0.4 * (zp - 25.0))[:, None, None], zp)
+    np.testing.assert_allclose(grey[..., 0], grey[..., 2])
+    with pytest.raises(ValueError, match="zero point"):
+        colour_composite(image, zero_points=[25.0])
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+def test_cli_simulate_info_show_round_trip(tmp_path):
+    out = tmp_path / "lf.h5"
+    args = ["simulate", "--preset", "lensfind_ground", "--n", "20", "--lens-fraction"]
+    args += ["0.5,0.5,0.5", "--split", "0.6,0.2,0.2", "--out", str(out), "--quiet"]
+    result = runner.invoke(app, args + ["--set", "instrument.num_pix=24"])
+    assert result.exit_code == 0, result.output
+    ds = LensDataset(out)
+    assert len(ds) == 20 and ds.image_shape == (4, 24, 24)
+    assert ds.counts()["train"] == {"non_lens": 6, "lens": 6}
+    info = runner.invoke(app, ["info", str(out)])
+    assert info.exit_code == 0, info.output
+    assert "non_lens" in info.output and "lensfind_ground" in info.output
+    png = tmp_path / "grid.png"
+    shown = runner.invoke(app, ["show", str(out), "--out", str(png), "--per-class", "2"])
+    assert shown.exit_code == 0, shown.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    listing = runner.invoke(app, ["presets"])
+    assert "lensfind_deeplense" in listing.output and "model_ii" in listing.output
+    assert "reference_band: VIS" in runner.invoke(app, ["presets", "lensfind_space"]).output
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--preset", "lensfind_ground", "--n-per-class", "5"],
+        ["--preset", "model_ii", "--n", "5"],
+        ["--preset", "model_ii", "--lens-fraction", "0.1,0.1,0.1"],
+        ["--preset", "lensfind_space", "--deeplense-compat"],
+        ["--preset", "lensfind_space", "--lens-fraction", "0.1,0.1"],
+        ["--preset", "lensfind_space", "--lens-fraction", "0.1,1.5,0.1", "--n", "4"],
+        ["--preset", "lensfind_space", "--set", "lookalikes.max_stars=0"],
+    ],
+)
+def test_cli_bad_option_combinations_exit_2_with_a_message(tmp_path, extra):
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x.h5"), "--quiet", *extra])
+    assert result.exit_code == 2, result.output
+    assert "error" in result.output.lower() and "Traceback" not in result.output
+    assert not (tmp_path / "x.h5").exists()
