@@ -333,10 +333,11 @@ def test_exact_lens_fractions_per_split():
 def test_block_bytes_do_not_depend_on_batching():
     renderer = LensFindRenderer(get_lensfind_preset("lensfind_ground"))
     labels = np.array([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0])
-    whole, truth = render_block(renderer, 5, 0, labels)
+    whole, truth = render_block(renderer, 5, 0, len(labels), labels)
     cuts = [0, 1, 6, 7, len(labels)]
     pieces = [
-        render_block(renderer, 5, a, labels[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+        render_block(renderer, 5, a, b, labels[a:b])
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
     ]
     assert np.array_equal(whole, np.concatenate([p[0] for p in pieces]))
     for name, column in truth.items():

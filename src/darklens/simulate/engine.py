@@ -2,7 +2,7 @@
 
 Image i has label ``i % n_classes`` and is drawn from its own random streams keyed by (seed, i),
 so its bytes are the same whatever the batch size, the number of workers or the order in which
-blocks finish. Workers are separate processes with one torch thread each.
+blocks finish (see :mod:`darklens.simulate.blocks`).
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
+from darklens.simulate.blocks import one_cpu_thread, render_blocks
 from darklens.simulate.config import SubstructureConfig
 from darklens.simulate.noise import apply_noise
 from darklens.simulate.render import SubstructureRenderer
@@ -91,13 +89,8 @@ def render_block(
         draw_image_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
         for index, label in zip(range(start, stop), labels, strict=True)
     ]
-    threads = torch.get_num_threads()
-    if renderer.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with one_cpu_thread(renderer.device):
         models = renderer.render(params)
-    finally:
-        torch.set_num_threads(threads)
     images = np.empty((len(params), 1, *models.shape[1:]), dtype=np.float32)
     for j, (index, p) in enumerate(zip(range(start, stop), params, strict=True)):
         images[j, 0] = apply_noise(
@@ -123,21 +116,6 @@ def render_block(
             truth["subhalo_x_arcsec"][j, :m] = p.point_x
             truth["subhalo_y_arcsec"][j, :m] = p.point_y
     return images, labels, truth
-
-
-# -- worker processes ---------------------------------------------------------------------------
-_worker_renderer: SubstructureRenderer | None = None
-
-
-def _init_worker(config_dict: dict) -> None:
-    global _worker_renderer
-    torch.set_num_threads(1)
-    _worker_renderer = SubstructureRenderer(SubstructureConfig.from_dict(config_dict))
-
-
-def _worker_block(seed: int, start: int, stop: int):
-    assert _worker_renderer is not None, "worker not initialised"
-    return start, *render_block(_worker_renderer, seed, start, stop)
 
 
 def simulate_dataset(
@@ -191,39 +169,12 @@ def simulate_dataset(
         overwrite=overwrite,
     ) as writer:
 
-        def store(start: int, images: np.ndarray, labels: np.ndarray, truth: dict) -> None:
+        def store(start: int, block: tuple) -> None:
+            images, labels, truth = block
             stop = start + len(images)
             writer.write(start, images, labels, split_codes[start:stop], truth)
             if progress is not None:
                 progress(len(images))
 
-        if workers == 1:
-            for start, stop in blocks:
-                store(start, *render_block(renderer, seed, start, stop))
-        else:
-            _run_pool(config, seed, blocks, workers, store)
+        render_blocks(renderer, render_block, seed, blocks, workers, store)
     return SimulationResult(Path(out), n, time.perf_counter() - t0)
-
-
-def _run_pool(config, seed, blocks, workers, store) -> None:
-    """Render blocks in worker processes; store them in index order (so file bytes never depend
-    on which worker finished first)."""
-    # fork (as torch's DataLoader does) starts workers in milliseconds; spawn where fork is missing.
-    ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-    queue = iter(blocks)
-    pending: dict[int, Future] = {}
-    with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(config.to_dict(),)
-    ) as pool:
-
-        def top_up() -> None:
-            while len(pending) < 2 * workers:
-                block = next(queue, None)
-                if block is None:
-                    return
-                pending[block[0]] = pool.submit(_worker_block, seed, *block)
-
-        top_up()
-        for start, _ in blocks:
-            store(*pending.pop(start).result())
-            top_up()

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
+from darklens.simulate.blocks import one_cpu_thread, render_blocks
 from darklens.simulate.engine import SimulationResult, split_assignment
 from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
@@ -86,22 +84,17 @@ def truth_columns(config: LensFindConfig) -> dict[str, tuple[tuple[int, ...], st
 
 
 def render_block(
-    renderer: LensFindRenderer, seed: int, start: int, labels: np.ndarray
+    renderer: LensFindRenderer, seed: int, start: int, stop: int, labels: np.ndarray
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Images [b, bands, H, W] and truth for indices start..start+len(labels)-1."""
+    """Images [b, bands, H, W] and truth for indices start..stop-1 with the given labels."""
     config = renderer.config
-    indices = range(start, start + len(labels))
+    indices = range(start, stop)
     params = [
         draw_lensfind_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
         for index, label in zip(indices, labels, strict=True)
     ]
-    threads = torch.get_num_threads()
-    if renderer.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with one_cpu_thread(renderer.device):
         rendered = renderer.render(params)
-    finally:
-        torch.set_num_threads(threads)
     background, exposure = noise_levels(config)
     ref = config.instrument.reference_index
     n_bands = len(config.instrument.bands)
@@ -177,20 +170,6 @@ def dataset_manifest(
 
 
 # -- worker processes ---------------------------------------------------------------------------
-_worker_renderer: LensFindRenderer | None = None
-
-
-def _init_worker(config_dict: dict) -> None:
-    global _worker_renderer
-    torch.set_num_threads(1)
-    _worker_renderer = LensFindRenderer(LensFindConfig.from_dict(config_dict))
-
-
-def _worker_block(seed: int, start: int, labels: np.ndarray):
-    assert _worker_renderer is not None, "worker not initialised"
-    return start, *render_block(_worker_renderer, seed, start, labels)
-
-
 def simulate_lensfind(
     config: LensFindConfig,
     out: str | Path,
@@ -229,39 +208,20 @@ def simulate_lensfind(
         overwrite=overwrite,
     ) as writer:
 
-        def store(start: int, images: np.ndarray, truth: dict) -> None:
+        def store(start: int, block: tuple) -> None:
+            images, truth = block
             stop = start + len(images)
             writer.write(start, images, labels[start:stop], split_codes[start:stop], truth)
             if progress is not None:
                 progress(len(images))
 
-        if workers == 1:
-            for start, stop in blocks:
-                store(start, *render_block(renderer, seed, start, labels[start:stop]))
-        else:
-            _run_pool(config, seed, blocks, labels, workers, store)
+        render_blocks(
+            renderer,
+            render_block,
+            seed,
+            blocks,
+            workers,
+            store,
+            block_args=lambda start, stop: (labels[start:stop],),
+        )
     return SimulationResult(Path(out), n, time.perf_counter() - t0)
-
-
-def _run_pool(config, seed, blocks, labels, workers, store) -> None:
-    """Render blocks in worker processes (fork where available, as the substructure engine);
-    store them in index order so file bytes never depend on which worker finished first."""
-    ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-    queue = iter(blocks)
-    pending: dict[int, Future] = {}
-    with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(config.to_dict(),)
-    ) as pool:
-
-        def top_up() -> None:
-            while len(pending) < 2 * workers:
-                block = next(queue, None)
-                if block is None:
-                    return
-                start, stop = block
-                pending[start] = pool.submit(_worker_block, seed, start, labels[start:stop])
-
-        top_up()
-        for start, _ in blocks:
-            store(*pending.pop(start).result())
-            top_up()

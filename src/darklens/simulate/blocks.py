@@ -1,0 +1,83 @@
+"""Render a dataset block by block, in this process or in worker processes, results in order.
+
+Shared by every simulation engine. A *block function* ``fn(renderer, seed, start, stop, *args)``
+returns whatever the engine stores for images start..stop-1; blocks are handed to ``store`` in
+index order (so file bytes never depend on which worker finished first). Worker processes are
+forked where the platform allows (as torch's DataLoader does: milliseconds to start), run one torch
+thread each, and build their own renderer from ``type(renderer)`` and ``renderer.config``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_all_start_methods, get_context
+from typing import Any
+
+import torch
+
+BlockFn = Callable[..., Any]
+_worker_renderer: Any = None
+
+
+@contextmanager
+def one_cpu_thread(device: torch.device):
+    """One intra-op thread on the CPU while rendering: every image then takes the same code path."""
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _init_worker(renderer_type: type, config_type: type, config_dict: dict) -> None:
+    global _worker_renderer
+    torch.set_num_threads(1)
+    _worker_renderer = renderer_type(config_type.from_dict(config_dict))
+
+
+def _worker_block(fn: BlockFn, seed: int, start: int, stop: int, args: tuple) -> Any:
+    assert _worker_renderer is not None, "worker not initialised"
+    return fn(_worker_renderer, seed, start, stop, *args)
+
+
+def render_blocks(
+    renderer: Any,
+    fn: BlockFn,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    workers: int,
+    store: Callable[[int, Any], None],
+    block_args: Callable[[int, int], tuple] = lambda start, stop: (),
+) -> None:
+    """For each block: ``store(start, fn(renderer, seed, start, stop, *block_args(start, stop)))``.
+    """
+    if workers == 1:
+        for start, stop in blocks:
+            store(start, fn(renderer, seed, start, stop, *block_args(start, stop)))
+        return
+    ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+    config = renderer.config
+    queue = iter(blocks)
+    pending: dict[int, Future] = {}
+    init_args = (type(renderer), type(config), config.to_dict())
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=init_args
+    ) as pool:
+
+        def top_up() -> None:
+            while len(pending) < 2 * workers:
+                block = next(queue, None)
+                if block is None:
+                    return
+                start, stop = block
+                args = block_args(start, stop)
+                pending[start] = pool.submit(_worker_block, fn, seed, start, stop, args)
+
+        top_up()
+        for start, _ in blocks:
+            store(start, pending.pop(start).result())
+            top_up()
