@@ -21,8 +21,27 @@ def display_stretch(image: np.ndarray) -> np.ndarray:
     return np.moveaxis(stretched, 0, -1) if stretched.shape[0] == 3 else stretched[0]
 
 
+def _display(image: np.ndarray, ds: LensDataset) -> np.ndarray:
+    """Multi-band cutouts as a Lupton colour composite (zero points from the manifest when the
+    simulator recorded them); single-band images with an asinh stretch."""
+    if image.shape[0] < 2:
+        return display_stretch(image)
+    from darklens.simulate.lensfind.composite import colour_composite
+
+    zero_points = ds.manifest.get("magnitude_zero_points")
+    if zero_points is not None and len(zero_points) != image.shape[0]:
+        zero_points = None
+    return colour_composite(image, zero_points)
+
+
 def _caption(ds: LensDataset, index: int, truth: dict[str, np.ndarray]) -> str:
     parts = [f"#{index}"]
+    if "theta_e_arcsec" in truth and np.isfinite(truth["theta_e_arcsec"][index]):
+        lens = "" if "is_lens" not in truth or truth["is_lens"][index] else " (no source)"
+        parts.append(f"θE={truth['theta_e_arcsec'][index]:.2f}″{lens}")
+    is_lens = "is_lens" in truth and bool(truth["is_lens"][index])
+    if is_lens and "lensed_snr" in truth and np.isfinite(truth["lensed_snr"][index]):
+        parts.append(f"S/N={truth['lensed_snr'][index]:.0f}")
     if "axion_mass_ev" in truth and np.isfinite(truth["axion_mass_ev"][index]):
         parts.append(f"m_a={truth['axion_mass_ev'][index]:.1e} eV")
     if "n_subhalos" in truth and truth["n_subhalos"][index] > 0:
@@ -50,11 +69,15 @@ def write_gallery(
         raise ValueError(f"per_class must be >= 1, got {per_class}")
     candidates = ds.split_indices(split)
     rng = np.random.default_rng(seed)
-    truth = {
-        name: ds.truth(name)
-        for name in ("axion_mass_ev", "n_subhalos", "subhalo_mass_msun")
-        if name in ds.truth_columns
-    }
+    wanted = (
+        "axion_mass_ev",
+        "n_subhalos",
+        "subhalo_mass_msun",
+        "theta_e_arcsec",
+        "is_lens",
+        "lensed_snr",
+    )
+    truth = {name: ds.truth(name) for name in wanted if name in ds.truth_columns}
     rows = []
     for label, name in enumerate(ds.class_names):
         members = candidates[ds.labels[candidates] == label]
@@ -70,7 +93,7 @@ def write_gallery(
             ax.set_xticks([])
             ax.set_yticks([])
             if c < len(chosen):
-                ax.imshow(display_stretch(images[c]), cmap="magma", origin="lower")
+                ax.imshow(_display(images[c], ds), cmap="magma", origin="lower")
                 ax.set_title(_caption(ds, int(chosen[c]), truth), fontsize=7)
             else:
                 ax.axis("off")
