@@ -78,3 +78,25 @@ def test_foreign_truncated_and_missing_files(tmp_path):
         LensDataset(tmp_path / "cut.h5")
     with pytest.raises(FileNotFoundError):
         LensDataset(tmp_path / "nope.h5")
+
+
+def test_extra_inputs_round_trip_and_are_required(tmp_path):
+    n = 6
+    curves = np.random.default_rng(1).normal(size=(n, 5, 4)).astype(np.float32)
+    path = tmp_path / "x.h5"
+    with DatasetWriter(path, n, (1, 8, 8), ["a"], extra_inputs={"light_curves": (5, 4)}) as w:
+        args = (np.zeros((3, 1, 8, 8)), np.zeros(3, int), np.zeros(3, np.uint8))
+        with pytest.raises(KeyError, match="declared"):
+            w.write(0, *args)  # the declared input is missing
+        bad = curves[:3].copy()
+        bad[0, 0, 0] = np.inf
+        with pytest.raises(ValueError, match="light_curves"):
+            w.write(0, *args, inputs={"light_curves": bad})
+        w.write(0, *args, inputs={"light_curves": curves[:3]})
+        w.write(3, *args, inputs={"light_curves": curves[3:]})
+    ds = LensDataset(path)
+    assert ds.input_names == ["light_curves"]
+    np.testing.assert_array_equal(ds.inputs("light_curves"), curves)
+    np.testing.assert_array_equal(ds.inputs("light_curves", [1, 4]), curves[[1, 4]])
+    with pytest.raises(KeyError, match="no extra input"):
+        ds.inputs("epochs")

@@ -6,6 +6,8 @@ Layout (format ``darklens-dataset``, version 1)::
     /labels         int64   [N]
     /split          uint8   [N]    index into attrs["split_names"] (train, val, test)
     /truth/<name>   per-image truth columns, [N] or [N, K] (NaN-padded)
+    /inputs/<name>  optional extra model inputs per image, float32 [N, ...] (e.g. light curves
+                    [N, T, bands] or per-epoch images), chunked along N like the images
     attrs: format, format_version, class_names (JSON), split_names (JSON), manifest (JSON)
 
 Files are written to ``<name>.partial`` and renamed into place only when complete, so an
@@ -47,6 +49,7 @@ class DatasetWriter:
         class_names: Sequence[str],
         manifest: Mapping[str, Any] | None = None,
         truth_columns: Mapping[str, tuple[tuple[int, ...], str]] | None = None,
+        extra_inputs: Mapping[str, tuple[int, ...]] | None = None,
         chunk_images: int = 64,
         compression: str | None = None,
         overwrite: bool = False,
@@ -82,6 +85,17 @@ class DatasetWriter:
             truth.create_dataset(
                 name, shape=(n, *shape), dtype=dtype, fillvalue=fill, track_times=False
             )
+        inputs = self._file.create_group("inputs", track_order=False)
+        for name, shape in (extra_inputs or {}).items():
+            inputs.create_dataset(
+                name,
+                shape=(n, *shape),
+                dtype="float32",
+                chunks=(min(chunk_images, n), *shape),
+                compression=compression,
+                track_times=False,
+                dcpl=_early_allocation(compression),
+            )
         attrs = self._file.attrs
         attrs["format"] = FORMAT
         attrs["format_version"] = FORMAT_VERSION
@@ -97,8 +111,10 @@ class DatasetWriter:
         labels: np.ndarray,
         split: np.ndarray,
         truth: Mapping[str, np.ndarray] | None = None,
+        inputs: Mapping[str, np.ndarray] | None = None,
     ) -> None:
-        """Write images ``start .. start+len(images)`` with their labels, split codes and truth."""
+        """Write images ``start .. start+len(images)`` with labels, split codes, truth and any
+        declared extra inputs (each must be written for every image)."""
         stop = start + len(images)
         if start < 0 or stop > self.n:
             raise IndexError(f"block {start}:{stop} is outside the dataset of {self.n} images")
@@ -113,6 +129,15 @@ class DatasetWriter:
             if name not in self._file["truth"]:
                 raise KeyError(f"truth column {name!r} was not declared")
             self._file["truth"][name][start:stop] = values
+        declared = set(self._file["inputs"])
+        if set(inputs or {}) != declared:
+            raise KeyError(
+                f"extra inputs given {sorted(inputs or {})} but declared {sorted(declared)}"
+            )
+        for name, values in (inputs or {}).items():
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"input {name!r} for {start}:{stop} contains NaN or inf")
+            self._file["inputs"][name][start:stop] = np.asarray(values, dtype=np.float32)
         self._written[start:stop] = True
 
     def close(self) -> Path:
@@ -199,6 +224,7 @@ class LensDataset:
                 self.labels: np.ndarray = f["labels"][:]
                 self.split_codes: np.ndarray = f["split"][:]
                 self.truth_columns: list[str] = sorted(f["truth"].keys()) if "truth" in f else []
+                self.input_names: list[str] = sorted(f["inputs"].keys()) if "inputs" in f else []
         except OSError as err:
             raise DatasetFormatError(
                 f"cannot read {self.path}: {err} (corrupt or truncated?)"
@@ -266,6 +292,14 @@ class LensDataset:
         if split not in self.split_names:
             raise KeyError(f"unknown split {split!r}; this file has {', '.join(self.split_names)}")
         return np.flatnonzero(self.split_codes == self.split_names.index(split))
+
+    def inputs(self, name: str, indices: np.ndarray | slice | None = None) -> np.ndarray:
+        """Read an extra input (e.g. light curves) for all images, a slice or sorted indices."""
+        if name not in self.input_names:
+            available = ", ".join(self.input_names) or "none"
+            raise KeyError(f"no extra input {name!r} in {self.path}; available: {available}")
+        data = self._file()["inputs"][name]
+        return data[:] if indices is None else data[indices]
 
     def truth(self, name: str) -> np.ndarray:
         if name not in self.truth_columns:
