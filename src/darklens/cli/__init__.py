@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eval_cmds",
     "quickstart_cmds",
     "lensfind_cmds",
+    "transients_cmds",
 )
 
 for _module in COMMAND_MODULES:

@@ -47,13 +47,14 @@ def simulate(
     preset: str = typer.Option(
         "model_ii",
         help="Substructure: model_i, model_ii, model_iii. Lens finding: lensfind_space, "
-        "lensfind_ground, lensfind_deeplense (see `darklens presets`).",
+        "lensfind_ground, lensfind_deeplense. Lensed transients: transients_des_deep, "
+        "transients_desi_dot, transients_lsst_wide (see `darklens presets`).",
     ),
     n_per_class: int | None = typer.Option(
         None, help="Images per class (substructure presets; default 1000)."
     ),
     n: int | None = typer.Option(
-        None, "--n", help="Total images (lens-finding presets; default 1000)."
+        None, "--n", help="Total images (lens-finding and transient presets; default 1000)."
     ),
     lens_fraction: str | None = typer.Option(
         None,
@@ -74,8 +75,9 @@ def simulate(
     overwrite: bool = typer.Option(False, help="Replace an existing output file."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Simulate a dataset into one HDF5 file: substructure (no_sub / cdm / axion) or lens
-    finding (non_lens / lens), depending on the preset."""
+    """Simulate a dataset into one HDF5 file: substructure (no_sub / cdm / axion), lens
+    finding (non_lens / lens) or lensed transients (no_lens / galaxy_lens / lensed_sn_ia /
+    lensed_sn_cc), depending on the preset."""
     from darklens.simulate.api import image_count, resolve_config
     from darklens.simulate.api import simulate as run_simulation
 

@@ -1,9 +1,11 @@
 """One entry point for both simulators: find a preset, resolve its config, run the right engine.
 
 Substructure presets (``model_i`` … ``model_iii``) live in ``simulate.presets.PRESETS``;
-lens-finding presets (``lensfind_*``) in ``simulate.lensfind.presets.LENSFIND_PRESETS``. The
-kind of a preset decides which sizes apply: ``n_per_class`` for substructure datasets, ``n``
-(total) and ``lens_fraction`` for lens-finding datasets.
+lens-finding presets (``lensfind_*``) in ``simulate.lensfind.presets.LENSFIND_PRESETS``;
+lensed-transient presets (``transients_*``) in ``simulate.transients.presets.TRANSIENT_PRESETS``.
+The kind of a preset decides which sizes apply: ``n_per_class`` for substructure datasets, ``n``
+(total) and ``lens_fraction`` for lens-finding datasets, ``n`` (total, classes balanced) for
+lensed-transient datasets.
 """
 
 from __future__ import annotations
@@ -22,22 +24,27 @@ from darklens.simulate.lensfind.config import LensFindConfig
 from darklens.simulate.lensfind.engine import simulate_lensfind
 from darklens.simulate.lensfind.presets import LENSFIND_PRESETS
 from darklens.simulate.presets import PRESETS
+from darklens.simulate.transients.config import TransientsConfig
+from darklens.simulate.transients.engine import simulate_transients
+from darklens.simulate.transients.presets import TRANSIENT_PRESETS
 
-PresetConfig = SubstructureConfig | LensFindConfig
+PresetConfig = SubstructureConfig | LensFindConfig | TransientsConfig
 DEFAULT_N_PER_CLASS = 1000
 DEFAULT_N = 1000
 DEFAULT_LENS_FRACTION = (0.06, 0.06, 0.01)
 
 
 def preset_names() -> list[str]:
-    """Substructure presets, then lens-finding presets."""
-    return PRESETS.names() + LENSFIND_PRESETS.names()
+    """Substructure presets, then lens-finding presets, then lensed-transient presets."""
+    return PRESETS.names() + LENSFIND_PRESETS.names() + TRANSIENT_PRESETS.names()
 
 
 def get_any_preset(name: str) -> PresetConfig:
     """The preset config of either kind, or KeyError naming the close matches and all presets."""
     if name in LENSFIND_PRESETS:
         return LENSFIND_PRESETS.get(name)
+    if name in TRANSIENT_PRESETS:
+        return TRANSIENT_PRESETS.get(name)
     if name in PRESETS:
         return PRESETS.get(name)
     known = preset_names()
@@ -54,7 +61,7 @@ def resolve_config(
 ) -> PresetConfig:
     """Preset, then the YAML file's fields merged over it, then dotted overrides, then the flag."""
     config = get_any_preset(preset)
-    if isinstance(config, LensFindConfig) and deeplense_compat is not None:
+    if not isinstance(config, SubstructureConfig) and deeplense_compat is not None:
         raise ConfigError(
             f"--deeplense-compat applies to the substructure presets "
             f"({', '.join(PRESETS.names())}), not to {preset}"
@@ -79,6 +86,12 @@ def preset_summary(name: str) -> str:
     config = get_any_preset(name)
     inst = config.instrument
     grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
+    if isinstance(config, TransientsConfig):
+        bands = ",".join(inst.band_names)
+        return (
+            f"{name:18s} {grid}, bands {bands}, {inst.n_epochs} epochs every "
+            f"{inst.cadence_days:g} d, noise: {inst.noise} (lensed transients)"
+        )
     if isinstance(config, LensFindConfig):
         seeing = [b.seeing_fwhm_range_arcsec for b in inst.bands]
         low, high = min(s[0] for s in seeing), max(s[1] for s in seeing)
@@ -99,6 +112,13 @@ def image_count(
     lens_fraction: Sequence[float] | None = None,
 ) -> int:
     """Total images a run makes; ConfigError when a size option does not fit the preset kind."""
+    if isinstance(config, TransientsConfig):
+        if n_per_class is not None or lens_fraction is not None:
+            raise ConfigError(
+                f"{config.preset} is a lensed-transient preset: give the total with --n (the "
+                "four classes are balanced), not --n-per-class or --lens-fraction"
+            )
+        return DEFAULT_N if n is None else n
     if isinstance(config, LensFindConfig):
         if n_per_class is not None:
             raise ConfigError(
@@ -140,6 +160,8 @@ def simulate(
         overwrite=overwrite,
         progress=progress,
     )
+    if isinstance(config, TransientsConfig):
+        return simulate_transients(config, out, total, **common)
     if isinstance(config, LensFindConfig):
         fractions = DEFAULT_LENS_FRACTION if lens_fraction is None else lens_fraction
         return simulate_lensfind(config, out, total, fractions, **common)

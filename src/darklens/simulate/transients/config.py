@@ -1,0 +1,260 @@
+"""Frozen settings for the lensed-transient simulator (DeepGraviLens-like multi-epoch cutouts).
+
+Units are in the field names: angles in arcsec, magnitudes AB, times in days (observer frame
+unless a name says ``rest``), exposures in seconds. A ``*_range`` is a (low, high) pair drawn
+uniformly. The lens-galaxy, source-galaxy and colour settings reuse the lens-finding simulator's
+config classes, so both simulators share one galaxy population model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from darklens.config import Config, require
+from darklens.simulate.lensfind.config import (
+    NOISE_KINDS,
+    ColourConfig,
+    DeflectorConfig,
+    LensedSourceConfig,
+    Range,
+)
+
+CLASS_NAMES = ("no_lens", "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
+# Look-alikes that make up class 0 ("no lens"), in the order of ``non_lens_fractions``.
+NON_LENS_KINDS = ("galaxy", "sn_ia_in_host", "sn_cc_in_host", "galaxy_pair", "star", "empty_sky")
+# Codes of the truth column ``object_kind``: the non-lens kinds, then one kind per lens class.
+OBJECT_KINDS = (*NON_LENS_KINDS, "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
+SN_TYPES = ("ia", "cc")
+
+
+def _require_range(name: str, pair: Range, low: float | None = None) -> None:
+    require(pair[0] <= pair[1], f"{name} must be (low, high), got {pair}")
+    if low is not None:
+        require(pair[0] >= low, f"{name} must be >= {low}, got {pair}")
+
+
+@dataclass(frozen=True)
+class TransientBandConfig(Config):
+    """One filter of a single-epoch visit: seeing (FWHM) and sky drawn per epoch in the ranges;
+    lenstronomy's noise terms (zero point = magnitude giving 1 e-/s)."""
+
+    name: str = "r"
+    seeing_fwhm_range_arcsec: Range = (0.8, 1.4)
+    sky_brightness_range_mag_arcsec2: Range = (20.6, 21.6)
+    exposure_time_s: float = 90.0
+    num_exposures: int = 1
+    magnitude_zero_point: float = 26.78
+    read_noise_e: float = 7.0
+    ccd_gain: float = 6.083
+
+    def __post_init__(self) -> None:
+        where = f"band {self.name}"
+        require(bool(self.name), "band name must not be empty")
+        _require_range(f"{where}: seeing_fwhm_range_arcsec", self.seeing_fwhm_range_arcsec, 1e-3)
+        _require_range(
+            f"{where}: sky_brightness_range_mag_arcsec2", self.sky_brightness_range_mag_arcsec2
+        )
+        require(self.exposure_time_s > 0, f"{where}: exposure_time_s must be positive")
+        require(self.num_exposures >= 1, f"{where}: num_exposures must be >= 1")
+        require(self.read_noise_e >= 0, f"{where}: read_noise_e must be >= 0")
+        require(self.ccd_gain > 0, f"{where}: ccd_gain must be positive")
+
+    @property
+    def total_exposure_s(self) -> float:
+        return self.exposure_time_s * self.num_exposures
+
+
+def _des_band(name: str, seeing: Range, sky: Range, zero_point: float) -> TransientBandConfig:
+    return TransientBandConfig(name, seeing, sky, 90.0, 1, zero_point, 7.0, 6.083)
+
+
+_DES_BANDS = (
+    _des_band("g", (0.9, 1.6), (21.5, 22.5), 26.58),
+    _des_band("r", (0.8, 1.4), (20.7, 21.6), 26.78),
+    _des_band("i", (0.75, 1.3), (19.5, 20.4), 26.75),
+    _des_band("z", (0.7, 1.25), (18.3, 19.2), 26.48),
+)
+
+
+@dataclass(frozen=True)
+class TransientSurveyConfig(Config):
+    """Cutout grid, bands, cadence, noise and photometry.
+
+    Epoch j is observed ``j · cadence_days`` after the first (all bands the same night).
+    ``aperture_radius_px``: light curves are the flux within this radius of the cutout centre
+    minus the median of the pixels outside it. ``store_epoch_images`` also writes every noisy
+    epoch image (``inputs/epoch_images`` [N, T, bands, H, W]; large).
+    """
+
+    name: str = "des_deep"
+    num_pix: int = 45
+    pixel_scale_arcsec: float = 0.263
+    bands: tuple[TransientBandConfig, ...] = _DES_BANDS
+    reference_band: str = "r"
+    n_epochs: int = 15
+    cadence_days: float = 7.0
+    aperture_radius_px: float = 15.0
+    psf_truncation_sigma: float = 5.0
+    supersampling: int = 2
+    noise: str = "ccd"
+    store_epoch_images: bool = False
+
+    def __post_init__(self) -> None:
+        require(
+            8 <= self.num_pix <= 256, f"instrument.num_pix must be in 8..256, got {self.num_pix}"
+        )
+        require(self.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
+        require(len(self.bands) >= 1, "instrument.bands needs at least one band")
+        names = [b.name for b in self.bands]
+        require(len(set(names)) == len(names), f"band names must be unique, got {names}")
+        require(
+            self.reference_band in names,
+            f"instrument.reference_band {self.reference_band!r} is not one of the bands {names}",
+        )
+        require(
+            1 <= self.n_epochs <= 200, f"instrument.n_epochs must be in 1..200, got {self.n_epochs}"
+        )
+        require(self.cadence_days > 0, "instrument.cadence_days must be positive")
+        require(
+            0 < self.aperture_radius_px < self.num_pix / 2,
+            "instrument.aperture_radius_px must be in (0, num_pix/2), got "
+            f"{self.aperture_radius_px}",
+        )
+        require(self.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
+        require(1 <= self.supersampling <= 8, "instrument.supersampling must be in 1..8")
+        require(self.noise in NOISE_KINDS, f"instrument.noise must be one of {NOISE_KINDS}")
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.bands)
+
+    @property
+    def reference_index(self) -> int:
+        return self.band_names.index(self.reference_band)
+
+    def epoch_times_days(self) -> list[float]:
+        return [j * self.cadence_days for j in range(self.n_epochs)]
+
+
+@dataclass(frozen=True)
+class SupernovaTypeConfig(Config):
+    """A Bazin-like light curve, f(t) ∝ exp(−u/τ_fall) / (1 + exp(−u/τ_rise)), per band.
+
+    Rest-frame timescales (days) are stretched by (1 + z); ``rise_days_rest`` is the time from
+    explosion to peak (zero flux before explosion). Peak apparent magnitude in the reference band
+    = M_peak (Gaussian scatter) + distance modulus + ``k_correction_mag_per_z``·z; other bands
+    add ``colours`` (m_band − m_ref at peak, one per band). ``tau_fall_days_rest`` is per band.
+    """
+
+    peak_absolute_magnitude: float = -19.3
+    magnitude_scatter: float = 0.15
+    k_correction_mag_per_z: float = 0.5
+    rise_days_rest: float = 18.0
+    tau_rise_days_rest: float = 4.0
+    tau_fall_days_rest: tuple[float, ...] = (12.0, 18.0, 25.0, 30.0)
+    colours: tuple[float, ...] = (0.1, 0.0, 0.1, 0.2)
+
+    def __post_init__(self) -> None:
+        require(self.magnitude_scatter >= 0, "supernova magnitude_scatter must be >= 0")
+        require(self.tau_rise_days_rest > 0, "supernova tau_rise_days_rest must be positive")
+        require(self.rise_days_rest > 0, "supernova rise_days_rest must be positive")
+        require(
+            all(tau > 2 * self.tau_rise_days_rest for tau in self.tau_fall_days_rest),
+            "supernova tau_fall_days_rest must exceed twice tau_rise_days_rest (a peak needs "
+            "τ_fall > τ_rise; the factor keeps the rise shorter than the decline)",
+        )
+
+
+@dataclass(frozen=True)
+class SupernovaConfig(Config):
+    """Type Ia and core-collapse supernovae, their hosts and where they explode.
+
+    Explosion epochs are uniform in ``explosion_window_days`` relative to the first epoch.
+    A lensed SN's unlensed position is uniform in the disc of radius ``max_offset_theta_e``·θ_E
+    about the lens, redrawn until the lens makes at least two images; its host's centre is offset
+    from the SN by up to ``host_offset_r_sersic`` host radii.
+    """
+
+    ia: SupernovaTypeConfig = field(default_factory=SupernovaTypeConfig)
+    cc: SupernovaTypeConfig = field(
+        default_factory=lambda: SupernovaTypeConfig(
+            peak_absolute_magnitude=-17.5,
+            magnitude_scatter=0.8,
+            k_correction_mag_per_z=0.3,
+            rise_days_rest=10.0,
+            tau_rise_days_rest=2.0,
+            tau_fall_days_rest=(40.0, 60.0, 80.0, 90.0),
+            colours=(0.3, 0.0, -0.1, -0.15),
+        )
+    )
+    explosion_window_days: Range = (-40.0, 98.0)
+    max_offset_theta_e: float = 0.8
+    host_offset_r_sersic: float = 1.0
+    unlensed_host_z_range: Range = (0.1, 0.6)
+
+    def __post_init__(self) -> None:
+        _require_range("supernova.explosion_window_days", self.explosion_window_days)
+        require(
+            0 < self.max_offset_theta_e <= 1.0, "supernova.max_offset_theta_e must be in (0, 1]"
+        )
+        require(self.host_offset_r_sersic >= 0, "supernova.host_offset_r_sersic must be >= 0")
+        _require_range("supernova.unlensed_host_z_range", self.unlensed_host_z_range, 1e-3)
+
+
+_NON_LENS_FRACTIONS = (0.3, 0.15, 0.15, 0.15, 0.15, 0.1)
+
+
+@dataclass(frozen=True)
+class TransientsConfig(Config):
+    """Everything that defines a lensed-transient dataset except its size and seed."""
+
+    preset: str = "transients_des_deep"
+    instrument: TransientSurveyConfig = field(default_factory=TransientSurveyConfig)
+    deflector: DeflectorConfig = field(default_factory=DeflectorConfig)
+    source: LensedSourceConfig = field(default_factory=LensedSourceConfig)
+    supernova: SupernovaConfig = field(default_factory=SupernovaConfig)
+    colours: ColourConfig = field(default_factory=ColourConfig)
+    non_lens_fractions: tuple[float, ...] = _NON_LENS_FRACTIONS
+    pair_separation_arcsec: Range = (0.8, 3.0)
+    star_magnitude_range: Range = (17.0, 23.0)
+    h0: float = 70.0
+    omega_m: float = 0.3
+
+    def __post_init__(self) -> None:
+        require(self.h0 > 0 and 0 < self.omega_m <= 1, "need h0 > 0 and 0 < omega_m <= 1")
+        n_bands = len(self.instrument.bands)
+        ref = self.instrument.reference_index
+        for name in ("red_galaxy", "blue_galaxy", "star"):
+            table = getattr(self.colours, name)
+            require(
+                len(table) == n_bands,
+                f"colours.{name} has {len(table)} entries but instrument.bands has {n_bands}",
+            )
+            require(tuple(table[ref]) == (0.0, 0.0), f"colours.{name}: reference band must be 0")
+        for sn_type in SN_TYPES:
+            sn = getattr(self.supernova, sn_type)
+            for name in ("tau_fall_days_rest", "colours"):
+                require(
+                    len(getattr(sn, name)) == n_bands,
+                    f"supernova.{sn_type}.{name} needs one value per band ({n_bands})",
+                )
+        fractions = self.non_lens_fractions
+        require(
+            len(fractions) == len(NON_LENS_KINDS)
+            and all(f >= 0 for f in fractions)
+            and math.isclose(sum(fractions), 1.0, abs_tol=1e-6),
+            f"non_lens_fractions must be {len(NON_LENS_KINDS)} non-negative numbers summing to 1 "
+            f"for {NON_LENS_KINDS}, got {fractions}",
+        )
+        _require_range("pair_separation_arcsec", self.pair_separation_arcsec, 0.0)
+        _require_range("star_magnitude_range", self.star_magnitude_range)
+        require(
+            self.source.z_range[1] > self.deflector.z_range[1] + self.source.min_redshift_gap,
+            "source.z_range must reach beyond the deflector's highest redshift + "
+            "source.min_redshift_gap",
+        )
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASS_NAMES
