@@ -102,6 +102,11 @@ def main() -> None:
     parser.add_argument("--recipes", default="darklens,seed_cnn,seed_cbam")
     parser.add_argument("--data", type=Path, help="reuse this dataset instead of simulating")
     parser.add_argument("--keep", type=Path, help="keep runs and reports in this folder")
+    parser.add_argument(
+        "--throughput",
+        action="store_true",
+        help="only compare the full training loop with bare forward+backward steps",
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -112,6 +117,10 @@ def main() -> None:
     data = args.data or work / f"{args.preset}.h5"
     if not data.is_file():
         simulate_dataset(get_preset(args.preset), data, args.n_per_class, seed=0, workers=2)
+    if args.throughput:
+        for name in args.recipes.split(","):
+            throughput(name, data, work, args.batch_size)
+        return
     rows = []
     for name in args.recipes.split(","):
         rows.append(benchmark_recipe(name, data, work, args.budget_cpu_min * 60, args.batch_size))
@@ -125,6 +134,33 @@ def main() -> None:
             f"{r['test_auc']:15.4f} {r['test_auc'] / r['cpu_min']:12.4f} "
             f"{r['loop_rate']:11.0f} {r['bare_rate']:11.0f} {r['loading_share']:7.0%}"
         )
+
+
+def throughput(name: str, data: Path, work: Path, batch_size: int, rounds: int = 2) -> None:
+    """Alternate one training epoch (the full loop: batches, augmentation, normalisation, step)
+    with bare steps on in-memory tensors, so both see the same machine load; print medians."""
+    from darklens.data.h5 import LensDataset
+
+    settings = RECIPES[name]
+    shape = LensDataset(data).image_shape
+    loop, bare = [], []
+    for r in range(rounds):
+        config = TrainConfig(
+            data=str(data),
+            batch_size=batch_size,
+            seed=r,
+            device="cpu",
+            **dict(settings, epochs=1, warmup_epochs=0),
+        )
+        result = train(config, None, work / f"throughput_{name}_{r}", quiet=True)
+        loop.append(result.history[-1]["images_per_s"])
+        bare.append(bare_step_rate(config.model, shape, batch_size, steps=30))
+    loop_rate, bare_rate = sorted(loop)[rounds // 2], sorted(bare)[rounds // 2]
+    print(
+        f"{name:10s} {settings['model']:14s} loop {loop_rate:7.1f} img/s, bare {bare_rate:7.1f} "
+        f"img/s, loading and augmentation cost {max(0.0, 1 - loop_rate / bare_rate):.1%}",
+        flush=True,
+    )
 
 
 def benchmark_recipe(name: str, data: Path, work: Path, budget_s: float, batch_size: int) -> dict:
