@@ -53,8 +53,8 @@ def render_blocks(
     store: Callable[[int, Any], None],
     block_args: Callable[[int, int], tuple] = lambda start, stop: (),
 ) -> None:
-    """For each block: ``store(start, fn(renderer, seed, start, stop, *block_args(start, stop)))``.
-    """
+    """For each block, in order: ``store(start, fn(renderer, seed, start, stop, *args))`` with
+    ``args = block_args(start, stop)``."""
     if workers == 1:
         for start, stop in blocks:
             store(start, fn(renderer, seed, start, stop, *block_args(start, stop)))
@@ -81,3 +81,16 @@ def render_blocks(
         for start, _ in blocks:
             store(start, pending.pop(start).result())
             top_up()
+
+
+def plan_blocks(
+    n: int, batch_size: int, workers: int, device: str, what: str = "n"
+) -> list[tuple[int, int]]:
+    """Check a simulation's size and parallel settings; return its (start, stop) blocks."""
+    if n < 1:
+        raise ValueError(f"{what} must be >= 1, got {n}")
+    if workers < 1 or batch_size < 1:
+        raise ValueError("workers and batch_size must be >= 1")
+    if device != "cpu" and workers > 1:
+        raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]

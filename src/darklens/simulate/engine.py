@@ -17,7 +17,7 @@ import numpy as np
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
-from darklens.simulate.blocks import one_cpu_thread, render_blocks
+from darklens.simulate.blocks import one_cpu_thread, plan_blocks, render_blocks
 from darklens.simulate.config import SubstructureConfig
 from darklens.simulate.noise import apply_noise
 from darklens.simulate.render import SubstructureRenderer
@@ -134,14 +134,10 @@ def simulate_dataset(
 
     ``progress`` is called with the number of images finished after each block.
     """
-    if n_per_class < 1:
-        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
-    if workers < 1 or batch_size < 1:
-        raise ValueError("workers and batch_size must be >= 1")
-    if device != "cpu" and workers > 1:
-        raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    plan_blocks(n_per_class, batch_size, workers, device, what="n_per_class")
     n_classes = len(config.class_names)
     n = n_per_class * n_classes
+    blocks = plan_blocks(n, batch_size, workers, device)
     split_codes = split_assignment(n_per_class, n_classes, split, seed)
     renderer = SubstructureRenderer(config, device=device)
     manifest = {
@@ -157,7 +153,6 @@ def simulate_dataset(
         "image_units": "counts" if config.instrument.noise == "counts" else "e-/s per pixel",
         "darklens_version": __version__,
     }
-    blocks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     t0 = time.perf_counter()
     with DatasetWriter(
         out,

@@ -17,7 +17,7 @@ import numpy as np
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
-from darklens.simulate.blocks import one_cpu_thread, render_blocks
+from darklens.simulate.blocks import one_cpu_thread, plan_blocks, render_blocks
 from darklens.simulate.engine import SimulationResult, split_assignment
 from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
@@ -187,16 +187,10 @@ def simulate_lensfind(
 
     Written atomically; ``progress`` is called with the number of images finished per block.
     """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if workers < 1 or batch_size < 1:
-        raise ValueError("workers and batch_size must be >= 1")
-    if device != "cpu" and workers > 1:
-        raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    blocks = plan_blocks(n, batch_size, workers, device)
     split_codes, labels = lensfind_layout(n, lens_fraction, split, seed)
     renderer = LensFindRenderer(config, device=device)
     inst = config.instrument
-    blocks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     t0 = time.perf_counter()
     with DatasetWriter(
         out,

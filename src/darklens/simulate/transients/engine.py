@@ -28,7 +28,7 @@ import numpy as np
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
-from darklens.simulate.blocks import one_cpu_thread, render_blocks
+from darklens.simulate.blocks import one_cpu_thread, plan_blocks, render_blocks
 from darklens.simulate.engine import SimulationResult
 from darklens.simulate.noise import add_ccd_noise
 from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
@@ -229,12 +229,7 @@ def simulate_transients(
 ) -> SimulationResult:
     """Simulate ``n`` objects (classes balanced to within one) into ``out``, atomically;
     ``progress`` is called with the number of objects finished per block."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if workers < 1 or batch_size < 1:
-        raise ValueError("workers and batch_size must be >= 1")
-    if device != "cpu" and workers > 1:
-        raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    blocks = plan_blocks(n, batch_size, workers, device)
     split_codes, labels = transient_layout(n, split, seed)
     renderer = TransientRenderer(config, device=device)
     inst = config.instrument
@@ -242,7 +237,6 @@ def simulate_transients(
     extra = {"light_curves": (inst.n_epochs, len(inst.bands))}
     if inst.store_epoch_images:
         extra["epoch_images"] = (inst.n_epochs, *shape)
-    blocks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     t0 = time.perf_counter()
     with DatasetWriter(
         out,
