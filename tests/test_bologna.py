@@ -16,10 +16,12 @@ from darklens.data.bologna import (
     BolognaError,
     import_bologna,
     iter_bologna_images,
+    parse_mask_fill,
     read_classifications,
 )
 from darklens.data.deeplense import BadInputFile, LayoutError
 from darklens.data.h5 import DatasetWriter, LensDataset
+from darklens.predict import Predictor
 
 SIDE = 9
 GROUND = ("R", "I", "G", "U")
@@ -121,8 +123,8 @@ def test_space_set_has_one_band_and_split_is_seeded(tmp_path: Path):
     }
 
 
-@pytest.mark.parametrize("fill", ["zero", "median"])
-def test_masked_pixels_are_counted_and_filled(tmp_path: Path, fill: str):
+@pytest.mark.parametrize("fill", ["zero", "median", -2.5])
+def test_masked_pixels_are_counted_and_filled(tmp_path: Path, fill: str | float):
     truth = make_challenge(tmp_path / "c", n=4)
     image_id = 100001
     band = truth[image_id]["image"][2].copy()
@@ -137,7 +139,7 @@ def test_masked_pixels_are_counted_and_filled(tmp_path: Path, fill: str):
         assert ds.truth("n_masked").tolist() == [6 if r == row else 0 for r in range(4)]
         stored = ds.images(slice(row, row + 1))[0]
     unmasked = band != 100.0
-    expected_fill = 0.0 if fill == "zero" else np.median(band[unmasked])
+    expected_fill = {"zero": 0.0, "median": np.median(band[unmasked])}.get(fill, fill)
     np.testing.assert_array_equal(stored[2][~unmasked], np.full(6, expected_fill, np.float32))
     np.testing.assert_array_equal(stored[2][unmasked], band[unmasked])
     np.testing.assert_array_equal(stored[1], truth[image_id]["image"][1])
@@ -270,8 +272,9 @@ def test_layout_errors(tmp_path: Path):
     (tmp_path / "s/Public/Band2").mkdir()
     with pytest.raises(LayoutError, match="has Band2, but the space-based set has only 1"):
         _import(tmp_path / "s", tmp_path / "x.h5")
-    with pytest.raises(ValueError, match="mask_fill must be one of zero, median"):
-        _import(tmp_path / "s", tmp_path / "x.h5", mask_fill="mean")
+    for bad_fill in ("mean", float("nan"), True):
+        with pytest.raises(ValueError, match="mask_fill must be one of zero, median"):
+            _import(tmp_path / "s", tmp_path / "x.h5", mask_fill=bad_fill)
     with pytest.raises(ValueError, match="must sum to 1"):
         _import(tmp_path / "s", tmp_path / "x.h5", split=(0.5, 0.1, 0.1))
 
@@ -355,3 +358,68 @@ def test_cli_imports_the_challenge_and_refuses_foreign_options(tmp_path: Path):
     )
     assert broken.exit_code == 2 and "ID 100005: missing band I" in broken.output
     assert "Traceback" not in broken.output
+
+
+# -- masked pixels when predicting ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"), [("zero", "zero"), (" Median ", "median"), ("-1.5", -1.5), ("0", 0.0)]
+)
+def test_mask_fill_option_reads_keywords_and_numbers(text: str, expected: str | float):
+    assert parse_mask_fill(text) == expected
+
+
+@pytest.mark.parametrize("text", ["mean", "nan", "inf", ""])
+def test_mask_fill_option_refuses_other_text(text: str):
+    with pytest.raises(ValueError, match="--mask-fill must be zero, median or a finite number"):
+        parse_mask_fill(text)
+
+
+def _masked_space_folder(root: Path, n: int = 4, side: int = 32) -> np.ndarray:
+    """A one-band challenge folder of ``n`` images whose top-left quarter is masked (100)."""
+    rng = np.random.default_rng(7)
+    images = rng.normal(10.0, 1.0, size=(n, side, side)).astype(np.float32)
+    images[:, : side // 2, : side // 2] = 100.0
+    (root / "Public" / "Band1").mkdir(parents=True)
+    for k, image in enumerate(images):
+        fits.PrimaryHDU(image).writeto(_band_path(root, "space", 0, 300000 + k))
+    return images
+
+
+def _predict(run: Path, inputs: list[Path], out: Path, *options: str):
+    args = ["predict", "-c", str(run), *map(str, inputs), "-o", str(out), "--quiet", *options]
+    return runner.invoke(app, args)
+
+
+def _probabilities(path: Path) -> np.ndarray:
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in rows])
+
+
+def test_predict_fills_masked_pixels_as_asked(trained_run: Path, tmp_path: Path):
+    raw = _masked_space_folder(tmp_path / "challenge")
+    masked = raw == 100.0
+    median = np.stack([np.median(image[~m]) for image, m in zip(raw, masked, strict=True)])
+    expected_fills = {"zero": np.zeros(len(raw)), "median": median, "-3": np.full(len(raw), -3.0)}
+    predictor = Predictor.from_checkpoint(trained_run)
+    scores = {}
+    for text, fills in expected_fills.items():
+        options = () if text == "zero" else ("--mask-fill", text)
+        out = tmp_path / f"{text}.csv"
+        result = _predict(trained_run, [tmp_path / "challenge"], out, *options)
+        assert result.exit_code == 0, result.output
+        filled = np.where(masked, fills[:, None, None].astype(np.float32), raw)[:, None]
+        scores[text] = _probabilities(out)
+        np.testing.assert_allclose(scores[text], predictor.predict_proba(filled), rtol=1e-6)
+    assert not np.allclose(scores["zero"], scores["median"])  # the option reaches the model
+
+
+def test_predict_refuses_mask_options_for_other_inputs(trained_run: Path, tmp_path: Path):
+    _masked_space_folder(tmp_path / "challenge")
+    np.save(tmp_path / "one.npy", np.zeros((32, 32), np.float32))
+    out = tmp_path / "out.csv"
+    result = _predict(trained_run, [tmp_path / "one.npy"], out, "--mask-fill", "median")
+    assert result.exit_code == 2 and "apply only to a Bologna challenge folder" in result.output
+    result = _predict(trained_run, [tmp_path / "challenge"], out, "--mask-fill", "mean")
+    assert result.exit_code == 2 and "--mask-fill must be zero, median" in result.output
+    assert not out.exists()

@@ -14,6 +14,7 @@ from darklens.models import (
     create_model,
     list_models,
     load_pretrained,
+    model_inputs,
     resolve_model_name,
 )
 from darklens.models.cbam import ChannelAttention, SpatialAttention
@@ -26,6 +27,7 @@ from darklens.models.timm_zoo import (
 
 SIZE = 64
 NUM_CLASSES = 5
+EXTRA_SHAPES = {"light_curves": (15, 4)}  # per-example shapes of the extra inputs models take
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -39,7 +41,13 @@ def one_thread():
 def _build(name: str, seed: int = 0, **kwargs) -> torch.nn.Module:
     torch.manual_seed(seed)
     kwargs = {"in_chans": 1, "num_classes": NUM_CLASSES, "img_size": SIZE, **kwargs}
-    return create_model(name, **kwargs)
+    return create_model(name, input_shapes=EXTRA_SHAPES, **kwargs)
+
+
+def _inputs(name: str, batch: int, in_chans: int = 1) -> tuple[torch.Tensor, ...]:
+    """Random inputs for every input the model takes (images first)."""
+    extras = (torch.rand(batch, *EXTRA_SHAPES[n]) for n in model_inputs(name)[1:])
+    return (torch.randn(batch, in_chans, SIZE, SIZE), *extras)
 
 
 def _save(model: torch.nn.Module, path) -> None:
@@ -53,9 +61,13 @@ def _save(model: torch.nn.Module, path) -> None:
 @pytest.mark.parametrize("in_chans", [1, 3])
 def test_forward_backward_finite(name, in_chans):
     model = _build(name, in_chans=in_chans).train()
-    logits = model(torch.randn(2, in_chans, SIZE, SIZE))
+    logits = model(*_inputs(name, 2, in_chans))
     assert logits.shape == (2, NUM_CLASSES)
     assert torch.isfinite(logits).all()
+    if not any(p.requires_grad for p in model.parameters()):
+        # stacks of separately trained members (deepgravilens) are not trained by backprop
+        assert not logits.requires_grad
+        return
     F.cross_entropy(logits, torch.tensor([0, NUM_CLASSES - 1])).backward()
     for param_name, param in model.named_parameters():
         if param.requires_grad:
@@ -73,17 +85,17 @@ def test_safetensors_round_trip_and_seeding(name, tmp_path):
         )
     ), "same seed must give the same weights"
     model.train()
-    model(torch.randn(4, 1, SIZE, SIZE))  # move batch-norm statistics away from their init
+    model(*_inputs(name, 4))  # move batch-norm statistics away from their init
     model.eval()
     path = tmp_path / "weights.safetensors"
     _save(model, path)
 
     fresh = _build(name, seed=1).eval()
-    x = torch.randn(2, 1, SIZE, SIZE)
+    x = _inputs(name, 2)
     with torch.no_grad():
-        assert not torch.equal(model(x), fresh(x)), "another seed should give another model"
+        assert not torch.equal(model(*x), fresh(*x)), "another seed should give another model"
         report = load_pretrained(fresh, path)
-        assert torch.equal(model(x), fresh(x))
+        assert torch.equal(model(*x), fresh(*x))
     assert len(report.loaded) == len(model.state_dict())
     assert not (report.missing or report.unexpected or report.skipped_head or report.adapted)
 

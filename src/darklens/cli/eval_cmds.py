@@ -10,7 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from darklens.cli import app
-from darklens.cli._common import user_errors
+from darklens.cli._common import (
+    MaskFillOption,
+    MaskValueOption,
+    QuietOption,
+    SkipBadOption,
+    user_errors,
+)
 
 EXPORT_FORMATS = ("onnx",)
 
@@ -30,7 +36,6 @@ TtaOption = Annotated[
 ]
 BatchOption = Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")]
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
 
 
 def _fmt(value: Any) -> str:
@@ -130,9 +135,9 @@ def predict_cmd(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Include subfolders of input folders.")
     ] = False,
-    skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Skip unreadable inputs and list them.")
-    ] = False,
+    skip_bad: SkipBadOption = False,
+    mask_value: MaskValueOption = None,
+    mask_fill: MaskFillOption = None,
     batch_size: BatchOption = 256,
     device: DeviceOption = "cpu",
     which: WhichOption = "best",
@@ -152,8 +157,10 @@ def predict_cmd(
     """Predict class probabilities for image files; one table row per image.
 
     A Bologna lens-finding challenge folder (holding Public/Band1...) given alone is read as its
-    multi-band images, one row per challenge ID.
+    multi-band images, one row per challenge ID; --mask-value / --mask-fill set how its masked
+    pixels are filled, as in `darklens import-lensfind`.
     """
+    from darklens.data.bologna import parse_mask_fill
     from darklens.predict.batch import predict_files
 
     errors = Console(stderr=True)
@@ -179,6 +186,8 @@ def predict_cmd(
         rank=rank,
         on_skip=report_skip,
         progress=not quiet,
+        mask_value=mask_value,
+        mask_fill=None if mask_fill is None else parse_mask_fill(mask_fill),
     )
     note = f" ({len(skipped)} bad input(s) skipped)" if skipped else ""
     Console().print(f"wrote {rows} rows to {out}{note}", highlight=False)

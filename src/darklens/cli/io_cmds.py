@@ -7,10 +7,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from darklens.cli import app
-from darklens.cli._common import user_errors
+from darklens.cli._common import (
+    DatasetOutOption,
+    OverwriteDatasetOption,
+    SkipBadOption,
+    counts_table,
+    skipped_table,
+    user_errors,
+)
 from darklens.data.deeplense import CLASS_NAMES, ImportReport, export_deeplense, import_deeplense
 
 EXPORT_LAYOUTS = {"deeplense": export_deeplense}
@@ -18,22 +24,13 @@ EXPORT_LAYOUTS = {"deeplense": export_deeplense}
 
 def _print_report(report: ImportReport) -> None:
     console = Console()
-    counts = Table(title=f"{report.output} ({report.layout} layout)")
-    for column in ("split", *CLASS_NAMES, "total"):
-        counts.add_column(column, justify="left" if column == "split" else "right")
-    for split, per_class in report.counts.items():
-        values = [per_class[name] for name in CLASS_NAMES]
-        counts.add_row(split, *map(str, values), str(sum(values)))
-    console.print(counts)
+    console.print(
+        counts_table(f"{report.output} ({report.layout} layout)", report.counts, CLASS_NAMES)
+    )
     shape = "x".join(map(str, report.image_shape))
     console.print(f"{report.n_images} images of shape {shape} (C x H x W)")
     if report.skipped:
-        skipped = Table(title=f"skipped {len(report.skipped)} bad file(s)")
-        skipped.add_column("file")
-        skipped.add_column("reason")
-        for item in report.skipped:
-            skipped.add_row(item.path, item.reason)
-        console.print(skipped)
+        console.print(skipped_table(report.skipped))
 
 
 @app.command("import")
@@ -42,13 +39,9 @@ def import_cmd(
     directory: Annotated[
         Path, typer.Argument(help="DeepLense folder: class, split or Model_X folders.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset file to write (.h5).")],
-    skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Skip bad files and list them instead of failing.")
-    ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing dataset file.")
-    ] = False,
+    out: DatasetOutOption,
+    skip_bad: SkipBadOption = False,
+    overwrite: OverwriteDatasetOption = False,
 ) -> None:
     """Import DeepLense .npy folders into one darklens dataset file."""
     report = import_deeplense(directory, out, skip_bad=skip_bad, overwrite=overwrite)

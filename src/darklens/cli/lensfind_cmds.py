@@ -7,10 +7,19 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from darklens.cli import app
-from darklens.cli._common import user_errors
+from darklens.cli._common import (
+    DatasetOutOption,
+    MaskFillOption,
+    MaskValueOption,
+    OverwriteDatasetOption,
+    QuietOption,
+    SkipBadOption,
+    counts_table,
+    skipped_table,
+    user_errors,
+)
 from darklens.cli.data_cmds import parse_fractions
 from darklens.data.lensfind_folders import CLASS_NAMES
 
@@ -22,13 +31,7 @@ DEEPLENSE_ONLY = ("--val-fraction",)
 
 def _print_report(report: Any, layout: str) -> None:
     console = Console()
-    counts = Table(title=f"{report.output} ({layout} layout)")
-    for column in ("split", *CLASS_NAMES, "total"):
-        counts.add_column(column, justify="left" if column == "split" else "right")
-    for split, per_class in report.counts.items():
-        values = [per_class[name] for name in CLASS_NAMES]
-        counts.add_row(split, *map(str, values), str(sum(values)))
-    console.print(counts)
+    console.print(counts_table(f"{report.output} ({layout} layout)", report.counts, CLASS_NAMES))
     shape = "x".join(map(str, report.image_shape))
     console.print(f"{report.n_images} images of shape {shape} (C x H x W)", highlight=False)
     if layout == "bologna":
@@ -43,12 +46,7 @@ def _print_report(report: Any, layout: str) -> None:
                 highlight=False,
             )
     if report.skipped:
-        skipped = Table(title=f"skipped {len(report.skipped)} bad file(s) or ID(s)")
-        skipped.add_column("file or ID")
-        skipped.add_column("reason")
-        for item in report.skipped:
-            skipped.add_row(item.path, item.reason)
-        console.print(skipped)
+        console.print(skipped_table(report.skipped, "file or ID"))
 
 
 def _refuse_foreign(layout: str, given: dict[str, Any]) -> None:
@@ -69,7 +67,7 @@ def import_lensfind_cmd(
         ),
     ],
     layout: Annotated[str, typer.Option("--layout", help="bologna or deeplense.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset file to write (.h5).")],
+    out: DatasetOutOption,
     csv: Annotated[
         Path | None,
         typer.Option("--csv", help="bologna: label table (default: classifications.csv)."),
@@ -80,27 +78,16 @@ def import_lensfind_cmd(
             "--split", help="bologna: train,val,test fractions (default 0.8,0.1,0.1) or 'test'."
         ),
     ] = None,
-    mask_value: Annotated[
-        float | None,
-        typer.Option("--mask-value", help="bologna: pixel value marking masked pixels (100)."),
-    ] = None,
-    mask_fill: Annotated[
-        str | None,
-        typer.Option("--mask-fill", help="bologna: replace masked pixels by zero or median."),
-    ] = None,
+    mask_value: MaskValueOption = None,
+    mask_fill: MaskFillOption = None,
     val_fraction: Annotated[
         float | None,
         typer.Option("--val-fraction", help="deeplense: share of train_* images for val (0.1)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the stratified split.")] = 0,
-    skip_bad: Annotated[
-        bool,
-        typer.Option("--skip-bad", help="Leave out bad files and incomplete IDs, and list them."),
-    ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing dataset file.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+    skip_bad: SkipBadOption = False,
+    overwrite: OverwriteDatasetOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Import lens-finding images (classes non_lens, lens) into one darklens dataset file.
 
@@ -118,7 +105,7 @@ def import_lensfind_cmd(
     }
     _refuse_foreign(layout, given)
     if layout == "bologna":
-        from darklens.data.bologna import MASK_VALUE, import_bologna
+        from darklens.data.bologna import MASK_VALUE, import_bologna, parse_mask_fill
 
         report = import_bologna(
             directory,
@@ -127,7 +114,7 @@ def import_lensfind_cmd(
             split="test" if split == "test" else parse_fractions(split or "0.8,0.1,0.1"),
             seed=seed,
             mask_value=MASK_VALUE if mask_value is None else mask_value,
-            mask_fill=mask_fill or "zero",
+            mask_fill="zero" if mask_fill is None else parse_mask_fill(mask_fill),
             skip_bad=skip_bad,
             overwrite=overwrite,
             progress=not quiet,

@@ -8,10 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from darklens.cli import app
-from darklens.cli._common import user_errors
+from darklens.cli._common import (
+    DatasetOutOption,
+    OverwriteDatasetOption,
+    counts_table,
+    user_errors,
+)
 from darklens.cli.data_cmds import parse_fractions
 
 
@@ -21,7 +25,7 @@ def import_deepgravilens_cmd(
     directory: Annotated[
         Path, typer.Argument(help="DeepGraviLens release folder, its dataset/ or a subset folder.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset file to write (.h5).")],
+    out: DatasetOutOption,
     subset: Annotated[
         str,
         typer.Option(help="des_deep_data, high_cad_data, full_data or lsst_data."),
@@ -35,9 +39,7 @@ def import_deepgravilens_cmd(
             help="Keep rotated/mirrored copies of an image in one split (else only count them).",
         ),
     ] = True,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing dataset file.")
-    ] = False,
+    overwrite: OverwriteDatasetOption = False,
 ) -> None:
     """Import one DeepGraviLens subset (coadds + light curves) into a darklens dataset file."""
     from darklens.data.deepgravilens import CLASS_NAMES, import_deepgravilens
@@ -52,13 +54,8 @@ def import_deepgravilens_cmd(
         overwrite=overwrite,
     )
     console = Console()
-    table = Table(title=f"{report.output} ({report.subset}, T={report.n_epochs})")
-    for column in ("split", *CLASS_NAMES, "total"):
-        table.add_column(column, justify="left" if column == "split" else "right")
-    for split_name, per_class in report.counts.items():
-        values = [per_class[name] for name in CLASS_NAMES]
-        table.add_row(split_name, *map(str, values), str(sum(values)))
-    console.print(table)
+    title = f"{report.output} ({report.subset}, T={report.n_epochs})"
+    console.print(counts_table(title, report.counts, CLASS_NAMES))
     console.print(
         f"{report.duplicate_images} images in {report.duplicate_groups} groups of dihedral "
         f"duplicates; {report.cross_split_groups} groups span more than one split"

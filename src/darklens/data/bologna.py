@@ -24,9 +24,10 @@ units). Other numeric columns keep their (snake-cased) names; non-numeric ones a
 listed in the report.
 
 Masked pixels are stored as 100 in the challenge files: each pixel equal to ``mask_value`` is
-replaced by 0 (``mask_fill="zero"``) or by the median of the band's unmasked pixels
-(``"median"``; 0 when a whole band is masked), and the count over all bands is the truth column
-``n_masked``. The truth column ``bologna_id`` keeps each image's challenge ID.
+replaced by 0 (``mask_fill="zero"``), by the median of the band's unmasked pixels
+(``"median"``; 0 when a whole band is masked) or by a given number (``mask_fill=-1.0``), and
+the count over all bands is the truth column ``n_masked``. The truth column ``bologna_id``
+keeps each image's challenge ID.
 
 Labels are needed to import: the challenge's unlabelled test set has no ``classifications.csv``.
 Score it with a trained lens finder instead: ``darklens predict -c RUN ROOT --rank -o
@@ -74,7 +75,7 @@ SURVEYS: tuple[Survey, ...] = (
     Survey("space", "EUC", ("VIS",)),
 )
 MASK_VALUE = 100.0
-MASK_FILLS = ("zero", "median")
+MASK_FILLS = ("zero", "median")  # or a finite number, the fill value itself
 CSV_NAME = "classifications.csv"
 TRUTH_ALIASES: tuple[tuple[str, str], ...] = (
     ("einstein", "einstein_area"),
@@ -376,14 +377,47 @@ def read_band(path: Path) -> np.ndarray:
     return image
 
 
-def fill_masked(band: np.ndarray, mask_value: float, mask_fill: str) -> tuple[np.ndarray, int]:
-    """``band`` with pixels equal to ``mask_value`` replaced, and how many there were."""
+MaskFill = str | float
+
+
+def check_mask_fill(mask_fill: MaskFill) -> MaskFill:
+    """``mask_fill`` if it is one of :data:`MASK_FILLS` or a finite number, else ValueError."""
+    if isinstance(mask_fill, str):
+        if mask_fill in MASK_FILLS:
+            return mask_fill
+    elif isinstance(mask_fill, (int, float)) and not isinstance(mask_fill, bool):
+        if math.isfinite(mask_fill):
+            return float(mask_fill)
+    raise ValueError(
+        f"mask_fill must be one of {', '.join(MASK_FILLS)} or a finite number, got {mask_fill!r}"
+    )
+
+
+def parse_mask_fill(text: str) -> MaskFill:
+    """A command-line ``--mask-fill``: ``zero``, ``median`` or a number such as ``-1``."""
+    word = text.strip().lower()
+    try:
+        return check_mask_fill(word if word in MASK_FILLS else float(word))
+    except ValueError:
+        raise ValueError(
+            f"--mask-fill must be {', '.join(MASK_FILLS)} or a finite number, got {text!r}"
+        ) from None
+
+
+def fill_masked(band: np.ndarray, mask_value: float, mask_fill: MaskFill) -> tuple[np.ndarray, int]:
+    """``band`` with pixels equal to ``mask_value`` replaced, and how many there were.
+
+    ``mask_fill``: ``"zero"``, ``"median"`` of the unmasked pixels (0 when all are masked) or
+    a number used as the fill value.
+    """
     masked = band == np.float32(mask_value)
     count = int(masked.sum())
     if not count:
         return band, 0
     fill = 0.0
-    if mask_fill == "median" and count < band.size:
+    if isinstance(mask_fill, (int, float)):
+        fill = float(mask_fill)
+    elif mask_fill == "median" and count < band.size:
         fill = float(np.median(band[~masked]))
     out = band.copy()
     out[masked] = fill
@@ -391,7 +425,7 @@ def fill_masked(band: np.ndarray, mask_value: float, mask_fill: str) -> tuple[np
 
 
 def read_bologna_image(
-    paths: Sequence[Path], mask_value: float = MASK_VALUE, mask_fill: str = "zero"
+    paths: Sequence[Path], mask_value: float = MASK_VALUE, mask_fill: MaskFill = "zero"
 ) -> tuple[np.ndarray, int]:
     """One challenge image: float32 ``[C, H, W]`` from its band files, and its masked pixels."""
     bands, total = [], 0
@@ -407,9 +441,7 @@ def read_bologna_image(
 
 
 # -- import --------------------------------------------------------------------------------------
-def _check_options(split: str | Sequence[float], mask_fill: str) -> tuple[float, float, float]:
-    if mask_fill not in MASK_FILLS:
-        raise ValueError(f"mask_fill must be one of {', '.join(MASK_FILLS)}, got {mask_fill!r}")
+def _check_split(split: str | Sequence[float]) -> tuple[float, float, float]:
     if isinstance(split, str):
         if split != "test":
             raise ValueError(f"split must be (train, val, test) fractions or 'test', got {split!r}")
@@ -462,7 +494,11 @@ def _raise_problems(problems: Sequence[SkippedFile]) -> None:
 
 
 def _sources(
-    bands: BandFiles, table: Classifications, ids: Sequence[int], mask_value: float, fill: str
+    bands: BandFiles,
+    table: Classifications,
+    ids: Sequence[int],
+    mask_value: float,
+    fill: MaskFill,
 ) -> list[ImageSource]:
     label_of = dict(zip(table.ids.tolist(), table.is_lens.tolist(), strict=True))
 
@@ -484,7 +520,7 @@ def import_bologna(
     split: str | Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     mask_value: float = MASK_VALUE,
-    mask_fill: str = "zero",
+    mask_fill: MaskFill = "zero",
     skip_bad: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -499,7 +535,8 @@ def import_bologna(
     unreadable files raise :class:`BolognaError` / :class:`BadInputFile`; with ``skip_bad``
     the affected IDs are left out and listed in the report and manifest.
     """
-    fractions = _check_options(split, mask_fill)
+    mask_fill = check_mask_fill(mask_fill)
+    fractions = _check_split(split)
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite)")
@@ -583,7 +620,7 @@ def iter_bologna_images(
     root: str | Path,
     *,
     mask_value: float = MASK_VALUE,
-    mask_fill: str = "zero",
+    mask_fill: MaskFill = "zero",
     skip_bad: bool = False,
     on_skip: Callable[[SkippedFile], None] | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
@@ -593,8 +630,7 @@ def iter_bologna_images(
     :func:`import_bologna`. Incomplete IDs and unreadable files raise, or with ``skip_bad`` are
     passed to ``on_skip`` and left out.
     """
-    if mask_fill not in MASK_FILLS:
-        raise ValueError(f"mask_fill must be one of {', '.join(MASK_FILLS)}, got {mask_fill!r}")
+    mask_fill = check_mask_fill(mask_fill)
     bands = scan_band_files(root)
     problems = list(bands.problems)
     complete = []

@@ -45,7 +45,7 @@ from darklens import __version__
 from darklens.data.deeplense import LayoutError
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
 from darklens.data.lensfind_folders import check_fractions, stratified_split
-from darklens.data.safe_pickle import _ALLOWED_GLOBALS, NpyReadError, UnsafePickleError
+from darklens.data.safe_pickle import NUMPY_PICKLE_GLOBALS, NpyReadError, UnsafePickleError
 
 CLASS_NAMES = ("no_lens", "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
 SUBSETS = {
@@ -62,7 +62,7 @@ _FILE = re.compile(r"^GROUP_(?P<group>\d+)_(?P<kind>ims|lcs|mds)_(?P<t>\d+)\.npy
 _BLOCK = 1024
 # Beyond numpy's array/scalar constructors (safe_pickle), metadata may hold these containers.
 _METADATA_GLOBALS: dict[tuple[str, str], Any] = {
-    **_ALLOWED_GLOBALS,
+    **NUMPY_PICKLE_GLOBALS,
     ("collections", "OrderedDict"): OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,

@@ -25,6 +25,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from darklens._atomic import AtomicWriter
+
 FORMAT = "darklens-dataset"
 FORMAT_VERSION = 1
 SPLIT_NAMES = ("train", "val", "test")
@@ -34,7 +36,7 @@ class DatasetFormatError(ValueError):
     """A file is not a readable darklens dataset."""
 
 
-class DatasetWriter:
+class DatasetWriter(AtomicWriter):
     """Write a dataset of known size in blocks; atomically published on :meth:`close`.
 
     >>> # with DatasetWriter(path, n=10, image_shape=(1, 64, 64), class_names=[...]) as w:
@@ -54,19 +56,15 @@ class DatasetWriter:
         compression: str | None = None,
         overwrite: bool = False,
     ) -> None:
-        self.path = Path(path)
         if n <= 0:
             raise ValueError(f"a dataset needs at least one image, got n={n}")
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W), got {tuple(image_shape)}")
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists; pass overwrite=True (CLI: --overwrite)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = self.path.with_name(self.path.name + ".partial")
+        super().__init__(path, overwrite)
         self.n = n
         self.class_names = list(class_names)
         # No timestamps and a fixed library-version range: the same data gives the same file bytes.
-        self._file = h5py.File(self._partial, "w", libver=("v110", "v110"))
+        self._file = h5py.File(self.partial, "w", libver=("v110", "v110"))
         chunk = (min(chunk_images, n), *image_shape)
         self._file.create_dataset(
             "images",
@@ -145,24 +143,14 @@ class DatasetWriter:
         missing = int((~self._written).sum())
         self._file.close()
         if missing:
-            self._partial.unlink(missing_ok=True)
+            self._discard()
             raise RuntimeError(f"{missing} of {self.n} images were never written; nothing saved")
-        os.replace(self._partial, self.path)
-        return self.path
+        return self._publish()
 
     def abort(self) -> None:
         if self._file.id.valid:
             self._file.close()
-        self._partial.unlink(missing_ok=True)
-
-    def __enter__(self) -> DatasetWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        self._discard()
 
 
 def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:
@@ -265,22 +253,7 @@ class LensDataset:
 
     def images(self, indices: np.ndarray | slice | None = None) -> np.ndarray:
         """Read a block of images; sorted integer indices or a slice read fastest."""
-        data = self._file()["images"]
-        if indices is None:
-            return data[:]
-        if isinstance(indices, slice):
-            return data[indices]
-        indices = np.asarray(indices)
-        order = np.argsort(indices, kind="stable")
-        sorted_idx = indices[order]
-        if sorted_idx.size and np.any(np.diff(sorted_idx) == 0):
-            unique, inverse = np.unique(sorted_idx, return_inverse=True)
-            block = data[unique][inverse]
-        else:
-            block = data[sorted_idx]
-        out = np.empty_like(block)
-        out[order] = block
-        return out
+        return _read_rows(self._file()["images"], indices)
 
     def iter_blocks(self, block: int = 1024) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, len(self), block):
@@ -294,12 +267,17 @@ class LensDataset:
         return np.flatnonzero(self.split_codes == self.split_names.index(split))
 
     def inputs(self, name: str, indices: np.ndarray | slice | None = None) -> np.ndarray:
-        """Read an extra input (e.g. light curves) for all images, a slice or sorted indices."""
+        """Read an extra input (e.g. light curves) for all images, a slice or any indices (in
+        the order given, like :meth:`images`)."""
         if name not in self.input_names:
             available = ", ".join(self.input_names) or "none"
             raise KeyError(f"no extra input {name!r} in {self.path}; available: {available}")
-        data = self._file()["inputs"][name]
-        return data[:] if indices is None else data[indices]
+        return _read_rows(self._file()["inputs"][name], indices)
+
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        """Shape of one example of the extra input ``name``."""
+        self.inputs(name, slice(0, 0))  # unknown names raise with the available ones
+        return tuple(self._file()["inputs"][name].shape[1:])
 
     def truth(self, name: str) -> np.ndarray:
         if name not in self.truth_columns:
@@ -316,3 +294,23 @@ class LensDataset:
                 for k, name in enumerate(self.class_names)
             }
         return out
+
+
+def _read_rows(data: h5py.Dataset, indices: np.ndarray | slice | None) -> np.ndarray:
+    """Rows of ``data`` at ``indices`` in the order given (h5py itself wants increasing indices
+    without repeats: read sorted, unique rows, then put them back in order)."""
+    if indices is None:
+        return data[:]
+    if isinstance(indices, slice):
+        return data[indices]
+    indices = np.asarray(indices)
+    order = np.argsort(indices, kind="stable")
+    sorted_idx = indices[order]
+    if sorted_idx.size and np.any(np.diff(sorted_idx) == 0):
+        unique, inverse = np.unique(sorted_idx, return_inverse=True)
+        block = data[unique][inverse]
+    else:
+        block = data[sorted_idx]
+    out = np.empty_like(block)
+    out[order] = block
+    return out

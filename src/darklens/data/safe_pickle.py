@@ -26,7 +26,8 @@ try:  # numpy >= 1.26 ships numpy._core (numpy 2 moved multiarray there)
 except ImportError:  # pragma: no cover - numpy without numpy._core
     from numpy.core import multiarray as _multiarray
 
-_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+# (module, name) → what the restricted unpickler may return; readers that allow more extend it.
+NUMPY_PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
@@ -75,7 +76,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return _ALLOWED_GLOBALS[(module, name)]
+            return NUMPY_PICKLE_GLOBALS[(module, name)]
         except KeyError:
             raise UnsafePickleError(self._path, f"{module}.{name}") from None
 

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-NORMALIZATIONS = ("minmax", "zscore", "dataset", "none")
+NORMALIZATIONS = ("minmax", "channel_minmax", "zscore", "dataset", "none")
+# Per-example scaling of extra inputs shaped [T, C] (e.g. light curves: epochs x bands).
+SERIES_NORMALIZATIONS = ("series_minmax", "none")
 N_DIHEDRAL = 8
 _EPS = 1e-12
 
@@ -125,6 +127,37 @@ def minmax_normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - low) / span
 
 
+def channel_minmax_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Per-image, per-channel min-max scaling to [0, 1] (each band on its own, as DeepGraviLens
+    scaled its coadded images); constant channels give 0."""
+    _require_batch(x)
+    flat = x.flatten(2)
+    low = flat.min(dim=2).values[..., None, None]
+    span = (flat.max(dim=2).values[..., None, None] - low).clamp_min(_EPS)
+    return (x - low) / span
+
+
+def series_minmax_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Min-max scaling of series [B, T, C] to [0, 1] along T, per example and channel (light
+    curves per band, as DeepGraviLens scaled them); constant series give 0."""
+    if x.ndim != 3:
+        raise ValueError(f"expected a batch of series [B, T, C], got shape {tuple(x.shape)}")
+    low = x.amin(dim=1, keepdim=True)
+    span = (x.amax(dim=1, keepdim=True) - low).clamp_min(_EPS)
+    return (x - low) / span
+
+
+def normalize_series(x: torch.Tensor, method: str) -> torch.Tensor:
+    """Apply one of :data:`SERIES_NORMALIZATIONS` to a batch of series [B, T, C]."""
+    if method == "series_minmax":
+        return series_minmax_normalize(x)
+    if method == "none":
+        return x
+    raise ValueError(
+        f"unknown series normalization {method!r}; choose one of {', '.join(SERIES_NORMALIZATIONS)}"
+    )
+
+
 def zscore_normalize(x: torch.Tensor) -> torch.Tensor:
     """Per-image standardisation to mean 0 and standard deviation 1; constant images give 0."""
     _require_batch(x)
@@ -155,6 +188,8 @@ def normalize(
     """Apply one of :data:`NORMALIZATIONS`; ``dataset`` needs per-channel ``mean`` and ``std``."""
     if method == "minmax":
         return minmax_normalize(x)
+    if method == "channel_minmax":
+        return channel_minmax_normalize(x)
     if method == "zscore":
         return zscore_normalize(x)
     if method == "dataset":

@@ -9,7 +9,9 @@ the path it wrote.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,12 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from darklens.evaluate.metrics import (
+    _check_labels,
+    _check_predictions,
     auc_trapezoid,
     check_class_names,
     check_multiclass,
@@ -387,4 +393,265 @@ def plot_gallery(
         ax.set_title(str(title), fontsize=8)
     if suptitle:
         figure.suptitle(suptitle)
+    return _save(figure, path)
+
+
+# --------------------------------------------------------------------------------- light curves
+
+# Median and central 68 % of a class's fluxes (the ±1 sigma range if they were Gaussian).
+LIGHT_CURVE_QUANTILES = (0.16, 0.5, 0.84)
+
+# Survey bands in the colour-blind-safe palette of Okabe & Ito (2008, "Color Universal Design",
+# popularised by B. Wong, Nature Methods 8, 441, 2011), ordered roughly blue to red.
+BAND_COLOURS: dict[str, str] = {
+    "u": "#0072B2",
+    "g": "#009E73",
+    "r": "#D55E00",
+    "i": "#E69F00",
+    "z": "#000000",
+    "y": "#CC79A7",
+}
+SPARE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+# Line styles telling apart the misclassified examples drawn in one panel (also their maximum).
+EXAMPLE_STYLES = ("-", "--", ":")
+
+
+def check_light_curves(curves: Any, n_samples: int | None = None) -> np.ndarray:
+    """Light curves ``[N, T, bands]`` as float64; NaN (missing flux) is allowed, infinity is not."""
+    array = np.asarray(curves)
+    if array.ndim != 3:
+        raise ValueError(f"light curves must be [N, epochs, bands], got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ValueError(f"light curves must hold real fluxes, got dtype {array.dtype}")
+    if min(array.shape) == 0:
+        raise ValueError(f"light curves need at least one curve, epoch and band, got {array.shape}")
+    if n_samples is not None and array.shape[0] != n_samples:
+        raise ValueError(f"got {array.shape[0]} light curves for {n_samples} labels")
+    values = array.astype(np.float64)
+    if np.isinf(values).any():
+        raise ValueError("light curves hold infinite fluxes; mark missing fluxes with NaN instead")
+    return values
+
+
+def class_light_curve_quantiles(
+    curves: Any,
+    y_true: Any,
+    n_classes: int,
+    quantiles: Sequence[float] = LIGHT_CURVE_QUANTILES,
+) -> np.ndarray:
+    """Quantiles of each class's flux at every epoch and band, ignoring NaN fluxes.
+
+    Returns ``[n_classes, len(quantiles), T, bands]``: entry ``[k, q, t, b]`` is quantile ``q``
+    (numpy's default linear interpolation) of the finite fluxes of class ``k`` at epoch ``t`` in
+    band ``b``, NaN where the class has none (absent class or all fluxes missing).
+    """
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    labels = _check_labels(y_true, "y_true", int(n_classes))
+    values = check_light_curves(curves, labels.shape[0])
+    levels = np.asarray(quantiles, dtype=np.float64)
+    if levels.ndim != 1 or levels.size == 0 or np.any((levels < 0) | (levels > 1)):
+        raise ValueError(f"quantiles must be a non-empty list of values in [0, 1], got {quantiles}")
+    out = np.full((int(n_classes), levels.size, *values.shape[1:]), np.nan)
+    for k in range(int(n_classes)):
+        members = values[labels == k]
+        if members.shape[0] == 0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
+            out[k] = np.nanquantile(members, levels, axis=0)
+    return out
+
+
+def band_colours(band_names: Sequence[str]) -> list[str]:
+    """A colour per band: the fixed colour of a survey band (u g r i z y), else a spare one
+    (distinct while the palette lasts, then repeating)."""
+    known = [BAND_COLOURS.get(str(name).lower()) for name in band_names]
+    spares = itertools.cycle([c for c in SPARE_COLOURS if c not in known] or SPARE_COLOURS)
+    return [colour or next(spares) for colour in known]
+
+
+def _band_labels(band_names: Sequence[str] | None, n_bands: int) -> list[str]:
+    if band_names is None:
+        return [f"band {b}" for b in range(n_bands)]
+    names = [str(name) for name in band_names]
+    if len(names) != n_bands:
+        raise ValueError(f"got {len(names)} band names {names} for {n_bands} bands")
+    return names
+
+
+def _epoch_axis(epochs_days: Any, n_epochs: int) -> tuple[np.ndarray, str]:
+    """x values and axis label: epoch indices, or the given epoch times in days."""
+    if epochs_days is None:
+        return np.arange(n_epochs, dtype=np.float64), "Epoch"
+    days = np.asarray(epochs_days, dtype=np.float64)
+    if days.shape != (n_epochs,):
+        raise ValueError(f"epochs_days must have one time per epoch ({n_epochs}), got {days.shape}")
+    if not np.all(np.isfinite(days)) or np.any(np.diff(days) <= 0):
+        raise ValueError("epochs_days must be finite and strictly increasing")
+    return days, "Time (days)"
+
+
+def _evenly_spaced(members: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` members spread evenly over the list (first and last included): a fixed pick."""
+    if n == 0 or members.size == 0:
+        return members[:0]
+    positions = np.unique(np.round(np.linspace(0, members.size - 1, min(n, members.size))))
+    return members[positions.astype(np.int64)]
+
+
+def _most_confident_wrong(
+    members: np.ndarray, predicted: np.ndarray, probs: np.ndarray, true_class: int, n: int
+) -> np.ndarray:
+    """Members of ``true_class`` predicted otherwise, highest predicted-class probability first."""
+    wrong = members[predicted[members] != true_class]
+    confidence = probs[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:n]]
+
+
+def _draw_class_overview(
+    ax: Any,
+    x: np.ndarray,
+    values: np.ndarray,
+    examples: np.ndarray,
+    stats: np.ndarray,
+    colours: list[str],
+) -> None:
+    """Median line and 16-84 % band per band for one class, with thin example curves."""
+    low, median, high = stats
+    for b, colour in enumerate(colours):
+        ax.fill_between(x, low[:, b], high[:, b], color=colour, alpha=0.18, lw=0)
+        for i in examples:
+            ax.plot(x, values[i, :, b], color=colour, lw=0.6, alpha=0.55)
+        ax.plot(x, median[:, b], color=colour, lw=2.0)
+
+
+def _draw_wrong_examples(
+    ax: Any,
+    x: np.ndarray,
+    values: np.ndarray,
+    chosen: np.ndarray,
+    median: np.ndarray,
+    colours: list[str],
+    captions: list[str],
+) -> None:
+    """The class median (faint) and each chosen example in its own line style, legend-named."""
+    for b, colour in enumerate(colours):
+        ax.plot(x, median[:, b], color=colour, lw=1.0, alpha=0.35)
+    for i, style, caption in zip(chosen, EXAMPLE_STYLES, captions, strict=False):
+        for b, colour in enumerate(colours):
+            ax.plot(x, values[i, :, b], color=colour, lw=1.2, ls=style)
+        ax.plot([], [], color="0.2", lw=1.2, ls=style, label=caption)
+    ax.legend(fontsize="x-small", loc="best")
+
+
+def _show_empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+
+
+def plot_light_curves(
+    curves: Any,
+    y_true: Any,
+    class_names: Sequence[str],
+    path: str | Path,
+    *,
+    band_names: Sequence[str] | None = None,
+    proba: Any = None,
+    y_pred: Any = None,
+    epochs_days: Any = None,
+    sample_ids: Sequence[Any] | None = None,
+    n_examples: int = 5,
+    ncols: int = 4,
+    flux_label: str = "Flux",
+) -> Path:
+    """Light curves ``[N, T, bands]`` per true class: one panel per class, grid of ``ncols``.
+
+    Each panel draws, per band, the class median flux at every epoch (thick line), the 16-84 %
+    range of the class (shaded; :func:`class_light_curve_quantiles`, NaN fluxes ignored) and
+    ``n_examples`` members spread evenly over the class (thin lines). With ``proba`` a second row
+    under each class shows its most confidently misclassified members (at most three, one line
+    style each, named by ``sample_ids``, predicted class and its probability) over the faint
+    class median; ``y_pred`` replaces the argmax decisions (e.g. thresholded two-class scores).
+    The x axis is the epoch index, or ``epochs_days`` (one time per epoch, increasing).
+    """
+    names = [str(name) for name in class_names]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"class names must be non-empty and unique, got {names}")
+    labels = _check_labels(y_true, "y_true", len(names))
+    values = check_light_curves(curves, labels.shape[0])
+    n_epochs, n_bands = values.shape[1:]
+    bands = _band_labels(band_names, n_bands)
+    colours = band_colours(bands)
+    x, xlabel = _epoch_axis(epochs_days, n_epochs)
+    for name, value, low in (("n_examples", n_examples, 0), ("ncols", ncols, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    ids = [f"#{i}" for i in range(labels.shape[0])] if sample_ids is None else list(sample_ids)
+    if len(ids) != labels.shape[0]:
+        raise ValueError(f"got {len(ids)} sample_ids for {labels.shape[0]} light curves")
+    probs = predicted = None
+    if proba is not None:
+        columns = np.shape(proba)[1:]
+        if columns != (len(names),):
+            raise ValueError(f"proba must be [N, {len(names)}] for class names {names}")
+        labels, probs = check_multiclass(labels, proba)
+        if y_pred is None:
+            predicted = np.argmax(probs, axis=1)
+        else:
+            labels, predicted = _check_predictions(labels, y_pred, len(names))
+    elif y_pred is not None:
+        raise ValueError("y_pred needs proba too: the wrong examples are ranked by probability")
+
+    stats = class_light_curve_quantiles(values, labels, len(names))
+    rows_per_class = 1 if probs is None else 2
+    n_cols = min(ncols, len(names))
+    n_rows = math.ceil(len(names) / n_cols) * rows_per_class
+    figure = _new_figure(3.7 * n_cols, 2.9 * n_rows + 0.9)
+    axes = figure.subplots(n_rows, n_cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for k, name in enumerate(names):
+        row, col = divmod(k, n_cols)
+        overview = axes[row * rows_per_class, col]
+        members = np.flatnonzero(labels == k)
+        title = f"{name} (N = {members.size})"
+        if predicted is not None and members.size:
+            title += f", {100 * np.mean(predicted[members] == k):.0f} % right"
+        panels = [(overview, title)]
+        if np.isnan(stats[k]).all():
+            _show_empty(overview, "no samples" if members.size == 0 else "no finite fluxes")
+        else:
+            examples = _evenly_spaced(members, n_examples)
+            _draw_class_overview(overview, x, values, examples, stats[k], colours)
+        if probs is not None:
+            wrong_ax = axes[row * rows_per_class + 1, col]
+            wrong_ax.sharex(overview)
+            wrong_ax.sharey(overview)
+            panels.append((wrong_ax, f"{name}: most confident wrong"))
+            chosen = _most_confident_wrong(
+                members, predicted, probs, k, min(n_examples, len(EXAMPLE_STYLES))
+            )
+            if chosen.size == 0:
+                _show_empty(wrong_ax, "no misclassified examples")
+            else:
+                captions = [
+                    f"{ids[i]} → {names[predicted[i]]} (p = {probs[i, predicted[i]]:.2f})"
+                    for i in chosen
+                ]
+                _draw_wrong_examples(wrong_ax, x, values, chosen, stats[k][1], colours, captions)
+        for ax, panel_title in panels:
+            ax.set_axis_on()
+            ax.set_title(panel_title, fontsize="medium")
+            ax.set(xlabel=xlabel, ylabel=flux_label)
+            ax.grid(alpha=0.3)
+    handles = [
+        Line2D([], [], color=colour, lw=2, label=band)
+        for band, colour in zip(bands, colours, strict=True)
+    ]
+    handles += [
+        Patch(color="0.5", alpha=0.3, label="16-84 % of class"),
+        Line2D([], [], color="0.5", lw=0.6, label="examples"),
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
+    figure.suptitle("Light curves per true class: median, 16-84 % range and examples")
     return _save(figure, path)

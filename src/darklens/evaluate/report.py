@@ -9,6 +9,10 @@ with the false-positive rate on a log axis, the ROC and precision-recall figures
 operating point at the metrics' ``decision_threshold``, the confusion matrix uses that threshold,
 and the galleries rank the hardest cases: the highest-scored non-lenses (the worst false
 positives) and the lowest-scored lenses (the lenses most easily missed).
+
+Lensed-transient data sets can add their light curves ``[N, epochs, bands]``: a "Light curves"
+section shows each true class's median flux per epoch and band with its 16-84 % range, examples,
+and the most confidently misclassified members of each class.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from darklens.evaluate.metrics import (
     two_class_predictions,
 )
 from darklens.evaluate.plots import (
+    check_light_curves,
     plot_confusion,
     plot_gallery,
     plot_lens_roc,
+    plot_light_curves,
     plot_pr,
     plot_roc,
     plot_training_curves,
@@ -180,19 +186,23 @@ def hardest_lens_cases(
     return top_non_lenses, bottom_lenses
 
 
-def _fetch_images(images: Any, indices: np.ndarray, n_samples: int) -> np.ndarray:
-    """Images at ``indices`` from an array-like ``[N, ...]`` or a reader ``f(indices)``."""
+def _fetch_images(
+    images: Any, indices: np.ndarray, n_samples: int, what: str = "images"
+) -> np.ndarray:
+    """Images (or other per-sample ``what``) at ``indices`` from an array-like ``[N, ...]`` or a
+    reader ``f(indices)``."""
     if callable(images):
         block = np.asarray(images(indices))
     else:
         if len(images) != n_samples:
-            raise ValueError(f"got {len(images)} images for {n_samples} predictions")
+            raise ValueError(f"got {len(images)} {what} for {n_samples} predictions")
         order = np.argsort(indices)
         sorted_block = np.asarray(images[indices[order]])
         block = np.empty_like(sorted_block)
         block[order] = sorted_block
-    if block.shape[0] != indices.size:
-        raise ValueError(f"the image reader returned {block.shape[0]} images for {indices.size}")
+    if block.ndim == 0 or block.shape[0] != indices.size:
+        count = block.shape[0] if block.ndim else 0
+        raise ValueError(f"the {what} reader returned {count} {what} for {indices.size} positions")
     return block
 
 
@@ -327,6 +337,9 @@ def write_report(
     config: Any = None,
     title: str = "darklens evaluation",
     gallery_size: int = GALLERY_SIZE,
+    light_curves: ImageSource | None = None,
+    band_names: Sequence[str] | None = None,
+    epochs_days: Sequence[float] | None = None,
 ) -> Path:
     """Write ``metrics.json``, PNG figures and a self-contained ``report.html``; return its path.
 
@@ -335,7 +348,10 @@ def write_report(
     ``LensDataset.images`` called with index arrays) adds galleries of the most confident right
     and wrong predictions, labelled with ``image_ids``. ``history`` (CSV path, column mapping or
     DataFrame) adds training curves; ``config`` (a Config, mapping, file path or text) is shown
-    verbatim.
+    verbatim. ``light_curves`` (``[N, epochs, bands]`` fluxes aligned with ``y_true``, NaN where
+    missing, or a reader called once with all positions ``0..N-1``) adds per-class light-curve
+    plots (:func:`~darklens.evaluate.plots.plot_light_curves`), with ``band_names`` in the legend
+    and ``epochs_days`` (one time per epoch) on the x axis instead of the epoch index.
     """
     labels, probs = check_multiclass(y_true, proba)
     names = check_class_names(class_names, probs.shape[1])
@@ -343,6 +359,14 @@ def write_report(
     ids = _check_image_ids(image_ids, labels.shape[0])
     if gallery_size < 1:
         raise ValueError(f"gallery_size must be at least 1, got {gallery_size}")
+    curves = None
+    if light_curves is not None:
+        everyone = np.arange(labels.shape[0])
+        curves = check_light_curves(
+            _fetch_images(light_curves, everyone, labels.shape[0], "light curves"), labels.shape[0]
+        )
+    elif band_names is not None or epochs_days is not None:
+        raise ValueError("band_names and epochs_days describe light curves; pass light_curves too")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_metrics_json(metrics, out / "metrics.json")
@@ -397,6 +421,16 @@ def write_report(
                 "gallery",
                 "Most confident predictions",
                 _gallery_section(out, images, labels, probs, names, ids, gallery_size),
+            )
+        )
+    if curves is not None:
+        sections.append(
+            (
+                "light-curves",
+                "Light curves",
+                _light_curve_section(
+                    out, curves, labels, probs, predicted, names, ids, band_names, epochs_days
+                ),
             )
         )
     if config is not None:
@@ -468,6 +502,38 @@ def _lens_gallery_section(
     return "".join(parts)
 
 
+def _light_curve_section(
+    out: Path,
+    curves: np.ndarray,
+    labels: np.ndarray,
+    probs: np.ndarray,
+    predicted: np.ndarray,
+    names: list[str],
+    ids: list[str],
+    band_names: Sequence[str] | None,
+    epochs_days: Sequence[float] | None,
+) -> str:
+    path = plot_light_curves(
+        curves,
+        labels,
+        names,
+        out / "light_curves.png",
+        band_names=band_names,
+        proba=probs,
+        y_pred=predicted,
+        epochs_days=epochs_days,
+        sample_ids=ids,
+    )
+    caption = (
+        "Light curves of each true class: per band, the thick line is the class median flux at "
+        "each epoch and the shaded band holds the middle 68 % of the class (16th to 84th "
+        "percentile; missing fluxes ignored); thin lines are a few members. The lower row shows "
+        "the class's most confidently misclassified members, one line style each, over the faint "
+        "class median."
+    )
+    return _figure_html(path, caption)
+
+
 def evaluate_predictions(
     y_true: Any,
     proba: Any,
@@ -482,7 +548,7 @@ def evaluate_predictions(
 
     ``threshold`` and ``lens_rate`` go to :func:`classification_metrics` (two classes);
     ``report_options`` are the keyword options of :func:`write_report` (images, image_ids,
-    history, config, title, gallery_size).
+    history, config, title, gallery_size, light_curves, band_names, epochs_days).
     """
     metrics = classification_metrics(
         y_true, proba, class_names, threshold=threshold, lens_rate=lens_rate

@@ -38,6 +38,7 @@ from darklens.predict.predictor import Predictor, check_threshold
 from darklens.train.checkpoint import checkpoint_json_path
 
 HISTORY_FILE = "history.csv"
+LIGHT_CURVES = "light_curves"
 PREDICTIONS_FILE = "predictions.csv"
 
 
@@ -46,7 +47,7 @@ def check_dataset_fits(predictor: Predictor, dataset: LensDataset, source: PathL
     if list(dataset.class_names) != list(predictor.classes_):
         raise ValueError(
             f"{dataset.path} has classes {list(dataset.class_names)} but {source} was trained on "
-            f"{list(predictor.classes_)}: evaluate on a dataset of the same classes, in the "
+            f"{predictor.classes_.tolist()}: evaluate on a dataset of the same classes, in the "
             "same order"
         )
     if dataset.image_shape[0] != predictor.in_chans_:
@@ -54,6 +55,19 @@ def check_dataset_fits(predictor: Predictor, dataset: LensDataset, source: PathL
             f"{dataset.path} has {dataset.image_shape[0]}-channel images but {source} takes "
             f"{predictor.in_chans_} channel(s)"
         )
+    for name in predictor.inputs_[1:]:
+        if name not in dataset.input_names:
+            raise ValueError(
+                f"{source} takes the extra input {name!r}, which {dataset.path} does not hold "
+                f"(its extra inputs: {', '.join(dataset.input_names) or 'none'})"
+            )
+        if predictor.input_shapes_.get(name, dataset.input_shape(name)) != dataset.input_shape(
+            name
+        ):
+            raise ValueError(
+                f"{dataset.path} has {name} shaped {dataset.input_shape(name)} per example but "
+                f"{source} was trained on {predictor.input_shapes_[name]}"
+            )
 
 
 def split_indices(dataset: LensDataset, split: str) -> np.ndarray:
@@ -85,12 +99,32 @@ def predict_split(
     if block_size < 1:
         raise ValueError(f"batch size must be >= 1, got {block_size}")
     blocks = []
+    extras = predictors[0].inputs_[1:]
     for start in range(0, indices.size, block_size):
         block = indices[start : start + block_size]
-        blocks.append(ensemble_proba(predictors, dataset.images(block), tta=tta))
+        more = {name: dataset.inputs(name, block) for name in extras} or None
+        blocks.append(ensemble_proba(predictors, dataset.images(block), tta=tta, extras=more))
         if on_block is not None:
             on_block(block.size)
     return np.concatenate(blocks)
+
+
+def _light_curve_options(dataset: LensDataset, indices: np.ndarray) -> dict[str, Any]:
+    """Report arguments for the light curves of a transient dataset (none for image datasets):
+    the curves of the evaluated examples, band names and epoch times from the manifest."""
+    if LIGHT_CURVES not in dataset.input_names:
+        return {}
+    options: dict[str, Any] = {
+        "light_curves": lambda positions: dataset.inputs(LIGHT_CURVES, indices[positions])
+    }
+    n_epochs, n_bands = dataset.input_shape(LIGHT_CURVES)
+    bands = dataset.manifest.get("band_names")
+    if isinstance(bands, list) and len(bands) == n_bands:
+        options["band_names"] = [str(b) for b in bands]
+    days = dataset.manifest.get("epoch_times_days")
+    if isinstance(days, list) and len(days) == n_epochs:
+        options["epochs_days"] = [float(d) for d in days]
+    return options
 
 
 def _title(json_paths: Sequence[Path], dataset: Path, split: str) -> str:
@@ -186,6 +220,7 @@ def evaluate_checkpoint(
             images=lambda positions: dataset.images(indices[positions]),
             image_ids=indices.tolist(),
             history=history if history.is_file() else None,
+            **_light_curve_options(dataset, indices),
             config={
                 "evaluation": metrics["evaluation"],
                 "training": predictors[0].checkpoint_.get("train_config"),

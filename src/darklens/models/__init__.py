@@ -5,8 +5,16 @@ Each architecture family lives in its own module and registers constructors with
 square images, pixels) plus their own keyword arguments, and return an ``nn.Module`` mapping
 ``[B, in_chans, img_size, img_size]`` float tensors to ``[B, num_classes]`` logits.
 
+Models may take more inputs per example than the image (e.g. light curves of lensed transients):
+they register with ``inputs=("images", "light_curves", ...)``, their constructors receive
+``input_shapes`` (``{name: shape of one example}`` for every input after ``images``), and their
+``forward`` takes the inputs positionally in that order: ``model(images, light_curves)``.
+:func:`model_inputs` tells callers (trainer, predictor) what to feed.
+
 Families: ``baselines`` (deeplense_cnn, lastro_cnn), ``cbam`` (resnet18_cbam), ``cmu_deeplens``,
-``timm_zoo`` (resnet18/34, efficientnet_b0, convnextv2_*, vit_tiny, swin_tiny). The name
+``timm_zoo`` (resnet18/34, efficientnet_b0, convnextv2_*, vit_tiny, swin_tiny), and for lensed
+transients (images + light curves) ``transients`` (cnn_lstm, lonet, munet, glonet) and
+``stacking`` (deepgravilens: an SVM on the members' probabilities). The name
 ``default`` is an alias of :data:`DEFAULT_ARCHITECTURE`, darklens's recommended starting point.
 """
 
@@ -14,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from torch import nn
@@ -24,11 +32,13 @@ from darklens.registry import Registry
 
 __all__ = [
     "DEFAULT_ARCHITECTURE",
+    "IMAGES",
     "MODEL_ALIASES",
     "LoadReport",
     "create_model",
     "list_models",
     "load_pretrained",
+    "model_inputs",
     "register_model",
     "resolve_model_name",
 ]
@@ -37,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 ModelFn = Callable[..., nn.Module]
 MODELS: Registry[ModelFn] = Registry("model")
+IMAGES = "images"
+MODEL_INPUTS: dict[str, tuple[str, ...]] = {}  # models taking more than the image
 
 # The darklens default, to be confirmed by a training benchmark (macro AUC per CPU-minute on
 # 64×64×1 substructure images). bench/bench_models.py, 1 thread, batch 64, 64 px: resnet18 trains
@@ -47,13 +59,38 @@ MODELS: Registry[ModelFn] = Registry("model")
 DEFAULT_ARCHITECTURE = "resnet18"
 MODEL_ALIASES: dict[str, str] = {"default": DEFAULT_ARCHITECTURE}
 
-_FAMILIES = ("baselines", "cbam", "cmu_deeplens", "timm_zoo")
+_FAMILIES = ("baselines", "cbam", "cmu_deeplens", "timm_zoo", "transients", "stacking")
 _loaded = False
 
 
-def register_model(name: str | None = None) -> Callable[[ModelFn], ModelFn]:
-    """Decorator: register a model constructor under ``name`` (default: the function's name)."""
-    return MODELS.register(name)
+def register_model(
+    name: str | None = None, *, inputs: Sequence[str] = (IMAGES,)
+) -> Callable[[ModelFn], ModelFn]:
+    """Decorator: register a model constructor under ``name`` (default: the function's name).
+
+    ``inputs`` names what ``forward`` takes, in order; the first is always ``images``, the others
+    are a dataset's extra inputs (``/inputs/<name>`` in a darklens file).
+    """
+    inputs = tuple(inputs)
+    if not inputs or inputs[0] != IMAGES or len(set(inputs)) != len(inputs):
+        raise ValueError(f"model inputs must start with {IMAGES!r} and not repeat, got {inputs}")
+
+    def decorate(constructor: ModelFn) -> ModelFn:
+        key = name or constructor.__name__
+        MODELS.add(key, constructor)
+        if len(inputs) > 1:
+            MODEL_INPUTS[key] = inputs
+        return constructor
+
+    return decorate
+
+
+def model_inputs(name: str) -> tuple[str, ...]:
+    """The inputs that model ``name`` takes, in ``forward`` order (``("images",)`` for most)."""
+    _load_families()
+    target = resolve_model_name(name)
+    MODELS.get(target)  # unknown names raise with close matches
+    return MODEL_INPUTS.get(target, (IMAGES,))
 
 
 def resolve_model_name(name: str) -> str:
@@ -68,9 +105,13 @@ def create_model(
     img_size: int = 64,
     *,
     pretrained: bool | str | Path | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a registered model, optionally loading a local weights file.
+
+    ``input_shapes`` gives the per-example shape of each extra input a multi-input model takes
+    (see :func:`model_inputs`); it is required for those models and ignored by image-only ones.
 
     ``pretrained`` is a path to a ``.safetensors``/``.pth`` file (see :func:`load_pretrained`);
     ``True`` is refused because the model hub is unreachable here. Unknown names raise KeyError
@@ -88,6 +129,16 @@ def create_model(
             f"pretrained=True would download {name!r} weights from the model hub, which is "
             "unreachable here; pass pretrained=PATH to a local .safetensors or .pth file"
         )
+    extras = model_inputs(name)[1:]
+    if extras:
+        shapes = dict(input_shapes or {})
+        missing = [n for n in extras if n not in shapes]
+        if missing:
+            raise ValueError(
+                f"model {name!r} takes inputs {(IMAGES, *extras)}; give the shape of one "
+                f"example of {', '.join(missing)} in input_shapes"
+            )
+        kwargs["input_shapes"] = {n: tuple(int(d) for d in shapes[n]) for n in extras}
     model = constructor(in_chans=in_chans, num_classes=num_classes, img_size=img_size, **kwargs)
     if pretrained is not None and pretrained is not False:
         logger.info(load_pretrained(model, pretrained).summary())

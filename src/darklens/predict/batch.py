@@ -15,16 +15,15 @@ column (1 = most lens-like) comes first; ranking keeps every row's id and probab
 memory until the end (never the images).
 
 A Bologna Lens Finding Challenge folder (holding ``Public/Band1``...) given as the only input is
-read as the challenge's images, bands stacked in folder order and masked pixels set to 0 as in
-:func:`darklens.data.bologna.import_bologna`, with the challenge ID as the row id: the way to
-score the unlabelled challenge test set.
+read as the challenge's images, bands stacked in folder order and masked pixels filled as in
+:func:`darklens.data.bologna.import_bologna` (``mask_value`` 100 and ``mask_fill`` zero unless
+given), with the challenge ID as the row id: the way to score the unlabelled challenge test set.
 """
 
 from __future__ import annotations
 
 import csv
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,12 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from darklens.data.bologna import is_bologna_folder, iter_bologna_images
+from darklens._atomic import AtomicWriter
+from darklens.data.bologna import MASK_VALUE, MaskFill, is_bologna_folder, iter_bologna_images
 from darklens.data.deeplense import SkippedFile
+from darklens.data.h5 import LensDataset
 from darklens.predict.inputs import (
+    DATASET_SUFFIXES,
     BadInputError,
     PredictionInputs,
     SkipHandler,
@@ -65,8 +67,13 @@ def check_ensemble(predictors: Sequence[Predictor], sources: Sequence[PathLike])
     for member, source in zip(predictors[1:], sources[1:], strict=True):
         if list(member.classes_) != list(first.classes_):
             raise ValueError(
-                f"checkpoints disagree on classes: {source} has {list(member.classes_)}, "
-                f"{first_source} has {list(first.classes_)}; ensemble only models of one task"
+                f"checkpoints disagree on classes: {source} has {member.classes_.tolist()}, "
+                f"{first_source} has {first.classes_.tolist()}; ensemble only models of one task"
+            )
+        if member.inputs_ != first.inputs_ or member.input_shapes_ != first.input_shapes_:
+            raise ValueError(
+                f"checkpoints disagree on inputs: {source} takes {member.inputs_} "
+                f"{member.input_shapes_}, {first_source} {first.inputs_} {first.input_shapes_}"
             )
         theirs = (member.in_chans_, member.img_size_)
         mine = (first.in_chans_, first.img_size_)
@@ -116,13 +123,39 @@ def ensemble_threshold(predictors: Sequence[Predictor]) -> tuple[float | None, s
 
 
 def ensemble_proba(
-    predictors: Sequence[Predictor], images: np.ndarray, *, tta: bool = False
+    predictors: Sequence[Predictor],
+    images: np.ndarray,
+    *,
+    tta: bool = False,
+    extras: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Mean class probabilities [N, n_classes] (float64) of the members on ``images``."""
-    total = predictors[0].predict_proba(images, tta=tta)
+    """Mean class probabilities [N, n_classes] (float64) of the members on ``images`` (and the
+    extra inputs of multi-input models)."""
+    total = predictors[0].predict_proba(images, tta=tta, extras=extras)
     for member in predictors[1:]:
-        total = total + member.predict_proba(images, tta=tta)
+        total = total + member.predict_proba(images, tta=tta, extras=extras)
     return total / len(predictors)
+
+
+def dataset_blocks(
+    path: PathLike, split: str | None, extras: Sequence[str], size: int
+) -> Iterator[tuple[list[str], np.ndarray, dict[str, np.ndarray]]]:
+    """Blocks of (ids, images, extra inputs) from a darklens dataset file, for models that take
+    more than images; ids as :mod:`darklens.predict.inputs` names them (``file[index]``)."""
+    with LensDataset(path) as dataset:
+        missing = [name for name in extras if name not in dataset.input_names]
+        if missing:
+            raise ValueError(
+                f"{path} lacks the extra input(s) {', '.join(missing)} that the model takes "
+                f"(it holds: {', '.join(dataset.input_names) or 'none'})"
+            )
+        indices = dataset.split_indices(split or "all")
+        if indices.size == 0:
+            raise ValueError(f"{path} has no images in split {split!r}")
+        for start in range(0, indices.size, size):
+            block = indices[start : start + size]
+            ids = [f"{path}[{i}]" for i in block]
+            yield ids, dataset.images(block), {n: dataset.inputs(n, block) for n in extras}
 
 
 # -- output table --------------------------------------------------------------------------------
@@ -150,7 +183,7 @@ def probability_columns(class_names: Sequence[str]) -> list[str]:
     return [f"p_{name}" for name in class_names]
 
 
-class PredictionWriter:
+class PredictionWriter(AtomicWriter):
     """Write prediction rows block by block to a CSV or Parquet file, published on close.
 
     ``extra`` names string columns placed after ``id`` (e.g. ``true`` for evaluation).
@@ -168,10 +201,8 @@ class PredictionWriter:
         threshold: float | None = None,
         ranked: bool = False,
     ) -> None:
-        self.path = Path(path)
-        self.format = output_format(self.path)
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists; pass overwrite=True (CLI: --overwrite)")
+        self.format = output_format(path)
+        super().__init__(path, overwrite)
         self.class_names = [str(c) for c in class_names]
         self.threshold = check_threshold(threshold, len(self.class_names), "threshold")
         self.ranked = ranked
@@ -185,12 +216,10 @@ class PredictionWriter:
             "confidence",
         ]
         self.rows = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = self.path.with_name(self.path.name + ".partial")
         self._csv_file = None
         self._parquet = None
         if self.format == "csv":
-            self._csv_file = self._partial.open("w", newline="", encoding="utf-8")
+            self._csv_file = self.partial.open("w", newline="", encoding="utf-8")
             self._csv = csv.writer(self._csv_file)
             self._csv.writerow(self.columns)
         else:
@@ -201,7 +230,7 @@ class PredictionWriter:
             types = {c: pa.string() if c in text else pa.float64() for c in self.columns}
             types["rank"] = pa.int64()
             self._schema = pa.schema([(c, types[c]) for c in self.columns])
-            self._parquet = pq.ParquetWriter(self._partial, self._schema)
+            self._parquet = pq.ParquetWriter(self.partial, self._schema)
 
     def write(
         self,
@@ -254,21 +283,11 @@ class PredictionWriter:
     def close(self) -> Path:
         """Finish the file and move it into place."""
         self._close_handles()
-        os.replace(self._partial, self.path)
-        return self.path
+        return self._publish()
 
     def abort(self) -> None:
         self._close_handles()
-        self._partial.unlink(missing_ok=True)
-
-    def __enter__(self) -> PredictionWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        self._discard()
 
 
 def _csv_cell(value: Any) -> str:
@@ -292,10 +311,18 @@ class BolognaInputs:
     """The images of a Bologna challenge folder, with the interface of ``PredictionInputs``."""
 
     def __init__(
-        self, root: Path, in_chans: int, skip_bad: bool, on_skip: SkipHandler | None
+        self,
+        root: Path,
+        in_chans: int,
+        skip_bad: bool,
+        on_skip: SkipHandler | None,
+        mask_value: float = MASK_VALUE,
+        mask_fill: MaskFill = "zero",
     ) -> None:
         self.inputs = [root]
         self.in_chans = in_chans
+        self.mask_value = mask_value
+        self.mask_fill = mask_fill
         self.skip_bad = skip_bad
         self.on_skip = on_skip
         self.skipped: list[SkippedInput] = []
@@ -308,7 +335,11 @@ class BolognaInputs:
 
     def _images(self) -> Iterator[tuple[str, np.ndarray]]:
         for image_id, image in iter_bologna_images(
-            self.inputs[0], skip_bad=self.skip_bad, on_skip=self._skip
+            self.inputs[0],
+            mask_value=self.mask_value,
+            mask_fill=self.mask_fill,
+            skip_bad=self.skip_bad,
+            on_skip=self._skip,
         ):
             if image.shape[0] != self.in_chans:
                 raise BadInputError(
@@ -331,11 +362,24 @@ def prediction_inputs(
     split: str | None = None,
     npz_key: str | None = None,
     recursive: bool = False,
+    mask_value: float | None = None,
+    mask_fill: MaskFill | None = None,
 ) -> PredictionInputs | BolognaInputs:
-    """The image stream of ``inputs``: a lone Bologna challenge folder, or files and folders."""
+    """The image stream of ``inputs``: a lone Bologna challenge folder, or files and folders.
+
+    ``mask_value`` / ``mask_fill`` (default 100 / zero) apply to Bologna folders only.
+    """
     paths = as_path_list(inputs)
     if len(paths) == 1 and is_bologna_folder(paths[0]):
-        return BolognaInputs(paths[0], in_chans, skip_bad, on_skip)
+        value = MASK_VALUE if mask_value is None else mask_value
+        fill = "zero" if mask_fill is None else mask_fill
+        return BolognaInputs(paths[0], in_chans, skip_bad, on_skip, value, fill)
+    if mask_value is not None or mask_fill is not None:
+        raise ValueError(
+            "mask_value / mask_fill (--mask-value / --mask-fill) apply only to a Bologna "
+            f"challenge folder given alone (holding Public/Band1...), not to {paths[0]}"
+            + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
+        )
     return PredictionInputs(
         paths,
         split=split,
@@ -365,14 +409,17 @@ def predict_files(
     rank: bool = False,
     on_skip: SkipHandler | None = None,
     progress: bool = False,
+    mask_value: float | None = None,
+    mask_fill: MaskFill | None = None,
 ) -> int:
     """Predict every image of ``inputs`` (files/folders, see :mod:`darklens.predict.inputs`) with
     one checkpoint or the mean of several, and write the table ``out``; returns its row count.
 
     ``tta`` averages over the 8 dihedral views. Bad inputs raise, or with ``skip_bad`` are left
     out and passed to ``on_skip``. ``rank`` (two-class checkpoints) sorts the rows by lens score,
-    highest first, and adds a ``rank`` column. Raises ValueError (writing nothing) if no image
-    is left.
+    highest first, and adds a ``rank`` column. ``mask_value`` / ``mask_fill`` set how masked
+    pixels of a Bologna challenge folder are filled (see :func:`prediction_inputs`). Raises
+    ValueError (writing nothing) if no image is left.
     """
     output_format(out)
     if batch_size < 1:
@@ -392,7 +439,21 @@ def predict_files(
         in_chans=predictors[0].in_chans_,
         skip_bad=skip_bad,
         on_skip=on_skip,
+        mask_value=mask_value,
+        mask_fill=mask_fill,
     )
+    extras = predictors[0].inputs_[1:]
+    if extras:
+        paths = as_path_list(inputs)
+        if len(paths) != 1 or paths[0].suffix.lower() not in DATASET_SUFFIXES:
+            raise ValueError(
+                f"this model takes {', '.join(predictors[0].inputs_)}: predict on one darklens "
+                "dataset file (.h5) that holds them (e.g. from darklens simulate or "
+                "import-deepgravilens)"
+            )
+        blocks = dataset_blocks(paths[0], split, extras, batch_size)
+    else:
+        blocks = ((ids, images, None) for ids, images in source.blocks(batch_size))
     threshold, _ = ensemble_threshold(predictors)
     with (
         PredictionWriter(
@@ -402,8 +463,8 @@ def predict_files(
     ):
         task = bar.add_task("predicting", total=None)
         collected: list[tuple[list[str], np.ndarray]] = []
-        for ids, images in source.blocks(batch_size):
-            proba = ensemble_proba(predictors, images, tta=tta)
+        for ids, images, more in blocks:
+            proba = ensemble_proba(predictors, images, tta=tta, extras=more)
             if rank:
                 collected.append((ids, proba))
             else:

@@ -13,6 +13,10 @@ holds it, and :meth:`Predictor.predict` calls an image class 1 (lens) when its p
 ``predict_proba(images)[:, 1]`` is strictly greater than it, instead of taking the argmax;
 ``predict_proba`` is unchanged. A ``threshold`` given to the constructor or
 :meth:`Predictor.from_checkpoint` replaces the stored one.
+
+Multi-input models (e.g. lensed transients: images + light curves) take their extra inputs as a
+mapping: ``predictor.predict_proba(images, extras={"light_curves": curves})``;
+:attr:`Predictor.inputs_` names what the model takes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from darklens.data.transforms import dihedral_views, preprocess
+from darklens.data.transforms import dihedral_views, normalize_series, preprocess
 from darklens.train.checkpoint import load_checkpoint
 
 
@@ -60,6 +64,11 @@ class Predictor:
         self.classes_ = np.asarray(list(class_names))
         self.in_chans_ = int(preprocessing["in_chans"])
         self.img_size_ = int(preprocessing["img_size"])
+        self.inputs_ = tuple(preprocessing.get("inputs") or ("images",))
+        self.input_shapes_ = {
+            name: tuple(shape) for name, shape in (preprocessing.get("input_shapes") or {}).items()
+        }
+        self._series_norm = list(preprocessing.get("series_normalization") or ())
         self.checkpoint_: dict[str, Any] | None = None
         self.threshold_ = check_threshold(threshold, len(self.classes_), "threshold")
 
@@ -125,6 +134,52 @@ class Predictor:
         self._warn_if_resized(tuple(batch.shape[-2:]))
         return batch
 
+    def as_extras(self, extras: Mapping[str, Any] | None, n_images: int) -> list[torch.Tensor]:
+        """Validate the extra inputs the model takes (``inputs_`` after the images) and return
+        them as float32 CPU tensors [N, ...], in the model's order.
+
+        Each must hold one example per image, shaped like the training data's (one example
+        without the leading axis is accepted for a single image).
+        """
+        needed = self.inputs_[1:]
+        given = dict(extras or {})
+        if not needed:
+            if given:
+                raise ValueError(f"this model takes images only; got extra inputs {sorted(given)}")
+            return []
+        missing = [name for name in needed if name not in given]
+        if missing:
+            raise ValueError(
+                f"this model takes {', '.join(self.inputs_)}; missing {', '.join(missing)}"
+            )
+        unknown = sorted(set(given) - set(needed))
+        if unknown:
+            raise ValueError(f"unexpected extra inputs {unknown}; the model takes {needed}")
+        out = []
+        for name in needed:
+            array = given[name]
+            if isinstance(array, torch.Tensor):
+                array = array.detach().cpu().numpy()
+            array = np.asarray(array)
+            if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+                raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+            shape = self.input_shapes_.get(name)
+            if shape is not None and array.shape == shape and n_images == 1:
+                array = array[None]
+            if array.shape[0] != n_images or (shape is not None and array.shape[1:] != shape):
+                expected = (n_images, *shape) if shape is not None else f"({n_images}, ...)"
+                raise ValueError(
+                    f"{name} must be shaped {tuple(expected)} (one per image, as in training); "
+                    f"got {array.shape}"
+                )
+            tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+            finite = torch.isfinite(tensor.flatten(1)).all(dim=1)
+            if not bool(finite.all()):
+                bad = int(torch.nonzero(~finite)[0])
+                raise ValueError(f"{name} of example {bad} contains NaN or infinite values")
+            out.append(tensor)
+        return out
+
     def _warn_if_resized(self, size: tuple[int, int]) -> None:
         trained_from = tuple(self.preprocessing_.get("data_image_shape") or ())
         if size == (self.img_size_, self.img_size_) or size == trained_from:
@@ -137,32 +192,50 @@ class Predictor:
         )
 
     # -- predictions -----------------------------------------------------------------------------
-    def predict_proba(self, images: Any, tta: bool | None = None) -> np.ndarray:
-        """Class probabilities [N, n_classes] (float64), columns in the order of ``classes_``."""
+    def predict_proba(
+        self, images: Any, tta: bool | None = None, extras: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
+        """Class probabilities [N, n_classes] (float64), columns in the order of ``classes_``.
+
+        ``extras`` holds the extra inputs of multi-input models (see :meth:`as_extras`); TTA
+        turns the images only.
+        """
         batch = self.as_batch(images)
+        others = self.as_extras(extras, batch.shape[0])
         use_tta = self.tta if tta is None else tta
         prep = self.preprocessing_
         out = []
         with torch.inference_mode():
             for start in range(0, batch.shape[0], self.batch_size):
-                x = batch[start : start + self.batch_size].to(self.device)
+                stop = start + self.batch_size
+                x = batch[start:stop].to(self.device)
                 x = preprocess(x, prep["normalization"], self.img_size_, prep["mean"], prep["std"])
+                more = [
+                    normalize_series(e[start:stop].to(self.device), method)
+                    for e, method in zip(others, self._series_norm, strict=True)
+                ]
                 views = dihedral_views(x) if use_tta else [x]
-                proba = torch.stack([torch.softmax(self.model_(v).double(), dim=1) for v in views])
+                proba = torch.stack(
+                    [torch.softmax(self.model_(v, *more).double(), dim=1) for v in views]
+                )
                 out.append(proba.mean(dim=0).cpu())
         return torch.cat(out).numpy()
 
-    def predict(self, images: Any, tta: bool | None = None) -> np.ndarray:
+    def predict(
+        self, images: Any, tta: bool | None = None, extras: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
         """Predicted class index of each image: the most probable class, or with a decision
         threshold (two classes) 1 where the class-1 probability exceeds ``threshold_``."""
-        proba = self.predict_proba(images, tta)
+        proba = self.predict_proba(images, tta, extras)
         if self.threshold_ is None:
             return proba.argmax(axis=1)
         return (proba[:, 1] > self.threshold_).astype(np.int64)
 
-    def predict_labels(self, images: Any, tta: bool | None = None) -> np.ndarray:
+    def predict_labels(
+        self, images: Any, tta: bool | None = None, extras: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
         """Name of the predicted class of each image (see :meth:`predict`)."""
-        return self.classes_[self.predict(images, tta)]
+        return self.classes_[self.predict(images, tta, extras)]
 
 
 def check_threshold(threshold: Any, n_classes: int, what: str) -> float | None:

@@ -5,20 +5,38 @@ returns whatever the engine stores for images start..stop-1; blocks are handed t
 index order (so file bytes never depend on which worker finished first). Worker processes are
 forked where the platform allows (as torch's DataLoader does: milliseconds to start), run one torch
 thread each, and build their own renderer from ``type(renderer)`` and ``renderer.config``.
+:func:`write_rendered_dataset` is the engines' common path from blocks to a dataset file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from darklens.data.h5 import DatasetWriter
 
 BlockFn = Callable[..., Any]
 _worker_renderer: Any = None
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    path: Path
+    n_images: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n_images / self.seconds if self.seconds > 0 else float("inf")
 
 
 @contextmanager
@@ -94,3 +112,59 @@ def plan_blocks(
     if device != "cpu" and workers > 1:
         raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def write_rendered_dataset(
+    out: str | Path,
+    renderer: Any,
+    fn: BlockFn,
+    *,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    workers: int,
+    labels: np.ndarray,
+    split_codes: np.ndarray,
+    image_shape: tuple[int, ...],
+    manifest: Mapping[str, Any],
+    truth_columns: Mapping[str, tuple[tuple[int, ...], str]],
+    extra_inputs: Mapping[str, tuple[int, ...]] | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """Render ``blocks`` with ``fn(renderer, seed, start, stop, labels[start:stop])`` into a
+    dataset file at ``out`` (written atomically), classes ``renderer.config.class_names``.
+
+    ``fn`` returns ``(images, truth)`` or ``(images, truth, extra inputs)`` for its block;
+    ``progress`` is called with the number of images finished after each block.
+    """
+    n = len(labels)
+    t0 = time.perf_counter()
+    with DatasetWriter(
+        out,
+        n,
+        image_shape,
+        renderer.config.class_names,
+        manifest=manifest,
+        truth_columns=truth_columns,
+        extra_inputs=extra_inputs,
+        overwrite=overwrite,
+    ) as writer:
+
+        def store(start: int, block: tuple) -> None:
+            images, truth, *inputs = block
+            stop = start + len(images)
+            extra = inputs[0] if inputs else None
+            writer.write(start, images, labels[start:stop], split_codes[start:stop], truth, extra)
+            if progress is not None:
+                progress(len(images))
+
+        render_blocks(
+            renderer,
+            fn,
+            seed,
+            blocks,
+            workers,
+            store,
+            block_args=lambda start, stop: (labels[start:stop],),
+        )
+    return SimulationResult(Path(out), n, time.perf_counter() - t0)

@@ -8,33 +8,25 @@ blocks finish (see :mod:`darklens.simulate.blocks`).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from darklens import __version__
-from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
-from darklens.simulate.blocks import one_cpu_thread, plan_blocks, render_blocks
+from darklens.data.h5 import SPLIT_NAMES
+from darklens.simulate.blocks import (
+    SimulationResult,
+    one_cpu_thread,
+    plan_blocks,
+    write_rendered_dataset,
+)
 from darklens.simulate.config import SubstructureConfig
 from darklens.simulate.noise import apply_noise
 from darklens.simulate.render import SubstructureRenderer
 from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, draw_image_params, image_rng
 
 _SPLIT_KEY = (0xFFFFFFFF, 0)
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    path: Path
-    n_images: int
-    seconds: float
-
-    @property
-    def images_per_second(self) -> float:
-        return self.n_images / self.seconds if self.seconds > 0 else float("inf")
 
 
 def split_assignment(
@@ -118,6 +110,14 @@ def render_block(
     return images, labels, truth
 
 
+def _images_and_truth(
+    renderer: SubstructureRenderer, seed: int, start: int, stop: int, labels: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`render_block` as :func:`write_rendered_dataset` calls it (labels are i % n)."""
+    images, _, truth = render_block(renderer, seed, start, stop)
+    return images, truth
+
+
 def simulate_dataset(
     config: SubstructureConfig,
     out: str | Path,
@@ -153,23 +153,18 @@ def simulate_dataset(
         "image_units": "counts" if config.instrument.noise == "counts" else "e-/s per pixel",
         "darklens_version": __version__,
     }
-    t0 = time.perf_counter()
-    with DatasetWriter(
+    return write_rendered_dataset(
         out,
-        n,
-        (1, config.instrument.num_pix, config.instrument.num_pix),
-        config.class_names,
+        renderer,
+        _images_and_truth,
+        seed=seed,
+        blocks=blocks,
+        workers=workers,
+        labels=np.arange(n) % n_classes,
+        split_codes=split_codes,
+        image_shape=(1, config.instrument.num_pix, config.instrument.num_pix),
         manifest=manifest,
         truth_columns=truth_columns(config),
         overwrite=overwrite,
-    ) as writer:
-
-        def store(start: int, block: tuple) -> None:
-            images, labels, truth = block
-            stop = start + len(images)
-            writer.write(start, images, labels, split_codes[start:stop], truth)
-            if progress is not None:
-                progress(len(images))
-
-        render_blocks(renderer, render_block, seed, blocks, workers, store)
-    return SimulationResult(Path(out), n, time.perf_counter() - t0)
+        progress=progress,
+    )

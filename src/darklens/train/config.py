@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from darklens.config import Config, ConfigError, require
-from darklens.data.transforms import NORMALIZATIONS
+from darklens.data.transforms import NORMALIZATIONS, SERIES_NORMALIZATIONS
 
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -74,6 +74,10 @@ class TrainConfig(Config):
     ``early_stopping_patience`` and ``grad_clip_norm`` are off at 0. ``img_size`` defaults to the
     dataset's image size. ``batch_size`` is per process under DDP.
 
+    ``normalization`` scales the images (``channel_minmax``: each band on its own);
+    ``series_normalization`` the extra inputs shaped [T, C] that multi-input models take (e.g.
+    light curves: ``series_minmax`` scales each band's curve to [0, 1], as DeepGraviLens did).
+
     Class imbalance (e.g. lens finding, where lenses are rare): ``class_weighting="balanced"``
     weights the loss by ``w_c = N / (n_classes * N_c)`` from the training labels;
     ``balanced_sampling`` draws each epoch's images with replacement so that every class is
@@ -102,6 +106,7 @@ class TrainConfig(Config):
     label_smoothing: float = 0.0
     grad_clip_norm: float = 0.0
     normalization: str = "minmax"
+    series_normalization: str = "series_minmax"
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     class_weighting: str = "none"
     balanced_sampling: bool = False
@@ -163,6 +168,7 @@ class TrainConfig(Config):
         )
         require(self.grad_clip_norm >= 0, "grad_clip_norm must be >= 0 (0 disables clipping)")
         _require_choice("normalization", self.normalization, NORMALIZATIONS)
+        _require_choice("series_normalization", self.series_normalization, SERIES_NORMALIZATIONS)
         _require_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
         _require_choice("loss", self.loss, LOSSES)
         require(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")

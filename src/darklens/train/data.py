@@ -3,9 +3,10 @@
 A split that fits comfortably in RAM is read once into one tensor (:class:`MemorySplit`): batches
 are then plain indexing, which keeps data loading a small fraction of the step time. Larger splits
 are read lazily, one sorted HDF5 read per batch, in DataLoader worker processes
-(:class:`LazySplit`). Which batches an epoch visits is decided by pure functions of
-``(seed, epoch)``, so the order does not depend on process history and a resumed run sees the same
-batches as an uninterrupted one.
+(:class:`LazySplit`). A batch is ``(inputs, labels)`` where ``inputs`` is a tuple: the images
+first, then the model's extra inputs (e.g. light curves), in the model's order. Which batches an
+epoch visits is decided by pure functions of ``(seed, epoch)``, so the order does not depend on
+process history and a resumed run sees the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ from darklens.data.transforms import channel_stats
 MEMORY_FRACTION = 0.25  # load a split into RAM when it needs less than this share of free memory
 _STATS_BLOCK = 1024
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Inputs = tuple[torch.Tensor, ...]
+Batch = tuple[Inputs, torch.Tensor]
 
 
 class MemorySplit:
-    """A split held in memory as one float32 tensor; ``positions`` index within the split."""
+    """A split held in memory as float32 tensors; ``positions`` index within the split."""
 
-    def __init__(self, images: torch.Tensor, labels: np.ndarray) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: np.ndarray, extras: Sequence[torch.Tensor] = ()
+    ) -> None:
         self.images = images
         self.labels = labels
+        self.extras = tuple(extras)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -41,7 +46,7 @@ class MemorySplit:
         labels = torch.from_numpy(self.labels)
         for positions in plan:
             index = torch.from_numpy(positions)
-            yield self.images[index], labels[index]
+            yield (self.images[index], *(x[index] for x in self.extras)), labels[index]
 
     def blocks(self) -> Iterator[torch.Tensor]:
         yield self.images
@@ -50,26 +55,39 @@ class MemorySplit:
 class _BatchReader(Dataset):
     """Dataset whose items are whole batches, so each worker does one HDF5 read per batch."""
 
-    def __init__(self, dataset: LensDataset, indices: np.ndarray, plan: Sequence[np.ndarray]):
+    def __init__(
+        self,
+        dataset: LensDataset,
+        indices: np.ndarray,
+        plan: Sequence[np.ndarray],
+        extras: Sequence[str] = (),
+    ):
         self.dataset = dataset
         self.indices = indices
         self.plan = list(plan)
+        self.extras = tuple(extras)
 
     def __len__(self) -> int:
         return len(self.plan)
 
     def __getitem__(self, item: int) -> Batch:
         rows = self.indices[self.plan[item]]
-        images = torch.from_numpy(self.dataset.images(rows))
-        return images, torch.from_numpy(self.dataset.labels[rows])
+        inputs = (self.dataset.images(rows), *(self.dataset.inputs(n, rows) for n in self.extras))
+        return tuple(map(torch.from_numpy, inputs)), torch.from_numpy(self.dataset.labels[rows])
 
 
 class LazySplit:
     """A split read from the HDF5 file batch by batch, in ``num_workers`` worker processes."""
 
     def __init__(
-        self, dataset: LensDataset, indices: np.ndarray, num_workers: int, pin_memory: bool
+        self,
+        dataset: LensDataset,
+        indices: np.ndarray,
+        num_workers: int,
+        pin_memory: bool,
+        extras: Sequence[str] = (),
     ) -> None:
+        self.extras = tuple(extras)
         self.dataset = dataset
         self.indices = indices
         self.labels = dataset.labels[indices]
@@ -81,7 +99,7 @@ class LazySplit:
 
     def batches(self, plan: Sequence[np.ndarray]) -> Iterator[Batch]:
         loader = DataLoader(
-            _BatchReader(self.dataset, self.indices, plan),
+            _BatchReader(self.dataset, self.indices, plan, self.extras),
             batch_size=None,
             shuffle=False,
             num_workers=self.num_workers,
@@ -117,8 +135,10 @@ def open_split(
     in_memory: bool | str = "auto",
     num_workers: int = 0,
     pin_memory: bool = False,
+    extras: Sequence[str] = (),
 ) -> SplitData:
-    """The images of ``split``, in memory or lazy (``in_memory="auto"`` decides by size).
+    """The images of ``split`` (and the extra inputs named in ``extras``), in memory or lazy
+    (``in_memory="auto"`` decides by size).
 
     ``num_workers`` and ``pin_memory`` apply to the lazy DataLoader only.
     """
@@ -129,12 +149,25 @@ def open_split(
             f"split {split!r} of {dataset.path} is empty (images per split: {counts}); "
             "choose other splits (train_split / val_split)"
         )
+    for name in extras:
+        if name not in dataset.input_names:
+            available = ", ".join(dataset.input_names) or "none"
+            raise ValueError(
+                f"the model needs the extra input {name!r}, which {dataset.path} does not hold "
+                f"(its extra inputs: {available})"
+            )
     if in_memory == "auto":
-        needed = len(indices) * int(np.prod(dataset.image_shape)) * 4
-        in_memory = needed < MEMORY_FRACTION * available_memory_bytes()
+        per_example = int(np.prod(dataset.image_shape)) + sum(
+            int(np.prod(dataset.input_shape(name))) for name in extras
+        )
+        in_memory = len(indices) * per_example * 4 < MEMORY_FRACTION * available_memory_bytes()
     if not in_memory:
-        return LazySplit(dataset, indices, num_workers, pin_memory)
-    return MemorySplit(torch.from_numpy(dataset.images(indices)), dataset.labels[indices])
+        return LazySplit(dataset, indices, num_workers, pin_memory, extras)
+    return MemorySplit(
+        torch.from_numpy(dataset.images(indices)),
+        dataset.labels[indices],
+        [torch.from_numpy(dataset.inputs(name, indices).astype(np.float32)) for name in extras],
+    )
 
 
 def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:

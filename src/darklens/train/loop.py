@@ -17,6 +17,7 @@ from torch import nn
 from darklens.data.transforms import (
     gaussian_noise,
     normalize,
+    normalize_series,
     preprocess,
     random_affine,
     random_dihedral,
@@ -24,12 +25,17 @@ from darklens.data.transforms import (
 )
 from darklens.train.config import AugmentConfig
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Inputs = tuple[torch.Tensor, ...]  # images first, then the model's extra inputs
+Batch = tuple[Inputs, torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
 class BatchSettings:
-    """How raw batches become model inputs, and how steps run, on one device."""
+    """How raw batches become model inputs, and how steps run, on one device.
+
+    ``series_normalization`` has one entry per extra input (after the images): how that input is
+    scaled per example (see :func:`darklens.data.transforms.normalize_series`).
+    """
 
     device: torch.device
     img_size: int
@@ -40,6 +46,7 @@ class BatchSettings:
     amp_dtype: torch.dtype | None = None
     channels_last: bool = False
     grad_clip_norm: float = 0.0
+    series_normalization: tuple[str, ...] = ()
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -107,25 +114,38 @@ class FocalLoss(nn.Module):
         return focal_loss(logits, targets, self.gamma, self.weight)
 
 
-def augmented_inputs(
-    x: torch.Tensor, settings: BatchSettings, generator: torch.Generator
-) -> torch.Tensor:
-    """Training inputs: resize, random geometry, normalise, then noise (normalised units)."""
+def augmented_inputs(inputs: Inputs, settings: BatchSettings, generator: torch.Generator) -> Inputs:
+    """Training inputs: images resized, randomly moved (geometry), normalised, then noised
+    (normalised units); extra inputs (e.g. light curves, which do not change when the image is
+    rotated) only scaled."""
     aug = settings.augment
-    x = resize(x.to(settings.device, non_blocking=True).float(), settings.img_size)
+    x = resize(inputs[0].to(settings.device, non_blocking=True).float(), settings.img_size)
     if aug.dihedral:
         x = random_dihedral(x, generator)
     x = random_affine(x, generator, aug.shift_px, aug.scale, aug.shear_deg)
     x = normalize(x, settings.normalization, settings.mean, settings.std)
-    return settings.layout(gaussian_noise(x, aug.gaussian_noise_std, generator))
+    x = settings.layout(gaussian_noise(x, aug.gaussian_noise_std, generator))
+    return (x, *extra_inputs(inputs[1:], settings))
 
 
-def eval_inputs(x: torch.Tensor, settings: BatchSettings) -> torch.Tensor:
+def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:
     """Evaluation inputs: the deterministic preprocessing only."""
-    x = x.to(settings.device, non_blocking=True).float()
-    return settings.layout(
-        preprocess(x, settings.normalization, settings.img_size, settings.mean, settings.std)
-    )
+    x = inputs[0].to(settings.device, non_blocking=True).float()
+    x = preprocess(x, settings.normalization, settings.img_size, settings.mean, settings.std)
+    return (settings.layout(x), *extra_inputs(inputs[1:], settings))
+
+
+def extra_inputs(extras: Sequence[torch.Tensor], settings: BatchSettings) -> list[torch.Tensor]:
+    """The extra inputs on the device, each scaled as ``settings.series_normalization`` says."""
+    if len(extras) != len(settings.series_normalization):
+        raise ValueError(
+            f"got {len(extras)} extra input(s) but preprocessing for "
+            f"{len(settings.series_normalization)}"
+        )
+    return [
+        normalize_series(x.to(settings.device, non_blocking=True).float(), method)
+        for x, method in zip(extras, settings.series_normalization, strict=True)
+    ]
 
 
 def train_one_epoch(
@@ -155,7 +175,7 @@ def train_one_epoch(
         inputs = augmented_inputs(x, settings, generator)
         targets = y.to(settings.device, non_blocking=True)
         with settings.autocast():
-            logits = model(inputs)
+            logits = model(*inputs)
             loss = loss_fn(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
@@ -198,7 +218,7 @@ def predict_logits(
     with torch.inference_mode():
         for x, y in batches:
             with settings.autocast():
-                out = model(eval_inputs(x, settings))
+                out = model(*eval_inputs(x, settings))
             logits.append(out.float())
             labels.append(y.to(settings.device))
     return torch.cat(logits), torch.cat(labels)

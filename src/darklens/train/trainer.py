@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
-from darklens.models import create_model
+from darklens.models import create_model, model_inputs
 from darklens.models.pretrained import load_pretrained
 from darklens.train import checkpoint as ckpt
 from darklens.train.config import AUTO, TrainConfig, build_train_config
@@ -62,6 +62,7 @@ from darklens.train.loop import (
 )
 from darklens.train.reporting import EpochProgress, TensorBoardLog, write_history
 from darklens.train.schedule import PlateauState, warmup_cosine_factor
+from darklens.train.stacking import is_stack, train_stack
 
 CONFIG_FILE = "config.yaml"
 BEST, LAST, STATE = "best", "last", "last_state"
@@ -260,6 +261,8 @@ def train(
     if not config.data:
         raise ConfigError("no dataset given: pass --data FILE.h5 or set data in the config")
     run_dir = Path(out_dir)
+    if is_stack(config.model):  # members trained by this recipe, then an SVM on top
+        return train_stack(config, run_dir, resume=resume, quiet=quiet, should_stop=should_stop)
     _check_run_dir(run_dir, resume)
     ctx = init_distributed(use_cuda=_wants_cuda(config.device))
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -315,21 +318,14 @@ def _run(
         saved = ckpt.load_train_state(run_dir / STATE) if resume else None
         if saved is not None:
             _check_resumable(config, dataset, saved[2], run_dir)
-        train_data, val_data = _open_splits(config, dataset, device)
+        extras = model_inputs(config.model)[1:]
+        train_data, val_data = _open_splits(config, dataset, device, extras)
         if saved is not None:
             preprocessing = saved[2]["preprocessing"]
         else:
-            preprocessing = _preprocessing(config, dataset, train_data)
+            preprocessing = _preprocessing(config, dataset, train_data, extras)
         settings = _batch_settings(config, preprocessing, device)
-        model_spec = {
-            "name": config.model,
-            "kwargs": {
-                **config.model_kwargs,
-                "in_chans": dataset.image_shape[0],
-                "num_classes": len(dataset.class_names),
-                "img_size": config.img_size,
-            },
-        }
+        model_spec = model_spec_for(config, dataset, extras)
         torch.manual_seed(config.seed)
         model = create_model(model_spec["name"], **model_spec["kwargs"])
         if saved is not None:
@@ -419,12 +415,27 @@ def _train_epochs(
         tensorboard.close()
 
 
+def model_spec_for(
+    config: TrainConfig, dataset: LensDataset, extras: tuple[str, ...]
+) -> dict[str, Any]:
+    """What a checkpoint stores to rebuild the model: its name and constructor arguments."""
+    kwargs = {
+        **config.model_kwargs,
+        "in_chans": dataset.image_shape[0],
+        "num_classes": len(dataset.class_names),
+        "img_size": config.img_size,
+    }
+    if extras:
+        kwargs["input_shapes"] = {name: list(dataset.input_shape(name)) for name in extras}
+    return {"name": config.model, "kwargs": kwargs}
+
+
 def _open_splits(
-    config: TrainConfig, dataset: LensDataset, device: torch.device
+    config: TrainConfig, dataset: LensDataset, device: torch.device, extras: tuple[str, ...] = ()
 ) -> tuple[SplitData, SplitData]:
     pin = device.type == "cuda"
     train_data, val_data = (
-        open_split(dataset, split, config.in_memory, config.num_workers, pin_memory=pin)
+        open_split(dataset, split, config.in_memory, config.num_workers, pin, extras)
         for split in (config.train_split, config.val_split)
     )
     if len(np.unique(val_data.labels)) < 2:
@@ -448,6 +459,7 @@ def _batch_settings(
         amp_dtype=_AMP_DTYPES[config.amp_dtype] if config.amp else None,
         channels_last=bool(config.channels_last),
         grad_clip_norm=config.grad_clip_norm,
+        series_normalization=tuple(preprocessing.get("series_normalization", ())),
     )
 
 
@@ -469,12 +481,12 @@ def _check_resumable(
 
 
 def _preprocessing(
-    config: TrainConfig, dataset: LensDataset, train_data: SplitData
+    config: TrainConfig, dataset: LensDataset, train_data: SplitData, extras: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     mean = std = None
     if config.normalization == "dataset":
         mean, std = split_channel_stats(train_data)
-    return {
+    out: dict[str, Any] = {
         "normalization": config.normalization,
         "mean": mean,
         "std": std,
@@ -482,6 +494,14 @@ def _preprocessing(
         "in_chans": dataset.image_shape[0],
         "data_image_shape": list(dataset.image_shape[1:]),
     }
+    if extras:  # series [T, C] are scaled per example; other extra inputs pass unchanged
+        shapes = {name: list(dataset.input_shape(name)) for name in extras}
+        out["inputs"] = ["images", *extras]
+        out["input_shapes"] = shapes
+        out["series_normalization"] = [
+            config.series_normalization if len(shapes[name]) == 2 else "none" for name in extras
+        ]
+    return out
 
 
 def _wrap_ddp(model: nn.Module, device: torch.device, ctx: DistContext) -> nn.Module:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from darklens.config import Config, require
 
@@ -24,13 +25,94 @@ Range = tuple[float, float]
 ColourTable = tuple[tuple[float, float], ...]
 
 
-def _require_range(name: str, pair: Range, low: float | None = None, high: float | None = None):
+def require_range(
+    name: str, pair: Range, low: float | None = None, high: float | None = None
+) -> None:
+    """ConfigError unless ``pair`` is (low, high) in order and within [``low``, ``high``]."""
     lo, hi = pair
     require(lo <= hi, f"{name} must be (low, high), got {pair}")
     if low is not None:
         require(lo >= low, f"{name} must be >= {low}, got {pair}")
     if high is not None:
         require(hi <= high, f"{name} must be <= {high}, got {pair}")
+
+
+# -- checks shared with the lensed-transient simulator's configs --------------------------------
+def check_band_noise(band: Any) -> None:
+    """A filter's name and CCD noise terms (exposure, read noise, gain) are usable."""
+    where = f"band {band.name}"
+    require(bool(band.name), "band name must not be empty")
+    require(band.exposure_time_s > 0, f"{where}: exposure_time_s must be positive")
+    require(band.num_exposures >= 1, f"{where}: num_exposures must be >= 1")
+    require(band.read_noise_e >= 0, f"{where}: read_noise_e must be >= 0")
+    require(band.ccd_gain > 0, f"{where}: ccd_gain must be positive")
+
+
+def check_survey_grid(survey: Any, max_num_pix: int) -> None:
+    """A survey's cutout grid, band names, reference band, PSF truncation, supersampling and
+    noise kind are usable (``num_pix`` in 8..``max_num_pix``)."""
+    require(
+        8 <= survey.num_pix <= max_num_pix,
+        f"instrument.num_pix must be in 8..{max_num_pix}, got {survey.num_pix}",
+    )
+    require(survey.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
+    require(len(survey.bands) >= 1, "instrument.bands needs at least one band")
+    names = [b.name for b in survey.bands]
+    require(len(set(names)) == len(names), f"band names must be unique, got {names}")
+    require(
+        survey.reference_band in names,
+        f"instrument.reference_band {survey.reference_band!r} is not one of the bands {names}",
+    )
+    require(survey.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
+    require(
+        1 <= survey.supersampling <= 8,
+        f"instrument.supersampling must be in 1..8, got {survey.supersampling}",
+    )
+    require(
+        survey.noise in NOISE_KINDS,
+        f"instrument.noise must be one of {NOISE_KINDS}, got {survey.noise!r}",
+    )
+
+
+def check_galaxy_population(config: Any) -> None:
+    """Cosmology, one colour pair per band (zero in the reference band) and source redshifts
+    beyond the deflectors', for a config with ``instrument``, ``colours``, ``source``,
+    ``deflector``, ``h0`` and ``omega_m``."""
+    require(config.h0 > 0 and 0 < config.omega_m <= 1, "need h0 > 0 and 0 < omega_m <= 1")
+    n_bands = len(config.instrument.bands)
+    ref = config.instrument.reference_index
+    for name in ("red_galaxy", "blue_galaxy", "star"):
+        table = getattr(config.colours, name)
+        require(
+            len(table) == n_bands,
+            f"colours.{name} has {len(table)} entries but instrument.bands has {n_bands}: "
+            "give one (t=0, t=1) pair per band",
+        )
+        require(
+            tuple(table[ref]) == (0.0, 0.0),
+            f"colours.{name}: the reference band {config.instrument.reference_band!r} must "
+            f"have colour (0, 0), got {tuple(table[ref])}",
+        )
+    require(
+        config.source.z_range[1] > config.deflector.z_range[1] + config.source.min_redshift_gap,
+        "source.z_range must reach beyond the deflector's highest redshift + "
+        "source.min_redshift_gap",
+    )
+
+
+class SurveyBands:
+    """Band lookups for survey configs that hold ``bands`` and a ``reference_band`` name."""
+
+    bands: tuple[Any, ...]
+    reference_band: str
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.bands)
+
+    @property
+    def reference_index(self) -> int:
+        return self.band_names.index(self.reference_band)
 
 
 @dataclass(frozen=True)
@@ -48,16 +130,12 @@ class BandConfig(Config):
     ccd_gain: float = 2.5
 
     def __post_init__(self) -> None:
-        require(bool(self.name), "band name must not be empty")
-        _require_range(f"band {self.name}: seeing_fwhm_range_arcsec", self.seeing_fwhm_range_arcsec)
+        check_band_noise(self)
+        require_range(f"band {self.name}: seeing_fwhm_range_arcsec", self.seeing_fwhm_range_arcsec)
         require(
             self.seeing_fwhm_range_arcsec[0] > 0,
             f"band {self.name}: seeing FWHM must be positive",
         )
-        require(self.exposure_time_s > 0, f"band {self.name}: exposure_time_s must be positive")
-        require(self.num_exposures >= 1, f"band {self.name}: num_exposures must be >= 1")
-        require(self.read_noise_e >= 0, f"band {self.name}: read_noise_e must be >= 0")
-        require(self.ccd_gain > 0, f"band {self.name}: ccd_gain must be positive")
 
     @property
     def total_exposure_s(self) -> float:
@@ -65,7 +143,7 @@ class BandConfig(Config):
 
 
 @dataclass(frozen=True)
-class SurveyConfig(Config):
+class SurveyConfig(SurveyBands, Config):
     """Cutout grid, bands and noise. Images are in e-/s per pixel (each band its zero point).
 
     ``supersampling``: surface brightness is evaluated on an s×s sub-grid per pixel and averaged
@@ -83,34 +161,7 @@ class SurveyConfig(Config):
     noise: str = "ccd"
 
     def __post_init__(self) -> None:
-        require(
-            8 <= self.num_pix <= 1024, f"instrument.num_pix must be in 8..1024, got {self.num_pix}"
-        )
-        require(self.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
-        require(len(self.bands) >= 1, "instrument.bands needs at least one band")
-        names = [b.name for b in self.bands]
-        require(len(set(names)) == len(names), f"band names must be unique, got {names}")
-        require(
-            self.reference_band in names,
-            f"instrument.reference_band {self.reference_band!r} is not one of the bands {names}",
-        )
-        require(self.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
-        require(
-            1 <= self.supersampling <= 8,
-            f"instrument.supersampling must be in 1..8, got {self.supersampling}",
-        )
-        require(
-            self.noise in NOISE_KINDS,
-            f"instrument.noise must be one of {NOISE_KINDS}, got {self.noise!r}",
-        )
-
-    @property
-    def band_names(self) -> tuple[str, ...]:
-        return tuple(b.name for b in self.bands)
-
-    @property
-    def reference_index(self) -> int:
-        return self.band_names.index(self.reference_band)
+        check_survey_grid(self, max_num_pix=1024)
 
 
 @dataclass(frozen=True)
@@ -140,10 +191,10 @@ class DeflectorConfig(Config):
     shear_max: float = 0.1
 
     def __post_init__(self) -> None:
-        _require_range("deflector.z_range", self.z_range, low=1e-3)
-        _require_range("deflector.theta_e_range_arcsec", self.theta_e_range_arcsec, low=1e-3)
-        _require_range("deflector.sersic_index_range", self.sersic_index_range, 0.3, 8.0)
-        _require_range("deflector.axis_ratio_range", self.axis_ratio_range, 0.05, 1.0)
+        require_range("deflector.z_range", self.z_range, low=1e-3)
+        require_range("deflector.theta_e_range_arcsec", self.theta_e_range_arcsec, low=1e-3)
+        require_range("deflector.sersic_index_range", self.sersic_index_range, 0.3, 8.0)
+        require_range("deflector.axis_ratio_range", self.axis_ratio_range, 0.05, 1.0)
         require(
             self.magnitude_scatter >= 0 and self.r_sersic_scatter_dex >= 0,
             "deflector scatters must be >= 0",
@@ -169,12 +220,12 @@ class LensedSourceConfig(Config):
     max_offset_theta_e: float = 1.0
 
     def __post_init__(self) -> None:
-        _require_range("source.z_range", self.z_range, low=1e-3)
+        require_range("source.z_range", self.z_range, low=1e-3)
         require(self.min_redshift_gap > 0, "source.min_redshift_gap must be positive")
-        _require_range("source.magnitude_range", self.magnitude_range)
-        _require_range("source.r_sersic_range_arcsec", self.r_sersic_range_arcsec, low=1e-3)
-        _require_range("source.sersic_index_range", self.sersic_index_range, 0.3, 8.0)
-        _require_range("source.axis_ratio_range", self.axis_ratio_range, 0.05, 1.0)
+        require_range("source.magnitude_range", self.magnitude_range)
+        require_range("source.r_sersic_range_arcsec", self.r_sersic_range_arcsec, low=1e-3)
+        require_range("source.sersic_index_range", self.sersic_index_range, 0.3, 8.0)
+        require_range("source.axis_ratio_range", self.axis_ratio_range, 0.05, 1.0)
         require(self.max_offset_theta_e >= 0, "source.max_offset_theta_e must be >= 0")
 
 
@@ -248,16 +299,16 @@ class LookalikeConfig(Config):
             "star_separation_arcsec",
             "star_magnitude_range",
         ):
-            _require_range(f"lookalikes.{name}", getattr(self, name), low=0.0)
-        _require_range("lookalikes.arm_amplitude_range", self.arm_amplitude_range, 0.0, 1.0)
-        _require_range(
+            require_range(f"lookalikes.{name}", getattr(self, name), low=0.0)
+        require_range("lookalikes.arm_amplitude_range", self.arm_amplitude_range, 0.0, 1.0)
+        require_range(
             "lookalikes.ring_width_fraction_range", self.ring_width_fraction_range, 0.0, 1.0
         )
         for name in ("bulge_fraction_range", "ring_flux_fraction_range"):
             lo, hi = getattr(self, name)
             require(0 < lo <= hi < 1, f"lookalikes.{name} must lie inside (0, 1), got {(lo, hi)}")
         for name in ("disc_axis_ratio_range", "edge_on_axis_ratio_range", "ring_axis_ratio_range"):
-            _require_range(f"lookalikes.{name}", getattr(self, name), 0.02, 1.0)
+            require_range(f"lookalikes.{name}", getattr(self, name), 0.02, 1.0)
         require(self.arm_pitch_deg_range[0] > 0, "lookalikes.arm_pitch_deg_range must be > 0")
         require(self.ring_width_fraction_range[0] > 0, "ring widths must be positive")
         require(1 <= self.max_stars <= 20, "lookalikes.max_stars must be in 1..20")
@@ -286,26 +337,7 @@ class LensFindConfig(Config):
     omega_m: float = 0.3
 
     def __post_init__(self) -> None:
-        require(self.h0 > 0 and 0 < self.omega_m <= 1, "need h0 > 0 and 0 < omega_m <= 1")
-        n_bands = len(self.instrument.bands)
-        ref = self.instrument.reference_index
-        for name in ("red_galaxy", "blue_galaxy", "star"):
-            table = getattr(self.colours, name)
-            require(
-                len(table) == n_bands,
-                f"colours.{name} has {len(table)} entries but instrument.bands has {n_bands}: "
-                "give one (t=0, t=1) pair per band",
-            )
-            require(
-                tuple(table[ref]) == (0.0, 0.0),
-                f"colours.{name}: the reference band {self.instrument.reference_band!r} must "
-                f"have colour (0, 0), got {tuple(table[ref])}",
-            )
-        require(
-            self.source.z_range[1] > self.deflector.z_range[1] + self.source.min_redshift_gap,
-            "source.z_range must reach beyond the deflector's highest redshift + "
-            "source.min_redshift_gap",
-        )
+        check_galaxy_population(self)
 
     @property
     def class_names(self) -> tuple[str, ...]:

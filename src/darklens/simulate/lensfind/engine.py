@@ -9,16 +9,20 @@ workers or the order in which blocks finish.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from darklens import __version__
-from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
-from darklens.simulate.blocks import one_cpu_thread, plan_blocks, render_blocks
-from darklens.simulate.engine import SimulationResult, split_assignment
+from darklens.data.h5 import SPLIT_NAMES
+from darklens.simulate.blocks import (
+    SimulationResult,
+    one_cpu_thread,
+    plan_blocks,
+    write_rendered_dataset,
+)
+from darklens.simulate.engine import split_assignment
 from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
 from darklens.simulate.lensfind.render import LensFindRenderer
@@ -191,31 +195,18 @@ def simulate_lensfind(
     split_codes, labels = lensfind_layout(n, lens_fraction, split, seed)
     renderer = LensFindRenderer(config, device=device)
     inst = config.instrument
-    t0 = time.perf_counter()
-    with DatasetWriter(
+    return write_rendered_dataset(
         out,
-        n,
-        (len(inst.bands), inst.num_pix, inst.num_pix),
-        config.class_names,
+        renderer,
+        render_block,
+        seed=seed,
+        blocks=blocks,
+        workers=workers,
+        labels=labels,
+        split_codes=split_codes,
+        image_shape=(len(inst.bands), inst.num_pix, inst.num_pix),
         manifest=dataset_manifest(config, seed, n, lens_fraction, split),
         truth_columns=truth_columns(config),
         overwrite=overwrite,
-    ) as writer:
-
-        def store(start: int, block: tuple) -> None:
-            images, truth = block
-            stop = start + len(images)
-            writer.write(start, images, labels[start:stop], split_codes[start:stop], truth)
-            if progress is not None:
-                progress(len(images))
-
-        render_blocks(
-            renderer,
-            render_block,
-            seed,
-            blocks,
-            workers,
-            store,
-            block_args=lambda start, stop: (labels[start:stop],),
-        )
-    return SimulationResult(Path(out), n, time.perf_counter() - t0)
+        progress=progress,
+    )

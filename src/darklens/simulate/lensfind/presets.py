@@ -46,115 +46,121 @@ from darklens.simulate.lensfind.config import (
 
 LENSFIND_PRESETS: Registry[LensFindConfig] = Registry("lens-finding preset")
 
-LENSFIND_PRESETS.add(
+
+def _camera(read_noise_e: float, ccd_gain: float):
+    """A band maker for one camera: ``band(name, seeing range, exposure s, n exposures,
+    sky mag/arcsec², zero point)`` with the camera's read noise (e-) and gain (e-/ADU)."""
+
+    def band(
+        name: str,
+        seeing: tuple[float, float],
+        exposure_s: float,
+        n_exposures: int,
+        sky: float,
+        zero_point: float,
+    ) -> BandConfig:
+        return BandConfig(
+            name=name,
+            seeing_fwhm_range_arcsec=seeing,
+            exposure_time_s=exposure_s,
+            num_exposures=n_exposures,
+            sky_brightness_mag_arcsec2=sky,
+            magnitude_zero_point=zero_point,
+            read_noise_e=read_noise_e,
+            ccd_gain=ccd_gain,
+        )
+
+    return band
+
+
+_vis_band = _camera(read_noise_e=4.2, ccd_gain=3.1)
+_kids_band = _camera(read_noise_e=5.0, ccd_gain=2.5)  # OmegaCAM
+_hsc_band = _camera(read_noise_e=4.5, ccd_gain=3.0)
+
+
+def _add_preset(
+    name: str,
+    instrument: SurveyConfig,
+    colours: ColourConfig,
+    *,
+    deflector_magnitude_at_200kms: float,
+    k_correction_mag_per_z: float,
+    source_magnitudes: tuple[float, float],
+) -> None:
+    """Register ``name``: a survey, its colour sequences, the lens galaxies' reference-band M at
+    σ = 200 km/s and K-term (see DeflectorConfig) and the sources' magnitude range; the rest of
+    the population keeps its defaults."""
+    deflector = DeflectorConfig(
+        absolute_magnitude_at_200kms=deflector_magnitude_at_200kms,
+        k_correction_mag_per_z=k_correction_mag_per_z,
+    )
+    source = LensedSourceConfig(magnitude_range=source_magnitudes)
+    config = LensFindConfig(
+        preset=name, instrument=instrument, deflector=deflector, source=source, colours=colours
+    )
+    LENSFIND_PRESETS.add(name, config)
+
+
+_add_preset(
     "lensfind_space",
-    LensFindConfig(
-        preset="lensfind_space",
-        instrument=SurveyConfig(
-            name="euclid_vis",
-            num_pix=101,
-            pixel_scale_arcsec=0.1,
-            bands=(
-                BandConfig(
-                    name="VIS",
-                    seeing_fwhm_range_arcsec=(0.18, 0.18),
-                    exposure_time_s=566.0,
-                    num_exposures=4,
-                    sky_brightness_mag_arcsec2=22.3,
-                    magnitude_zero_point=25.72,
-                    read_noise_e=4.2,
-                    ccd_gain=3.1,
-                ),
-            ),
-            reference_band="VIS",
-        ),
-        # VIS spans r+i+z: early types are ≈ 0.3 mag brighter than in r, with a smaller K-term.
-        deflector=DeflectorConfig(absolute_magnitude_at_200kms=-22.3, k_correction_mag_per_z=0.6),
-        source=LensedSourceConfig(magnitude_range=(21.5, 28.0)),
-        colours=ColourConfig(
-            red_galaxy=((0.0, 0.0),), blue_galaxy=((0.0, 0.0),), star=((0.0, 0.0),)
-        ),
+    SurveyConfig(
+        name="euclid_vis",
+        num_pix=101,
+        pixel_scale_arcsec=0.1,
+        bands=(_vis_band("VIS", (0.18, 0.18), 566.0, 4, 22.3, 25.72),),
+        reference_band="VIS",
     ),
+    ColourConfig(red_galaxy=((0.0, 0.0),), blue_galaxy=((0.0, 0.0),), star=((0.0, 0.0),)),
+    # VIS spans r+i+z: early types are ≈ 0.3 mag brighter than in r, with a smaller K-term.
+    deflector_magnitude_at_200kms=-22.3,
+    k_correction_mag_per_z=0.6,
+    source_magnitudes=(21.5, 28.0),
 )
-
-
-def _kids_band(name, seeing, exposure, n_exp, sky, zero_point) -> BandConfig:
-    return BandConfig(
-        name=name,
-        seeing_fwhm_range_arcsec=seeing,
-        exposure_time_s=exposure,
-        num_exposures=n_exp,
-        sky_brightness_mag_arcsec2=sky,
-        magnitude_zero_point=zero_point,
-        read_noise_e=5.0,
-        ccd_gain=2.5,
-    )
-
-
-LENSFIND_PRESETS.add(
+_add_preset(
     "lensfind_ground",
-    LensFindConfig(
-        preset="lensfind_ground",
-        instrument=SurveyConfig(
-            name="kids",
-            num_pix=101,
-            pixel_scale_arcsec=0.2,
-            bands=(
-                _kids_band("u", (0.8, 1.1), 250.0, 4, 22.9, 23.76),
-                _kids_band("g", (0.7, 0.95), 180.0, 5, 22.1, 25.68),
-                _kids_band("r", (0.6, 0.8), 360.0, 5, 21.1, 25.59),
-                _kids_band("i", (0.6, 0.9), 240.0, 5, 19.3, 25.13),
-            ),
-            reference_band="r",
+    SurveyConfig(
+        name="kids",
+        num_pix=101,
+        pixel_scale_arcsec=0.2,
+        bands=(
+            _kids_band("u", (0.8, 1.1), 250.0, 4, 22.9, 23.76),
+            _kids_band("g", (0.7, 0.95), 180.0, 5, 22.1, 25.68),
+            _kids_band("r", (0.6, 0.8), 360.0, 5, 21.1, 25.59),
+            _kids_band("i", (0.6, 0.9), 240.0, 5, 19.3, 25.13),
         ),
-        deflector=DeflectorConfig(absolute_magnitude_at_200kms=-22.0, k_correction_mag_per_z=1.0),
-        source=LensedSourceConfig(magnitude_range=(21.0, 28.0)),
-        colours=ColourConfig(
-            red_galaxy=((2.4, 3.3), (1.1, 1.8), (0.0, 0.0), (-0.4, -0.9)),
-            blue_galaxy=((0.3, 1.2), (0.1, 0.6), (0.0, 0.0), (0.0, -0.3)),
-            star=((0.75, 4.0), (-0.25, 1.5), (0.0, 0.0), (0.15, -1.5)),
-        ),
+        reference_band="r",
     ),
+    ColourConfig(
+        red_galaxy=((2.4, 3.3), (1.1, 1.8), (0.0, 0.0), (-0.4, -0.9)),
+        blue_galaxy=((0.3, 1.2), (0.1, 0.6), (0.0, 0.0), (0.0, -0.3)),
+        star=((0.75, 4.0), (-0.25, 1.5), (0.0, 0.0), (0.15, -1.5)),
+    ),
+    deflector_magnitude_at_200kms=-22.0,
+    k_correction_mag_per_z=1.0,
+    source_magnitudes=(21.0, 28.0),
 )
-
-
-def _hsc_band(name, seeing, exposure, n_exp, sky, zero_point) -> BandConfig:
-    return BandConfig(
-        name=name,
-        seeing_fwhm_range_arcsec=seeing,
-        exposure_time_s=exposure,
-        num_exposures=n_exp,
-        sky_brightness_mag_arcsec2=sky,
-        magnitude_zero_point=zero_point,
-        read_noise_e=4.5,
-        ccd_gain=3.0,
-    )
-
-
-LENSFIND_PRESETS.add(
+_add_preset(
     "lensfind_deeplense",
-    LensFindConfig(
-        preset="lensfind_deeplense",
-        instrument=SurveyConfig(
-            name="hsc_wide",
-            num_pix=64,
-            pixel_scale_arcsec=0.168,
-            bands=(
-                _hsc_band("g", (0.65, 0.9), 150.0, 4, 22.0, 28.83),
-                _hsc_band("r", (0.6, 0.9), 150.0, 4, 21.2, 28.82),
-                _hsc_band("i", (0.5, 0.7), 200.0, 6, 20.3, 28.54),
-            ),
-            reference_band="i",
+    SurveyConfig(
+        name="hsc_wide",
+        num_pix=64,
+        pixel_scale_arcsec=0.168,
+        bands=(
+            _hsc_band("g", (0.65, 0.9), 150.0, 4, 22.0, 28.83),
+            _hsc_band("r", (0.6, 0.9), 150.0, 4, 21.2, 28.82),
+            _hsc_band("i", (0.5, 0.7), 200.0, 6, 20.3, 28.54),
         ),
-        # i band: early types ≈ 0.4 mag brighter than in r; K-correction and evolution cancel more.
-        deflector=DeflectorConfig(absolute_magnitude_at_200kms=-22.4, k_correction_mag_per_z=0.5),
-        source=LensedSourceConfig(magnitude_range=(21.5, 28.5)),
-        colours=ColourConfig(
-            red_galaxy=((1.5, 2.7), (0.4, 0.9), (0.0, 0.0)),
-            blue_galaxy=((0.1, 0.9), (0.0, 0.3), (0.0, 0.0)),
-            star=((-0.4, 3.0), (-0.15, 1.5), (0.0, 0.0)),
-        ),
+        reference_band="i",
     ),
+    ColourConfig(
+        red_galaxy=((1.5, 2.7), (0.4, 0.9), (0.0, 0.0)),
+        blue_galaxy=((0.1, 0.9), (0.0, 0.3), (0.0, 0.0)),
+        star=((-0.4, 3.0), (-0.15, 1.5), (0.0, 0.0)),
+    ),
+    # i band: early types ≈ 0.4 mag brighter than in r; K-correction and evolution cancel more.
+    deflector_magnitude_at_200kms=-22.4,
+    k_correction_mag_per_z=0.5,
+    source_magnitudes=(21.5, 28.5),
 )
 
 

@@ -167,7 +167,11 @@ def source_light(
     return SersicLight(x, y, r_sersic, n, q, phi, magnitudes)
 
 
-def _deflector(config: LensFindConfig, galaxy: SersicLight, theta_e: float, rng) -> Deflector:
+def deflector_mass(
+    config: LensFindConfig, galaxy: SersicLight, theta_e: float, rng: np.random.Generator
+) -> Deflector:
+    """The SIE + shear of a lens galaxy: centred on its light, axis ratio and angle scattered
+    about the light's (DeflectorConfig), shear uniform in [0, shear_max] at a random angle."""
     d = config.deflector
     q = galaxy.q + rng.normal(0.0, d.mass_axis_ratio_scatter)
     q = float(np.clip(q, _MIN_MASS_AXIS_RATIO, _MAX_MASS_AXIS_RATIO))
@@ -194,7 +198,7 @@ def draw_lensfind_params(
     theta_e = _log_uniform(rng, *d.theta_e_range_arcsec)
     sigma = sis_velocity_dispersion_kms(theta_e, z_lens, z_source, config.h0, config.omega_m)
     galaxy = elliptical_light(config, z_lens, sigma, x0, y0, rng)
-    mass = _deflector(config, galaxy, theta_e, rng)
+    mass = deflector_mass(config, galaxy, theta_e, rng)
     looks = config.lookalikes
     fractions = looks.lens_fractions if label == 1 else looks.non_lens_fractions
     weights = np.asarray(fractions, dtype=np.float64)

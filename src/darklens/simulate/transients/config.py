@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 
 from darklens.config import Config, require
 from darklens.simulate.lensfind.config import (
-    NOISE_KINDS,
     ColourConfig,
     DeflectorConfig,
     LensedSourceConfig,
     Range,
+    SurveyBands,
+    check_band_noise,
+    check_galaxy_population,
+    check_survey_grid,
+    require_range,
 )
 
 CLASS_NAMES = ("no_lens", "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
@@ -26,12 +30,6 @@ NON_LENS_KINDS = ("galaxy", "sn_ia_in_host", "sn_cc_in_host", "galaxy_pair", "st
 # Codes of the truth column ``object_kind``: the non-lens kinds, then one kind per lens class.
 OBJECT_KINDS = (*NON_LENS_KINDS, "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
 SN_TYPES = ("ia", "cc")
-
-
-def _require_range(name: str, pair: Range, low: float | None = None) -> None:
-    require(pair[0] <= pair[1], f"{name} must be (low, high), got {pair}")
-    if low is not None:
-        require(pair[0] >= low, f"{name} must be >= {low}, got {pair}")
 
 
 @dataclass(frozen=True)
@@ -49,16 +47,12 @@ class TransientBandConfig(Config):
     ccd_gain: float = 6.083
 
     def __post_init__(self) -> None:
+        check_band_noise(self)
         where = f"band {self.name}"
-        require(bool(self.name), "band name must not be empty")
-        _require_range(f"{where}: seeing_fwhm_range_arcsec", self.seeing_fwhm_range_arcsec, 1e-3)
-        _require_range(
+        require_range(f"{where}: seeing_fwhm_range_arcsec", self.seeing_fwhm_range_arcsec, 1e-3)
+        require_range(
             f"{where}: sky_brightness_range_mag_arcsec2", self.sky_brightness_range_mag_arcsec2
         )
-        require(self.exposure_time_s > 0, f"{where}: exposure_time_s must be positive")
-        require(self.num_exposures >= 1, f"{where}: num_exposures must be >= 1")
-        require(self.read_noise_e >= 0, f"{where}: read_noise_e must be >= 0")
-        require(self.ccd_gain > 0, f"{where}: ccd_gain must be positive")
 
     @property
     def total_exposure_s(self) -> float:
@@ -78,7 +72,7 @@ _DES_BANDS = (
 
 
 @dataclass(frozen=True)
-class TransientSurveyConfig(Config):
+class TransientSurveyConfig(SurveyBands, Config):
     """Cutout grid, bands, cadence, noise and photometry.
 
     Epoch j is observed ``j · cadence_days`` after the first (all bands the same night).
@@ -101,17 +95,7 @@ class TransientSurveyConfig(Config):
     store_epoch_images: bool = False
 
     def __post_init__(self) -> None:
-        require(
-            8 <= self.num_pix <= 256, f"instrument.num_pix must be in 8..256, got {self.num_pix}"
-        )
-        require(self.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
-        require(len(self.bands) >= 1, "instrument.bands needs at least one band")
-        names = [b.name for b in self.bands]
-        require(len(set(names)) == len(names), f"band names must be unique, got {names}")
-        require(
-            self.reference_band in names,
-            f"instrument.reference_band {self.reference_band!r} is not one of the bands {names}",
-        )
+        check_survey_grid(self, max_num_pix=256)
         require(
             1 <= self.n_epochs <= 200, f"instrument.n_epochs must be in 1..200, got {self.n_epochs}"
         )
@@ -121,17 +105,6 @@ class TransientSurveyConfig(Config):
             "instrument.aperture_radius_px must be in (0, num_pix/2), got "
             f"{self.aperture_radius_px}",
         )
-        require(self.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
-        require(1 <= self.supersampling <= 8, "instrument.supersampling must be in 1..8")
-        require(self.noise in NOISE_KINDS, f"instrument.noise must be one of {NOISE_KINDS}")
-
-    @property
-    def band_names(self) -> tuple[str, ...]:
-        return tuple(b.name for b in self.bands)
-
-    @property
-    def reference_index(self) -> int:
-        return self.band_names.index(self.reference_band)
 
     def epoch_times_days(self) -> list[float]:
         return [j * self.cadence_days for j in range(self.n_epochs)]
@@ -194,12 +167,12 @@ class SupernovaConfig(Config):
     unlensed_host_z_range: Range = (0.1, 0.6)
 
     def __post_init__(self) -> None:
-        _require_range("supernova.explosion_window_days", self.explosion_window_days)
+        require_range("supernova.explosion_window_days", self.explosion_window_days)
         require(
             0 < self.max_offset_theta_e <= 1.0, "supernova.max_offset_theta_e must be in (0, 1]"
         )
         require(self.host_offset_r_sersic >= 0, "supernova.host_offset_r_sersic must be >= 0")
-        _require_range("supernova.unlensed_host_z_range", self.unlensed_host_z_range, 1e-3)
+        require_range("supernova.unlensed_host_z_range", self.unlensed_host_z_range, 1e-3)
 
 
 _NON_LENS_FRACTIONS = (0.3, 0.15, 0.15, 0.15, 0.15, 0.1)
@@ -222,16 +195,8 @@ class TransientsConfig(Config):
     omega_m: float = 0.3
 
     def __post_init__(self) -> None:
-        require(self.h0 > 0 and 0 < self.omega_m <= 1, "need h0 > 0 and 0 < omega_m <= 1")
+        check_galaxy_population(self)
         n_bands = len(self.instrument.bands)
-        ref = self.instrument.reference_index
-        for name in ("red_galaxy", "blue_galaxy", "star"):
-            table = getattr(self.colours, name)
-            require(
-                len(table) == n_bands,
-                f"colours.{name} has {len(table)} entries but instrument.bands has {n_bands}",
-            )
-            require(tuple(table[ref]) == (0.0, 0.0), f"colours.{name}: reference band must be 0")
         for sn_type in SN_TYPES:
             sn = getattr(self.supernova, sn_type)
             for name in ("tau_fall_days_rest", "colours"):
@@ -247,13 +212,8 @@ class TransientsConfig(Config):
             f"non_lens_fractions must be {len(NON_LENS_KINDS)} non-negative numbers summing to 1 "
             f"for {NON_LENS_KINDS}, got {fractions}",
         )
-        _require_range("pair_separation_arcsec", self.pair_separation_arcsec, 0.0)
-        _require_range("star_magnitude_range", self.star_magnitude_range)
-        require(
-            self.source.z_range[1] > self.deflector.z_range[1] + self.source.min_redshift_gap,
-            "source.z_range must reach beyond the deflector's highest redshift + "
-            "source.min_redshift_gap",
-        )
+        require_range("pair_separation_arcsec", self.pair_separation_arcsec, 0.0)
+        require_range("star_magnitude_range", self.star_magnitude_range)
 
     @property
     def class_names(self) -> tuple[str, ...]:

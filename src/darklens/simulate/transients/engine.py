@@ -20,16 +20,19 @@ What is stored (DeepGraviLens's inputs before their preprocessing):
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from darklens import __version__
-from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
-from darklens.simulate.blocks import one_cpu_thread, plan_blocks, render_blocks
-from darklens.simulate.engine import SimulationResult
+from darklens.data.h5 import SPLIT_NAMES
+from darklens.simulate.blocks import (
+    SimulationResult,
+    one_cpu_thread,
+    plan_blocks,
+    write_rendered_dataset,
+)
 from darklens.simulate.noise import add_ccd_noise
 from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
 from darklens.simulate.transients.config import (
@@ -237,32 +240,19 @@ def simulate_transients(
     extra = {"light_curves": (inst.n_epochs, len(inst.bands))}
     if inst.store_epoch_images:
         extra["epoch_images"] = (inst.n_epochs, *shape)
-    t0 = time.perf_counter()
-    with DatasetWriter(
+    return write_rendered_dataset(
         out,
-        n,
-        shape,
-        config.class_names,
+        renderer,
+        render_block,
+        seed=seed,
+        blocks=blocks,
+        workers=workers,
+        labels=labels,
+        split_codes=split_codes,
+        image_shape=shape,
         manifest=dataset_manifest(config, seed, n, split),
         truth_columns=truth_columns(config),
         extra_inputs=extra,
         overwrite=overwrite,
-    ) as writer:
-
-        def store(start: int, block: tuple) -> None:
-            images, truth, inputs = block
-            stop = start + len(images)
-            writer.write(start, images, labels[start:stop], split_codes[start:stop], truth, inputs)
-            if progress is not None:
-                progress(len(images))
-
-        render_blocks(
-            renderer,
-            render_block,
-            seed,
-            blocks,
-            workers,
-            store,
-            block_args=lambda start, stop: (labels[start:stop],),
-        )
-    return SimulationResult(Path(out), n, time.perf_counter() - t0)
+        progress=progress,
+    )

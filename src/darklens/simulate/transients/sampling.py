@@ -17,7 +17,7 @@ from darklens.simulate.lensfind.cosmology import distance_modulus, sis_velocity_
 from darklens.simulate.lensfind.sampling import (
     Deflector,
     SersicLight,
-    _deflector,
+    deflector_mass,
     elliptical_light,
     source_light,
 )
@@ -202,7 +202,7 @@ def _draw_lens_galaxy(
     theta_e = float(np.exp(rng.uniform(*np.log(d.theta_e_range_arcsec))))
     sigma = sis_velocity_dispersion_kms(theta_e, z_lens, z_source, config.h0, config.omega_m)
     params.galaxy = elliptical_light(config, z_lens, sigma, x0, y0, rng)
-    params.deflector = _deflector(config, params.galaxy, theta_e, rng)
+    params.deflector = deflector_mass(config, params.galaxy, theta_e, rng)
     params.z_lens, params.z_source = z_lens, z_source
 
 
