@@ -216,3 +216,11 @@ def test_stack_trains_members_then_fits_its_svm(curve_h5: Path, tmp_path: Path):
     assert again.best_val_auc == result.best_val_auc
     with pytest.raises(FileExistsError, match="--resume"):
         train(config, curve_h5, run, quiet=True)
+
+
+def test_onnx_export_refuses_multi_input_models(curve_run: Path, tmp_path: Path):
+    from darklens.predict.onnx_export import export_onnx
+
+    with pytest.raises(ValueError, match="image-only models; lonet also takes light_curves"):
+        export_onnx(curve_run, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -317,6 +317,12 @@ def export_onnx(
                 raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite)")
     model, meta = load_checkpoint(json_path, device="cpu")
     prep = meta["preprocessing"]
+    inputs = prep.get("inputs") or ["images"]
+    if len(inputs) > 1:
+        raise ValueError(
+            f"ONNX export takes image-only models; {meta['model']['name']} also takes "
+            f"{', '.join(inputs[1:])} (use darklens predict / Predictor for it)"
+        )
     input_shape = (int(prep["in_chans"]), int(prep["img_size"]), int(prep["img_size"]))
     example = torch.zeros((2 if dynamic_batch else STATIC_BATCH, *input_shape))
     onnx_bytes = export_to_bytes(model, example, opset=opset, dynamic_batch=dynamic_batch)
