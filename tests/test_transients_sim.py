@@ -180,7 +180,9 @@ def test_epoch_background_noise_matches_lenstronomy():
                 num_exposures=band.num_exposures,
             )
             assert sigma[e, b] == pytest.approx(reference.background_noise, rel=1e-9)
-    assert exposure.tolist() == [90.0] * 4
+    bands = config.instrument.bands
+    assert exposure.tolist() == [b.exposure_time_s * b.num_exposures for b in bands]
+    assert bands[0].exposure_time_s == 200.0  # DES-deep visits (DeepZipper, Table 1)
 
 
 def test_lensed_supernova_light_curve_rises_and_falls_with_the_images():
@@ -313,3 +315,28 @@ def test_cli_simulate_presets_and_errors(tmp_path):
     )  # fmt: skip
     assert bad.exit_code == 2 and "--n" in bad.output
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_supernovae_are_kept_only_when_seen():
+    """Survey samples hold seen supernovae: with a detection limit every lensed or hosted SN's
+    brightest image beats it at some epoch; without one, many faint ones remain."""
+    import dataclasses
+
+    from darklens.simulate.transients import get_transient_preset
+    from darklens.simulate.transients.sampling import draw_transient_params, peak_image_flux_ratio
+
+    config = get_transient_preset("transients_des_deep")
+    assert config.supernova.detection_limit_mag == 24.0
+    blind = dataclasses.replace(
+        config, supernova=dataclasses.replace(config.supernova, detection_limit_mag=None)
+    )
+    for label in (2, 3):  # lensed SN Ia, lensed SN CC
+        seen = [draw_transient_params(config, label, np.random.default_rng(i)) for i in range(15)]
+        ratios = [peak_image_flux_ratio(p.supernova, p.images, config) for p in seen]
+        # the rare system that cannot be seen after max_detection_tries keeps its brightest draw
+        assert np.mean(np.array(ratios) > 1.0) >= 0.85 and min(ratios) > 0.5
+        assert all(0.5 <= p.z_source <= 1.2 for p in seen)
+        all_drawn = [
+            draw_transient_params(blind, label, np.random.default_rng(i)) for i in range(15)
+        ]
+        assert min(peak_image_flux_ratio(p.supernova, p.images, config) for p in all_drawn) < 1.0

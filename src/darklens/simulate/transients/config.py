@@ -144,6 +144,11 @@ class SupernovaConfig(Config):
     """Type Ia and core-collapse supernovae, their hosts and where they explode.
 
     Explosion epochs are uniform in ``explosion_window_days`` relative to the first epoch.
+    ``lensed_z_range`` (default: the lensed-source range) is the redshift range of lensed SNe and
+    their hosts. Survey samples hold only supernovae that were seen: with
+    ``detection_limit_mag``, a supernova (lensed or in its host) is redrawn — position, explosion
+    time and brightness — up to ``max_detection_tries`` times until its brightest image is
+    brighter than that magnitude in some band at some epoch (else the brightest draw is kept).
     A lensed SN's unlensed position is uniform in the disc of radius ``max_offset_theta_e``·θ_E
     about the lens, redrawn until the lens makes at least two images; its host's centre is offset
     from the SN by up to ``host_offset_r_sersic`` host radii.
@@ -165,9 +170,19 @@ class SupernovaConfig(Config):
     max_offset_theta_e: float = 0.8
     host_offset_r_sersic: float = 1.0
     unlensed_host_z_range: Range = (0.1, 0.6)
+    lensed_z_range: Range | None = None
+    detection_limit_mag: float | None = None
+    max_detection_tries: int = 200
 
     def __post_init__(self) -> None:
         require_range("supernova.explosion_window_days", self.explosion_window_days)
+        if self.lensed_z_range is not None:
+            require_range("supernova.lensed_z_range", self.lensed_z_range, 1e-3)
+        require(
+            self.detection_limit_mag is None or 15 < self.detection_limit_mag < 32,
+            "supernova.detection_limit_mag must be an AB magnitude in (15, 32) or null",
+        )
+        require(self.max_detection_tries >= 1, "supernova.max_detection_tries must be >= 1")
         require(
             0 < self.max_offset_theta_e <= 1.0, "supernova.max_offset_theta_e must be in (0, 1]"
         )
@@ -196,6 +211,13 @@ class TransientsConfig(Config):
 
     def __post_init__(self) -> None:
         check_galaxy_population(self)
+        lensed_z = self.supernova.lensed_z_range
+        require(
+            lensed_z is None
+            or lensed_z[1] > self.deflector.z_range[1] + self.source.min_redshift_gap,
+            "supernova.lensed_z_range must reach beyond the deflector's highest redshift + "
+            "source.min_redshift_gap",
+        )
         n_bands = len(self.instrument.bands)
         for sn_type in SN_TYPES:
             sn = getattr(self.supernova, sn_type)

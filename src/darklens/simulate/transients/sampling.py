@@ -9,6 +9,7 @@ Positions are arcsec from the cutout centre, times days from the first epoch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ from darklens.simulate.transients.lightcurves import bazin_flux
 KIND_CODES = {name: code for code, name in enumerate(OBJECT_KINDS)}
 # Redraws of a lensed supernova's position until the lens makes >= 2 images.
 _MAX_POSITION_TRIES = 20
+SupernovaDraw = tuple["Supernova", LensedImages, tuple[float, float]]  # SN, images, unlensed x, y
 
 
 @dataclass
@@ -163,7 +165,9 @@ def draw_transient_params(
         kind = OBJECT_KINDS[len(NON_LENS_KINDS) + label - 1]
     params = TransientParams(label, KIND_CODES[kind], seeing, sky)
     if kind in ("galaxy", "galaxy_pair") or label > 0:
-        _draw_lens_galaxy(params, config, x0, y0, rng)
+        sn_lens = kind in ("lensed_sn_ia", "lensed_sn_cc")
+        z_range = config.supernova.lensed_z_range if sn_lens else None
+        _draw_lens_galaxy(params, config, x0, y0, rng, z_range)
     if kind == "galaxy_pair":
         where = _around(x0, y0, rng.uniform(*config.pair_separation_arcsec), rng)
         params.companion = source_light(config, *where, rng)
@@ -171,9 +175,14 @@ def draw_transient_params(
         z = rng.uniform(*config.supernova.unlensed_host_z_range)
         host = source_light(config, x0, y0, rng)
         params.galaxy = host
-        sn_x, sn_y = _around(x0, y0, host.r_sersic * rng.uniform(), rng)
-        params.supernova = draw_supernova(config, SN_TYPES[kind != "sn_ia_in_host"], z, rng)
-        params.images = LensedImages(np.array([sn_x]), np.array([sn_y]), np.ones(1), np.zeros(1))
+        sn_type = SN_TYPES[kind != "sn_ia_in_host"]
+
+        def in_host() -> SupernovaDraw:
+            sn_x, sn_y = _around(x0, y0, host.r_sersic * rng.uniform(), rng)
+            at = LensedImages(np.array([sn_x]), np.array([sn_y]), np.ones(1), np.zeros(1))
+            return draw_supernova(config, sn_type, z, rng), at, (sn_x, sn_y)
+
+        params.supernova, params.images, _ = seen_supernova(config, in_host)
         params.z_source = z
     elif kind == "star":
         params.star_x, params.star_y = x0, y0
@@ -193,12 +202,19 @@ def draw_transient_params(
 
 
 def _draw_lens_galaxy(
-    params: TransientParams, config: TransientsConfig, x0: float, y0: float, rng
+    params: TransientParams,
+    config: TransientsConfig,
+    x0: float,
+    y0: float,
+    rng,
+    z_source_range: tuple[float, float] | None = None,
 ) -> None:
-    """The lens-galaxy population (shared by lenses and the lone / paired galaxies)."""
+    """The lens-galaxy population (shared by lenses and the lone / paired galaxies); the
+    source redshift is drawn in ``z_source_range`` (default: the lensed-source range)."""
     d, s = config.deflector, config.source
+    low, high = z_source_range or s.z_range
     z_lens = rng.uniform(*d.z_range)
-    z_source = rng.uniform(max(s.z_range[0], z_lens + s.min_redshift_gap), s.z_range[1])
+    z_source = rng.uniform(max(low, z_lens + s.min_redshift_gap), high)
     theta_e = float(np.exp(rng.uniform(*np.log(d.theta_e_range_arcsec))))
     sigma = sis_velocity_dispersion_kms(theta_e, z_lens, z_source, config.h0, config.omega_m)
     params.galaxy = elliptical_light(config, z_lens, sigma, x0, y0, rng)
@@ -212,16 +228,50 @@ def _draw_lensed_supernova(
     lens = params.deflector
     assert lens is not None
     radius = config.supernova.max_offset_theta_e * lens.theta_e
-    for _ in range(_MAX_POSITION_TRIES):
-        sn_x, sn_y = _around(lens.x, lens.y, radius * math.sqrt(rng.uniform()), rng)
-        images = solve_images(
-            lens, sn_x, sn_y, params.z_lens, params.z_source, config.h0, config.omega_m
-        )
-        if images.count >= 2:
-            break
+
+    def lensed() -> SupernovaDraw:
+        for _ in range(_MAX_POSITION_TRIES):
+            sn_x, sn_y = _around(lens.x, lens.y, radius * math.sqrt(rng.uniform()), rng)
+            images = solve_images(
+                lens, sn_x, sn_y, params.z_lens, params.z_source, config.h0, config.omega_m
+            )
+            if images.count >= 2:
+                break
+        return draw_supernova(config, sn_type, params.z_source, rng), images, (sn_x, sn_y)
+
+    params.supernova, params.images, (sn_x, sn_y) = seen_supernova(config, lensed)
     host = source_light(config, sn_x, sn_y, rng)
     offset = host.r_sersic * config.supernova.host_offset_r_sersic * math.sqrt(rng.uniform())
     host.x, host.y = _around(sn_x, sn_y, offset, rng)
     params.lensed = host
-    params.images = images
-    params.supernova = draw_supernova(config, sn_type, params.z_source, rng)
+
+
+def peak_image_flux_ratio(sn: Supernova, images: LensedImages, config: TransientsConfig) -> float:
+    """Brightest flux of any image of ``sn`` at any epoch and band, in units of the flux of a
+    ``detection_limit_mag`` source (> 1: seen)."""
+    inst = config.instrument
+    zero_points = np.array([b.magnitude_zero_point for b in inst.bands])
+    times = np.asarray(inst.epoch_times_days(), dtype=np.float64)
+    limit = 10.0 ** (-0.4 * (config.supernova.detection_limit_mag - zero_points))
+    best = 0.0
+    for mu, delay in zip(images.magnification, images.delay_days, strict=True):
+        flux = abs(mu) * supernova_light_curve(sn, times, zero_points, delay)
+        best = max(best, float(np.max(flux / limit)))
+    return best
+
+
+def seen_supernova(config: TransientsConfig, draw: Callable[[], SupernovaDraw]) -> SupernovaDraw:
+    """``draw()`` until the supernova is seen (see ``SupernovaConfig.detection_limit_mag``);
+    after ``max_detection_tries`` the brightest draw is kept."""
+    best = draw()
+    if config.supernova.detection_limit_mag is None:
+        return best
+    ratio = peak_image_flux_ratio(best[0], best[1], config)
+    for _ in range(config.supernova.max_detection_tries - 1):
+        if ratio > 1.0:
+            break
+        candidate = draw()
+        candidate_ratio = peak_image_flux_ratio(candidate[0], candidate[1], config)
+        if candidate_ratio > ratio:
+            best, ratio = candidate, candidate_ratio
+    return best
