@@ -340,6 +340,7 @@ def write_report(
     light_curves: ImageSource | None = None,
     band_names: Sequence[str] | None = None,
     epochs_days: Sequence[float] | None = None,
+    light_curve_label: str = "Flux",
 ) -> Path:
     """Write ``metrics.json``, PNG figures and a self-contained ``report.html``; return its path.
 
@@ -351,7 +352,8 @@ def write_report(
     verbatim. ``light_curves`` (``[N, epochs, bands]`` fluxes aligned with ``y_true``, NaN where
     missing, or a reader called once with all positions ``0..N-1``) adds per-class light-curve
     plots (:func:`~darklens.evaluate.plots.plot_light_curves`), with ``band_names`` in the legend
-    and ``epochs_days`` (one time per epoch) on the x axis instead of the epoch index.
+    and ``epochs_days`` (one time per epoch) on the x axis instead of the epoch index;
+    ``light_curve_label`` names their y axis (e.g. when they are scaled as the models see them).
     """
     labels, probs = check_multiclass(y_true, proba)
     names = check_class_names(class_names, probs.shape[1])
@@ -429,7 +431,16 @@ def write_report(
                 "light-curves",
                 "Light curves",
                 _light_curve_section(
-                    out, curves, labels, probs, predicted, names, ids, band_names, epochs_days
+                    out,
+                    curves,
+                    labels,
+                    probs,
+                    predicted,
+                    names,
+                    ids,
+                    band_names,
+                    epochs_days,
+                    light_curve_label,
                 ),
             )
         )
@@ -512,6 +523,7 @@ def _light_curve_section(
     ids: list[str],
     band_names: Sequence[str] | None,
     epochs_days: Sequence[float] | None,
+    flux_label: str = "Flux",
 ) -> str:
     path = plot_light_curves(
         curves,
@@ -523,6 +535,7 @@ def _light_curve_section(
         y_pred=predicted,
         epochs_days=epochs_days,
         sample_ids=ids,
+        flux_label=flux_label,
     )
     caption = (
         "Light curves of each true class: per band, the thick line is the class median flux at "

@@ -111,11 +111,21 @@ def predict_split(
 
 def _light_curve_options(dataset: LensDataset, indices: np.ndarray) -> dict[str, Any]:
     """Report arguments for the light curves of a transient dataset (none for image datasets):
-    the curves of the evaluated examples, band names and epoch times from the manifest."""
+    the curves of the evaluated examples, each band min–max scaled per example as the models see
+    them (raw fluxes hide a supernova under its lens galaxy's light), band names and epoch times
+    from the manifest."""
     if LIGHT_CURVES not in dataset.input_names:
         return {}
+
+    def scaled(positions: np.ndarray) -> np.ndarray:
+        curves = dataset.inputs(LIGHT_CURVES, indices[positions]).astype(np.float64)
+        low = np.nanmin(curves, axis=1, keepdims=True)
+        span = np.nanmax(curves, axis=1, keepdims=True) - low
+        return (curves - low) / np.where(span > 0, span, 1.0)
+
     options: dict[str, Any] = {
-        "light_curves": lambda positions: dataset.inputs(LIGHT_CURVES, indices[positions])
+        "light_curves": scaled,
+        "light_curve_label": "flux, min–max scaled per band (as the models see it)",
     }
     n_epochs, n_bands = dataset.input_shape(LIGHT_CURVES)
     bands = dataset.manifest.get("band_names")
