@@ -1,11 +1,21 @@
 """Simulation throughput: darklens (caustics, batched) vs a per-image lenstronomy loop, same run.
 
     python bench/bench_simulate.py --preset model_ii --n-per-class 3000
+    python bench/bench_simulate.py --lensfind lensfind_ground --n-per-class 1000
 
 Prints images/s for: the lenstronomy loop (one ImageModel per number of point masses, reused —
 the careful baseline), our renderer in-process, and the full `simulate_dataset` pipeline (sampling,
 rendering, noise, HDF5 write) with 1 and 2 worker processes. Substructure classes only (cdm and
 axion) and the full three-class mix are reported separately.
+
+``--lensfind PRESET`` times the lens-finding simulator instead, on equal numbers of lenses and
+non-lenses: a plain lenstronomy loop (per band one ``ImageModel`` per component layout, reused,
+its Gaussian PSF updated to each image's seeing; SIE + SHEAR mass, SERSIC_ELLIPSE lens light and
+source, amplitudes from the AB magnitudes as lenstronomy's SimAPI converts them, supersampled
+like ours) against our batched renderer, both drawing parameters with ``draw_lensfind_params``
+and adding the same CCD noise. Look-alike parts lenstronomy has no profile for (spiral-arm
+modulation, Gaussian rings, stars) are left out of the loop, and it computes no truth (lensed
+S/N, magnification), so the baseline does a little less work than ours.
 """
 
 from __future__ import annotations
@@ -19,8 +29,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lenstronomy.Data.imaging_data import ImageData
+from lenstronomy.Data.psf import PSF
+from lenstronomy.ImSim.image_model import ImageModel
+from lenstronomy.LensModel.lens_model import LensModel
+from lenstronomy.LightModel.light_model import LightModel
+from lenstronomy.Util.param_util import phi_q2_ellipticity
 
+from darklens.simulate.api import simulate
 from darklens.simulate.engine import render_block, simulate_dataset
+from darklens.simulate.lensfind import LENSFIND_PRESETS, LensFindConfig, LensFindRenderer
+from darklens.simulate.lensfind import draw_lensfind_params as draw_lensfind
+from darklens.simulate.lensfind.engine import render_block as render_lensfind_block
+from darklens.simulate.lensfind.noise import noise_levels, observe
 from darklens.simulate.noise import apply_noise
 from darklens.simulate.presets import get_preset
 from darklens.simulate.reference import LenstronomyRenderer
@@ -51,14 +72,177 @@ def ours_in_process(config, labels: list[int], batch: int) -> float:
     return len(labels) / (time.perf_counter() - t0)
 
 
+# -- lens finding ---------------------------------------------------------------------------------
+class LenstronomyLensFind:
+    """Lens-finding images one at a time with lenstronomy: per band, one ImageModel per layout
+    (number of Sérsic lights, lensed source or not), built once and reused."""
+
+    def __init__(self, config: LensFindConfig) -> None:
+        inst = config.instrument
+        self.config = config
+        n, pix = inst.num_pix, inst.pixel_scale_arcsec
+        corner = -(n - 1) / 2.0 * pix
+        self._data = ImageData(
+            image_data=np.zeros((n, n)),
+            ra_at_xy_0=corner,
+            dec_at_xy_0=corner,
+            transform_pix2angle=np.array([[pix, 0.0], [0.0, pix]]),
+        )
+        self._zero_points = np.array([b.magnitude_zero_point for b in inst.bands])
+        self._sersic = LightModel(["SERSIC_ELLIPSE"])
+        self._models: dict[tuple[int, bool, int], ImageModel] = {}
+
+    def _model(self, n_lights: int, lensed: bool, band: int) -> ImageModel:
+        key = (n_lights, lensed, band)
+        if key not in self._models:
+            inst = self.config.instrument
+            psf = PSF(
+                psf_type="GAUSSIAN",
+                fwhm=inst.bands[band].seeing_fwhm_range_arcsec[0],
+                pixel_size=inst.pixel_scale_arcsec,
+                truncation=inst.psf_truncation_sigma,
+            )
+            self._models[key] = ImageModel(
+                self._data,
+                psf,
+                lens_model_class=LensModel(["SIE", "SHEAR"]) if lensed else None,
+                source_model_class=LightModel(["SERSIC_ELLIPSE"]) if lensed else None,
+                lens_light_model_class=LightModel(["SERSIC_ELLIPSE"] * n_lights),
+                kwargs_numerics={
+                    "supersampling_factor": inst.supersampling,
+                    "supersampling_convolution": False,
+                },
+            )
+        return self._models[key]
+
+    def _sersic_kwargs(self, light) -> tuple[dict, np.ndarray]:
+        """lenstronomy kwargs without ``amp``, and the amplitude per band for its magnitudes."""
+        e1, e2 = phi_q2_ellipticity(light.phi, light.q)
+        kwargs = {
+            "R_sersic": light.r_sersic,
+            "n_sersic": light.n,
+            "e1": e1,
+            "e2": e2,
+            "center_x": light.x,
+            "center_y": light.y,
+        }
+        unit_flux = self._sersic.total_flux([{"amp": 1.0, **kwargs}])[0]
+        return kwargs, 10.0 ** (-0.4 * (light.magnitudes - self._zero_points)) / unit_flux
+
+    def render_one(self, p) -> np.ndarray:
+        """Noiseless image [bands, H, W] in e-/s per pixel."""
+        inst = self.config.instrument
+        lights = [c for c in (p.galaxy, p.companion, p.disc) if c is not None]
+        light_kwargs = [self._sersic_kwargs(c) for c in lights]
+        lensed = p.deflector is not None
+        kwargs_lens = source = None
+        if lensed:
+            d = p.deflector
+            e1, e2 = phi_q2_ellipticity(d.phi, d.q)
+            kwargs_lens = [
+                {"theta_E": d.theta_e, "e1": e1, "e2": e2, "center_x": d.x, "center_y": d.y},
+                {"gamma1": d.gamma1, "gamma2": d.gamma2, "ra_0": d.x, "dec_0": d.y},
+            ]
+            source = self._sersic_kwargs(p.source)
+        bands = []
+        for b in range(len(inst.bands)):
+            model = self._model(len(lights), lensed, b)
+            model.update_psf(
+                PSF(
+                    psf_type="GAUSSIAN",
+                    fwhm=float(p.seeing_fwhm_arcsec[b]),
+                    pixel_size=inst.pixel_scale_arcsec,
+                    truncation=inst.psf_truncation_sigma,
+                )
+            )
+            kwargs_light = [{"amp": amps[b], **kw} for kw, amps in light_kwargs]
+            kwargs_source = [{"amp": source[1][b], **source[0]}] if lensed else None
+            bands.append(model.image(kwargs_lens, kwargs_source, kwargs_light))
+        return np.stack(bands)
+
+
+def lensfind_lenstronomy_loop(config: LensFindConfig, labels: list[int]) -> float:
+    """Images/s of sampling + lenstronomy render + noise, one image at a time."""
+    renderer = LenstronomyLensFind(config)
+    background, exposure = noise_levels(config)
+    for i in range(20):  # build the ImageModels outside the timing
+        renderer.render_one(draw_lensfind(config, i % 2, image_rng(1, i, PARAMS_STREAM)))
+    t0 = time.perf_counter()
+    for i, label in enumerate(labels):
+        p = draw_lensfind(config, label, image_rng(0, i, PARAMS_STREAM))
+        observe(renderer.render_one(p), image_rng(0, i, NOISE_STREAM), background, exposure)
+    return len(labels) / (time.perf_counter() - t0)
+
+
+def lensfind_ours_in_process(config: LensFindConfig, labels: list[int], batch: int) -> float:
+    """Images/s of our batched sampling + render + noise + truth, one process."""
+    renderer = LensFindRenderer(config)
+    labels_array = np.asarray(labels)
+    warm = min(batch, len(labels))
+    render_lensfind_block(renderer, 1, 0, warm, labels_array[:warm])
+    t0 = time.perf_counter()
+    for start in range(0, len(labels), batch):
+        stop = min(start + batch, len(labels))
+        render_lensfind_block(renderer, 0, start, stop, labels_array[start:stop])
+    return len(labels) / (time.perf_counter() - t0)
+
+
+def lensfind_rows(name: str, n_per_class: int, n_lenstronomy: int, batch: int) -> list:
+    config = LENSFIND_PRESETS.get(name)
+    lt = lensfind_lenstronomy_loop(config, [i % 2 for i in range(2 * n_lenstronomy)])
+    ours = lensfind_ours_in_process(config, [i % 2 for i in range(2 * n_per_class)], batch)
+    rows = [
+        (f"{name}: lenstronomy per-image loop, 1 process", lt, 1.0),
+        (f"{name}: darklens renderer + noise, 1 process", ours, ours / lt),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            result = simulate(
+                config,
+                Path(tmp) / f"w{workers}.h5",
+                n=2 * n_per_class,
+                lens_fraction=(0.5, 0.5, 0.5),
+                workers=workers,
+                batch_size=batch,
+            )
+            rows.append(
+                (
+                    f"{name}: `darklens simulate` to HDF5, {workers} worker(s)",
+                    result.images_per_second,
+                    result.images_per_second / lt,
+                )
+            )
+    return rows
+
+
+def print_rows(rows: list) -> None:
+    print(f"{'what':64s} {'images/s':>10s} {'vs lenstronomy':>15s}")
+    for what, rate, ratio in rows:
+        print(f"{what:64s} {rate:10,.0f} {ratio:14.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="model_ii")
+    parser.add_argument(
+        "--lensfind",
+        choices=LENSFIND_PRESETS.names(),
+        help="time this lens-finding preset instead (classes: lens, non-lens)",
+    )
     parser.add_argument("--n-per-class", type=int, default=3000)
     parser.add_argument("--n-lenstronomy", type=int, default=300, help="images per class")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.lensfind:
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"torch {torch.__version__}; preset {args.lensfind}"
+        )
+        print_rows(
+            lensfind_rows(args.lensfind, args.n_per_class, args.n_lenstronomy, args.batch_size)
+        )
+        return
     config = get_preset(args.preset)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -91,9 +275,7 @@ def main() -> None:
                     result.images_per_second / lt_all,
                 )
             )
-    print(f"{'what':64s} {'images/s':>10s} {'vs lenstronomy':>15s}")
-    for what, rate, ratio in rows:
-        print(f"{what:64s} {rate:10,.0f} {ratio:14.1f}x")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

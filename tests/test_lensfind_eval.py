@@ -398,3 +398,18 @@ def test_predict_rank_to_parquet_has_an_integer_rank(lens_run: Path, lens_h5: Pa
     assert table.column("rank").to_pylist() == [1, 2, 3, 4, 5]
     scores = table.column("p_lens").to_pylist()
     assert scores == sorted(scores, reverse=True)
+
+
+def test_prediction_csv_keeps_scores_near_one_apart(tmp_path):
+    """Lens scores of confident models crowd near 1; the CSV must not round them into ties."""
+    import csv
+
+    from darklens.predict.batch import PredictionWriter
+
+    scores = np.array([1 - 1e-12, 1 - 3e-12, 0.5])
+    proba = np.stack([1 - scores, scores], axis=1)
+    with PredictionWriter(tmp_path / "p.csv", ["non_lens", "lens"]) as writer:
+        writer.write(["a", "b", "c"], proba)
+    with open(tmp_path / "p.csv", newline="") as handle:
+        read = [float(row["p_lens"]) for row in csv.DictReader(handle)]
+    assert read == scores.tolist()

@@ -46,7 +46,7 @@ from darklens.predict.inputs import (
 from darklens.predict.predictor import Predictor, check_threshold
 
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet"}
-PROBABILITY_DIGITS = ".10g"  # CSV text of a probability: float64 mean of float32 softmaxes
+PROBABILITY_DIGITS = ".17g"  # exact float64 text: scores near 1 must not round into ties
 
 PathLike = str | Path
 
