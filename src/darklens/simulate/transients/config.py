@@ -148,7 +148,9 @@ class SupernovaConfig(Config):
     their hosts. Survey samples hold only supernovae that were seen: with
     ``detection_limit_mag``, a supernova (lensed or in its host) is redrawn — position, explosion
     time and brightness — up to ``max_detection_tries`` times until its brightest image is
-    brighter than that magnitude in some band at some epoch (else the brightest draw is kept).
+    brighter than that magnitude in some band at some epoch (else the brightest draw is kept);
+    ``detection_contrast`` further asks that it then reach that fraction of the flux of the galaxy
+    it sits on (the lens, or its host), so that it shows in the aperture light curve.
     A lensed SN's unlensed position is uniform in the disc of radius ``max_offset_theta_e``·θ_E
     about the lens, redrawn until the lens makes at least two images; its host's centre is offset
     from the SN by up to ``host_offset_r_sersic`` host radii.
@@ -172,6 +174,7 @@ class SupernovaConfig(Config):
     unlensed_host_z_range: Range = (0.1, 0.6)
     lensed_z_range: Range | None = None
     detection_limit_mag: float | None = None
+    detection_contrast: float = 0.0
     max_detection_tries: int = 200
 
     def __post_init__(self) -> None:
@@ -183,6 +186,7 @@ class SupernovaConfig(Config):
             "supernova.detection_limit_mag must be an AB magnitude in (15, 32) or null",
         )
         require(self.max_detection_tries >= 1, "supernova.max_detection_tries must be >= 1")
+        require(self.detection_contrast >= 0, "supernova.detection_contrast must be >= 0 (0: off)")
         require(
             0 < self.max_offset_theta_e <= 1.0, "supernova.max_offset_theta_e must be in (0, 1]"
         )

@@ -15,8 +15,9 @@ whose data were made with deeplenstronomy. Instrument values:
 
 Lenses are bright early types at z 0.2–0.7 with θ_E 0.8–2.5″; lensed galaxies sit at z 0.8–1.6,
 lensed supernovae at z 0.5–1.2, and only supernovae whose brightest image beats the survey's
-single-epoch detection limit (24.0 mag DES-deep and LSST-wide, 23.5 DESI-DOT) in some band and
-epoch are kept (redrawn otherwise), as in survey-selected samples. Colours
+single-epoch detection limit (24.0 mag DES-deep and LSST-wide, 23.5 DESI-DOT) and 3 % of the
+lens galaxy's flux in some band and epoch are kept (redrawn otherwise), as in survey-selected
+samples: a fainter one is lost in the lens galaxy's light and photon noise. Colours
 are approximate SDSS-like AB colours for g, r, i, z (red lens galaxies, blue sources, stars).
 """
 
@@ -41,6 +42,10 @@ _COLOURS = ColourConfig(
 # Lensed supernovae of survey samples: z ~ 0.5–1.2 and seen in at least one epoch (a type Ia
 # at z = 1.4 peaks near 25.5 mag unlensed, far below a single epoch's depth).
 _LENSED_SN_Z = (0.5, 1.2)
+# ... and bright enough against the lens galaxy beneath to show in an aperture light curve: at
+# some epoch and band its brightest image reaches 3 % of the galaxy's flux (redrawn up to 400
+# times: positions near the caustics magnify; the brightest draw is kept otherwise).
+_SN_CONTRAST = 0.03
 _DEFLECTOR = DeflectorConfig(z_range=(0.2, 0.7), theta_e_range_arcsec=(0.8, 2.5))
 _SOURCE = LensedSourceConfig(
     z_range=(0.8, 1.6), magnitude_range=(21.0, 25.0), r_sersic_range_arcsec=(0.1, 0.6)
@@ -78,6 +83,8 @@ def _des_like(
             explosion_window_days=(-40.0, span),
             lensed_z_range=_LENSED_SN_Z,
             detection_limit_mag=detection_limit_mag,
+            detection_contrast=_SN_CONTRAST,
+            max_detection_tries=400,
         ),
         colours=_COLOURS,
     )
@@ -114,6 +121,8 @@ TRANSIENT_PRESETS.add(
             explosion_window_days=(-40.0, 140.0),
             lensed_z_range=_LENSED_SN_Z,
             detection_limit_mag=24.0,
+            detection_contrast=_SN_CONTRAST,
+            max_detection_tries=400,
         ),
         colours=_COLOURS,
     ),

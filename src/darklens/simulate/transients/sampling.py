@@ -34,6 +34,7 @@ from darklens.simulate.transients.lightcurves import bazin_flux
 KIND_CODES = {name: code for code, name in enumerate(OBJECT_KINDS)}
 # Redraws of a lensed supernova's position until the lens makes >= 2 images.
 _MAX_POSITION_TRIES = 20
+_SN_DRAWS_PER_POSITION = 8  # supernova draws (time, brightness) tried per lensed position
 SupernovaDraw = tuple["Supernova", LensedImages, tuple[float, float]]  # SN, images, unlensed x, y
 
 
@@ -182,7 +183,7 @@ def draw_transient_params(
             at = LensedImages(np.array([sn_x]), np.array([sn_y]), np.ones(1), np.zeros(1))
             return draw_supernova(config, sn_type, z, rng), at, (sn_x, sn_y)
 
-        params.supernova, params.images, _ = seen_supernova(config, in_host)
+        params.supernova, params.images, _ = seen_supernova(config, in_host, host.magnitudes)
         params.z_source = z
     elif kind == "star":
         params.star_x, params.star_y = x0, y0
@@ -229,30 +230,46 @@ def _draw_lensed_supernova(
     assert lens is not None
     radius = config.supernova.max_offset_theta_e * lens.theta_e
 
-    def lensed() -> SupernovaDraw:
-        for _ in range(_MAX_POSITION_TRIES):
-            sn_x, sn_y = _around(lens.x, lens.y, radius * math.sqrt(rng.uniform()), rng)
-            images = solve_images(
-                lens, sn_x, sn_y, params.z_lens, params.z_source, config.h0, config.omega_m
-            )
-            if images.count >= 2:
-                break
-        return draw_supernova(config, sn_type, params.z_source, rng), images, (sn_x, sn_y)
+    solved: list = []  # the current position's images; solving costs far more than an SN draw
 
-    params.supernova, params.images, (sn_x, sn_y) = seen_supernova(config, lensed)
+    def lensed() -> SupernovaDraw:
+        if not solved or solved[1] >= _SN_DRAWS_PER_POSITION:
+            for _ in range(_MAX_POSITION_TRIES):
+                sn_x, sn_y = _around(lens.x, lens.y, radius * math.sqrt(rng.uniform()), rng)
+                images = solve_images(
+                    lens, sn_x, sn_y, params.z_lens, params.z_source, config.h0, config.omega_m
+                )
+                if images.count >= 2:
+                    break
+            solved[:] = [(images, (sn_x, sn_y)), 0]
+        (images, where), used = solved
+        solved[1] = used + 1
+        return draw_supernova(config, sn_type, params.z_source, rng), images, where
+
+    galaxy = params.galaxy.magnitudes if params.galaxy is not None else None
+    params.supernova, params.images, (sn_x, sn_y) = seen_supernova(config, lensed, galaxy)
     host = source_light(config, sn_x, sn_y, rng)
     offset = host.r_sersic * config.supernova.host_offset_r_sersic * math.sqrt(rng.uniform())
     host.x, host.y = _around(sn_x, sn_y, offset, rng)
     params.lensed = host
 
 
-def peak_image_flux_ratio(sn: Supernova, images: LensedImages, config: TransientsConfig) -> float:
-    """Brightest flux of any image of ``sn`` at any epoch and band, in units of the flux of a
-    ``detection_limit_mag`` source (> 1: seen)."""
+def peak_image_flux_ratio(
+    sn: Supernova,
+    images: LensedImages,
+    config: TransientsConfig,
+    background_magnitudes: np.ndarray | None = None,
+) -> float:
+    """Brightest flux of any image of ``sn`` at any epoch and band, in units of the flux needed
+    to be seen there (> 1: seen): a ``detection_limit_mag`` source, or ``detection_contrast``
+    times the galaxy beneath (``background_magnitudes`` per band) when that is more."""
     inst = config.instrument
     zero_points = np.array([b.magnitude_zero_point for b in inst.bands])
     times = np.asarray(inst.epoch_times_days(), dtype=np.float64)
     limit = 10.0 ** (-0.4 * (config.supernova.detection_limit_mag - zero_points))
+    if background_magnitudes is not None and config.supernova.detection_contrast > 0:
+        galaxy = 10.0 ** (-0.4 * (np.asarray(background_magnitudes) - zero_points))
+        limit = np.maximum(limit, config.supernova.detection_contrast * galaxy)
     best = 0.0
     for mu, delay in zip(images.magnification, images.delay_days, strict=True):
         flux = abs(mu) * supernova_light_curve(sn, times, zero_points, delay)
@@ -260,18 +277,24 @@ def peak_image_flux_ratio(sn: Supernova, images: LensedImages, config: Transient
     return best
 
 
-def seen_supernova(config: TransientsConfig, draw: Callable[[], SupernovaDraw]) -> SupernovaDraw:
+def seen_supernova(
+    config: TransientsConfig,
+    draw: Callable[[], SupernovaDraw],
+    background_magnitudes: np.ndarray | None = None,
+) -> SupernovaDraw:
     """``draw()`` until the supernova is seen (see ``SupernovaConfig.detection_limit_mag``);
     after ``max_detection_tries`` the brightest draw is kept."""
     best = draw()
     if config.supernova.detection_limit_mag is None:
         return best
-    ratio = peak_image_flux_ratio(best[0], best[1], config)
+    ratio = peak_image_flux_ratio(best[0], best[1], config, background_magnitudes)
     for _ in range(config.supernova.max_detection_tries - 1):
         if ratio > 1.0:
             break
         candidate = draw()
-        candidate_ratio = peak_image_flux_ratio(candidate[0], candidate[1], config)
+        candidate_ratio = peak_image_flux_ratio(
+            candidate[0], candidate[1], config, background_magnitudes
+        )
         if candidate_ratio > ratio:
             best, ratio = candidate, candidate_ratio
     return best
