@@ -400,49 +400,28 @@ def _build(
     return cls(in_chans, num_classes, img_size, curve_shape, **kwargs)
 
 
-@register_model("cnn_lstm", inputs=INPUTS)
-def cnn_lstm(
-    in_chans: int,
-    num_classes: int,
-    img_size: int,
-    input_shapes: Mapping[str, Sequence[int]],
-    **kwargs,
-) -> nn.Module:
-    """CNN + LSTM fusion (~2.4M parameters at 4×45×45); kwargs: lstm_hidden, dropout."""
-    return _build(CnnLstm, "cnn_lstm", in_chans, num_classes, img_size, input_shapes, **kwargs)
+def _register(name: str, cls: type[TransientModel], doc: str) -> None:
+    def build(
+        in_chans: int,
+        num_classes: int,
+        img_size: int,
+        input_shapes: Mapping[str, Sequence[int]],
+        **kwargs,
+    ) -> nn.Module:
+        return _build(cls, name, in_chans, num_classes, img_size, input_shapes, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    register_model(name, inputs=INPUTS)(build)
 
 
-@register_model("lonet", inputs=INPUTS)
-def lonet(
-    in_chans: int,
-    num_classes: int,
-    img_size: int,
-    input_shapes: Mapping[str, Sequence[int]],
-    **kwargs,
-) -> nn.Module:
-    """DeepGraviLens LoNet; kwargs: gru_hidden, d_model, layers, heads, dropout."""
-    return _build(LoNet, "lonet", in_chans, num_classes, img_size, input_shapes, **kwargs)
-
-
-@register_model("munet", inputs=INPUTS)
-def munet(
-    in_chans: int,
-    num_classes: int,
-    img_size: int,
-    input_shapes: Mapping[str, Sequence[int]],
-    **kwargs,
-) -> nn.Module:
-    """DeepGraviLens MuNet; kwargs: gru_hidden, dropout."""
-    return _build(MuNet, "munet", in_chans, num_classes, img_size, input_shapes, **kwargs)
-
-
-@register_model("glonet", inputs=INPUTS)
-def glonet(
-    in_chans: int,
-    num_classes: int,
-    img_size: int,
-    input_shapes: Mapping[str, Sequence[int]],
-    **kwargs,
-) -> nn.Module:
-    """DeepGraviLens GloNet; kwargs: widths, dropout."""
-    return _build(GloNet, "glonet", in_chans, num_classes, img_size, input_shapes, **kwargs)
+_register(
+    "cnn_lstm",
+    CnnLstm,
+    "CNN + LSTM fusion (~2.4M parameters at 4×45×45); kwargs: lstm_hidden, dropout.",
+)
+_register(
+    "lonet", LoNet, "DeepGraviLens LoNet; kwargs: gru_hidden, d_model, layers, heads, dropout."
+)
+_register("munet", MuNet, "DeepGraviLens MuNet; kwargs: gru_hidden, dropout.")
+_register("glonet", GloNet, "DeepGraviLens GloNet; kwargs: widths, dropout.")
