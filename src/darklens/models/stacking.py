@@ -236,7 +236,7 @@ def fit_svm_head(
     """
     try:
         import sklearn  # noqa: F401
-    except ImportError as err:  # pragma: no cover - scikit-learn is installed with darklens[dev]
+    except ImportError as err:  # pragma: no cover - scikit-learn is a darklens dependency
         raise ImportError(
             "fitting the DeepGraviLens SVM needs scikit-learn: pip install scikit-learn"
         ) from err
