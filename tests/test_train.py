@@ -427,3 +427,15 @@ def test_cli_bad_input_is_a_one_line_error(toy_h5: Path, tmp_path: Path):
         app, ["train", "--data", str(tmp_path / "x.h5"), "--out", str(tmp_path / "r")]
     )
     assert missing.exit_code == 2 and "no dataset file" in missing.output
+
+
+def test_eval_batch_size_changes_only_how_validation_is_batched(toy_h5: Path, tmp_path: Path):
+    base = TrainConfig(model="deeplense_cnn", epochs=2, batch_size=8, seed=0)
+    default = train(base, toy_h5, tmp_path / "a", quiet=True)
+    small = train(dataclasses.replace(base, eval_batch_size=5), toy_h5, tmp_path / "b", quiet=True)
+    _assert_same_weights(_weights(default.run_dir), _weights(small.run_dir))
+    for one, other in zip(default.history, small.history, strict=True):
+        assert one["val_auc"] == pytest.approx(other["val_auc"], abs=1e-9)
+        assert one["val_loss"] == pytest.approx(other["val_loss"], rel=1e-5)
+    with pytest.raises(ConfigError, match="eval_batch_size"):
+        TrainConfig(eval_batch_size=0)

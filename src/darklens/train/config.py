@@ -21,7 +21,15 @@ AUTO = "auto"
 
 # Settings that may change when a run is resumed: they do not alter what one epoch computes.
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "early_stopping_patience", "num_workers", "device", "in_memory", "data"}
+    {
+        "epochs",
+        "early_stopping_patience",
+        "num_workers",
+        "device",
+        "in_memory",
+        "data",
+        "eval_batch_size",
+    }
 )
 
 
@@ -72,7 +80,8 @@ class TrainConfig(Config):
     ``amp``/``channels_last``/``in_memory`` take true, false or ``auto`` (auto: mixed precision and
     channels-last on CUDA only; in-memory data when the split fits in a quarter of free RAM).
     ``early_stopping_patience`` and ``grad_clip_norm`` are off at 0. ``img_size`` defaults to the
-    dataset's image size. ``batch_size`` is per process under DDP.
+    dataset's image size. ``batch_size`` is per process under DDP; ``eval_batch_size`` (default
+    twice ``batch_size``) is the validation batch, smaller saves memory traffic on large images.
 
     ``normalization`` scales the images (``channel_minmax``: each band on its own);
     ``series_normalization`` the extra inputs shaped [T, C] that multi-input models take (e.g.
@@ -96,6 +105,7 @@ class TrainConfig(Config):
     img_size: int | None = None
     epochs: int = 30
     batch_size: int = 64
+    eval_batch_size: int | None = None
     optimizer: str = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -151,6 +161,10 @@ class TrainConfig(Config):
         )
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")
+        require(
+            self.eval_batch_size is None or self.eval_batch_size >= 1,
+            f"eval_batch_size must be >= 1 (or null: twice batch_size), got {self.eval_batch_size}",
+        )
         _require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require(self.lr > 0, f"lr must be > 0, got {self.lr}")
         require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")

@@ -579,7 +579,7 @@ class _EpochRunner:
     def _evaluate(self) -> EvalResult:
         ctx, n_val = self.ctx, len(self.val_data)
         positions = shard(np.arange(n_val), ctx.rank, ctx.world_size)
-        plan = batch_plan(positions, 2 * self.config.batch_size)
+        plan = batch_plan(positions, self.config.eval_batch_size or 2 * self.config.batch_size)
         device = self.settings.device
 
         def gather(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
