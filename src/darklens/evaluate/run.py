@@ -61,12 +61,12 @@ def check_dataset_fits(predictor: Predictor, dataset: LensDataset, source: PathL
                 f"{source} takes the extra input {name!r}, which {dataset.path} does not hold "
                 f"(its extra inputs: {', '.join(dataset.input_names) or 'none'})"
             )
-        if predictor.input_shapes_.get(name, dataset.input_shape(name)) != dataset.input_shape(
-            name
-        ):
+        shape = dataset.input_shape(name)
+        trained = predictor.input_shapes_.get(name, shape)
+        if trained != shape:
             raise ValueError(
-                f"{dataset.path} has {name} shaped {dataset.input_shape(name)} per example but "
-                f"{source} was trained on {predictor.input_shapes_[name]}"
+                f"{dataset.path} has {name} shaped {shape} per example but {source} was "
+                f"trained on {trained}"
             )
 
 
