@@ -37,16 +37,21 @@ from lenstronomy.LightModel.light_model import LightModel
 from lenstronomy.Util.param_util import phi_q2_ellipticity
 
 from darklens.simulate.api import simulate
-from darklens.simulate.engine import render_block, simulate_dataset
 from darklens.simulate.lensfind import LENSFIND_PRESETS, LensFindConfig, LensFindRenderer
 from darklens.simulate.lensfind import draw_lensfind_params as draw_lensfind
 from darklens.simulate.lensfind.engine import render_block as render_lensfind_block
 from darklens.simulate.lensfind.noise import noise_levels, observe
-from darklens.simulate.noise import apply_noise
-from darklens.simulate.presets import get_preset
-from darklens.simulate.reference import LenstronomyRenderer
-from darklens.simulate.render import SubstructureRenderer
-from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, draw_image_params, image_rng
+from darklens.simulate.substructure.engine import render_block, simulate_dataset
+from darklens.simulate.substructure.noise import apply_noise
+from darklens.simulate.substructure.presets import get_preset
+from darklens.simulate.substructure.reference import LenstronomyRenderer
+from darklens.simulate.substructure.render import SubstructureRenderer
+from darklens.simulate.substructure.sampling import (
+    NOISE_STREAM,
+    PARAMS_STREAM,
+    draw_image_params,
+    image_rng,
+)
 
 
 def lenstronomy_loop(config, labels: list[int]) -> float:

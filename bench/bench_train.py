@@ -30,8 +30,8 @@ import torch
 
 from darklens.evaluate.run import evaluate_checkpoint
 from darklens.models import create_model
-from darklens.simulate.engine import simulate_dataset
-from darklens.simulate.presets import get_preset
+from darklens.simulate.substructure.engine import simulate_dataset
+from darklens.simulate.substructure.presets import get_preset
 from darklens.train.config import AugmentConfig, TrainConfig
 from darklens.train.trainer import train
 

@@ -4,8 +4,8 @@ import pytest
 
 from darklens.config import ConfigError, parse_assignments
 from darklens.simulate.api import resolve_config
-from darklens.simulate.config import SubstructureConfig
-from darklens.simulate.presets import get_preset
+from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.presets import get_preset
 
 
 @pytest.mark.parametrize("name", ["model_i", "model_ii", "model_iii"])

@@ -72,8 +72,8 @@ def run_quickstart(
     """Simulate → gallery → train (or resume) → evaluate on the test split → report.html."""
     from darklens.data.gallery import write_gallery
     from darklens.evaluate.run import evaluate_checkpoint
-    from darklens.simulate.engine import simulate_dataset
-    from darklens.simulate.presets import get_preset
+    from darklens.simulate.substructure.engine import simulate_dataset
+    from darklens.simulate.substructure.presets import get_preset
     from darklens.train.config import TrainConfig
     from darklens.train.trainer import train
 

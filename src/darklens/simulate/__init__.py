@@ -1,6 +1,6 @@
 """Simulation: presets (frozen configs), per-image sampling, batched rendering, noise, engine."""
 
-from darklens.simulate.config import (
+from darklens.simulate.substructure.config import (
     AxionConfig,
     CDMConfig,
     InstrumentConfig,
@@ -8,8 +8,8 @@ from darklens.simulate.config import (
     SourceConfig,
     SubstructureConfig,
 )
-from darklens.simulate.engine import SimulationResult, simulate_dataset
-from darklens.simulate.presets import PRESETS, get_preset
+from darklens.simulate.substructure.engine import SimulationResult, simulate_dataset
+from darklens.simulate.substructure.presets import PRESETS, get_preset
 
 __all__ = [
     "AxionConfig",

@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 
 from darklens.config import ConfigError
-from darklens.simulate.config import SubstructureConfig
-from darklens.simulate.engine import SimulationResult, simulate_dataset
 from darklens.simulate.lensfind.config import LensFindConfig
 from darklens.simulate.lensfind.engine import simulate_lensfind
 from darklens.simulate.lensfind.presets import LENSFIND_PRESETS
-from darklens.simulate.presets import PRESETS
+from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.engine import SimulationResult, simulate_dataset
+from darklens.simulate.substructure.presets import PRESETS
 from darklens.simulate.transients.config import TransientsConfig
 from darklens.simulate.transients.engine import simulate_transients
 from darklens.simulate.transients.presets import TRANSIENT_PRESETS

@@ -22,12 +22,12 @@ from darklens.simulate.blocks import (
     plan_blocks,
     write_rendered_dataset,
 )
-from darklens.simulate.engine import split_assignment
 from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
 from darklens.simulate.lensfind.render import LensFindRenderer
 from darklens.simulate.lensfind.sampling import draw_lensfind_params
-from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
+from darklens.simulate.substructure.engine import split_assignment
+from darklens.simulate.substructure.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
 
 _LENS_KEY = (0xFFFFFFFF, 1)
 

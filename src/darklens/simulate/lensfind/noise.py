@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from darklens.simulate.config import InstrumentConfig
 from darklens.simulate.lensfind.config import BandConfig, LensFindConfig
-from darklens.simulate.noise import add_ccd_noise, background_noise_e_per_s
+from darklens.simulate.substructure.config import InstrumentConfig
+from darklens.simulate.substructure.noise import add_ccd_noise, background_noise_e_per_s
 
 
 def band_background_sigma(band: BandConfig, pixel_scale_arcsec: float) -> float:

@@ -36,7 +36,7 @@ from darklens.simulate.lensfind.profiles import (
     spiral_modulation,
 )
 from darklens.simulate.lensfind.sampling import LensFindParams, SersicLight
-from darklens.simulate.render import pixel_grid_arcsec
+from darklens.simulate.substructure.render import pixel_grid_arcsec
 
 _PAD = 64
 # Pixels × images per tensor pass: ~1 MB float32 tensors stay in cache on a CPU (as the

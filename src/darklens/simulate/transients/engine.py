@@ -33,8 +33,8 @@ from darklens.simulate.blocks import (
     plan_blocks,
     write_rendered_dataset,
 )
-from darklens.simulate.noise import add_ccd_noise
-from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
+from darklens.simulate.substructure.noise import add_ccd_noise
+from darklens.simulate.substructure.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
 from darklens.simulate.transients.config import (
     CLASS_NAMES,
     OBJECT_KINDS,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darklens.simulate.config import SubstructureConfig
-from darklens.simulate.physics import axion_half_length_arcsec, sample_power_law
+from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.physics import axion_half_length_arcsec, sample_power_law
 
 # Independent random streams per image: one for the physical parameters, one for the noise.
 PARAMS_STREAM, NOISE_STREAM = 0, 1

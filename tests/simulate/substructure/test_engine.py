@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 
 from darklens.data.h5 import LensDataset
-from darklens.simulate.engine import render_block, simulate_dataset, split_assignment
-from darklens.simulate.noise import apply_noise, background_noise_e_per_s
-from darklens.simulate.presets import PRESETS, get_preset
-from darklens.simulate.render import SubstructureRenderer
-from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, draw_image_params, image_rng
+from darklens.simulate.substructure.engine import render_block, simulate_dataset, split_assignment
+from darklens.simulate.substructure.noise import apply_noise, background_noise_e_per_s
+from darklens.simulate.substructure.presets import PRESETS, get_preset
+from darklens.simulate.substructure.render import SubstructureRenderer
+from darklens.simulate.substructure.sampling import (
+    NOISE_STREAM,
+    PARAMS_STREAM,
+    draw_image_params,
+    image_rng,
+)
 
 
 def _sha(path):

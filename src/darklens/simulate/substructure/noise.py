@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from darklens.simulate.config import InstrumentConfig, SubstructureConfig
+from darklens.simulate.substructure.config import InstrumentConfig, SubstructureConfig
 
 
 @lru_cache(maxsize=32)

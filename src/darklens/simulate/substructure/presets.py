@@ -8,7 +8,7 @@ Instrument values follow lenstronomy's observation configs
 from __future__ import annotations
 
 from darklens.registry import Registry
-from darklens.simulate.config import InstrumentConfig, SourceConfig, SubstructureConfig
+from darklens.simulate.substructure.config import InstrumentConfig, SourceConfig, SubstructureConfig
 
 PRESETS: Registry[SubstructureConfig] = Registry("preset")
 

@@ -25,9 +25,9 @@ from caustics.lenses.func import (
 from caustics.light.func import brightness_sersic, k_lenstronomy
 from lenstronomy.Util.param_util import ellipticity2phi_q
 
-from darklens.simulate.config import SubstructureConfig
-from darklens.simulate.physics import einstein_radius_arcsec
-from darklens.simulate.sampling import ImageParams
+from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.physics import einstein_radius_arcsec
+from darklens.simulate.substructure.sampling import ImageParams
 
 _PAD = 64
 # Images per tensor pass on the CPU: [64, H·W] float32 tensors stay in cache (measured fastest);

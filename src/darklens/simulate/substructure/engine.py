@@ -21,10 +21,15 @@ from darklens.simulate.blocks import (
     plan_blocks,
     write_rendered_dataset,
 )
-from darklens.simulate.config import SubstructureConfig
-from darklens.simulate.noise import apply_noise
-from darklens.simulate.render import SubstructureRenderer
-from darklens.simulate.sampling import NOISE_STREAM, PARAMS_STREAM, draw_image_params, image_rng
+from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.noise import apply_noise
+from darklens.simulate.substructure.render import SubstructureRenderer
+from darklens.simulate.substructure.sampling import (
+    NOISE_STREAM,
+    PARAMS_STREAM,
+    draw_image_params,
+    image_rng,
+)
 
 _SPLIT_KEY = (0xFFFFFFFF, 0)
 

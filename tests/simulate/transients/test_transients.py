@@ -20,7 +20,7 @@ from darklens.data.h5 import LensDataset
 from darklens.simulate.api import get_any_preset, preset_names
 from darklens.simulate.lensfind.profiles import ray_trace
 from darklens.simulate.lensfind.sampling import Deflector
-from darklens.simulate.sampling import PARAMS_STREAM, image_rng
+from darklens.simulate.substructure.sampling import PARAMS_STREAM, image_rng
 from darklens.simulate.transients import (
     CLASS_NAMES,
     OBJECT_KINDS,

@@ -14,10 +14,10 @@ from lenstronomy.ImSim.image_model import ImageModel
 from lenstronomy.LensModel.lens_model import LensModel
 from lenstronomy.LightModel.light_model import LightModel
 
-from darklens.simulate.config import SubstructureConfig
-from darklens.simulate.physics import einstein_radius_arcsec
-from darklens.simulate.render import distance_kind, source_amplitude
-from darklens.simulate.sampling import ImageParams
+from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.physics import einstein_radius_arcsec
+from darklens.simulate.substructure.render import distance_kind, source_amplitude
+from darklens.simulate.substructure.sampling import ImageParams
 
 
 class LenstronomyRenderer:

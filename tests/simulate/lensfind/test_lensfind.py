@@ -44,7 +44,7 @@ from darklens.simulate.lensfind.profiles import (
     sersic_unit_norm,
     spiral_modulation,
 )
-from darklens.simulate.sampling import PARAMS_STREAM, image_rng
+from darklens.simulate.substructure.sampling import PARAMS_STREAM, image_rng
 
 PRESET_NAMES = ["lensfind_space", "lensfind_ground", "lensfind_deeplense"]
 KIND = {name: code for code, name in enumerate(LOOKALIKE_KINDS)}
