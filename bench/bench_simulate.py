@@ -4,7 +4,7 @@
     python bench/bench_simulate.py --lensfind lensfind_ground --n-per-class 1000
 
 Prints images/s for: the lenstronomy loop (one ImageModel per number of point masses, reused —
-the careful baseline), our renderer in-process, and the full `simulate_dataset` pipeline (sampling,
+the careful baseline), our renderer in-process, and the full `simulate` pipeline (sampling,
 rendering, noise, HDF5 write) with 1 and 2 worker processes. Substructure classes only (cdm and
 axion) and the full three-class mix are reported separately.
 
@@ -37,21 +37,17 @@ from lenstronomy.LightModel.light_model import LightModel
 from lenstronomy.Util.param_util import phi_q2_ellipticity
 
 from darklens.simulate.api import simulate
+from darklens.simulate.func.rng import NOISE_STREAM, PARAMS_STREAM, image_rng
 from darklens.simulate.lensfind import LENSFIND_PRESETS, LensFindConfig, LensFindRenderer
 from darklens.simulate.lensfind import draw_lensfind_params as draw_lensfind
-from darklens.simulate.lensfind.engine import render_block as render_lensfind_block
+from darklens.simulate.lensfind.kind import render_block as render_lensfind_block
 from darklens.simulate.lensfind.noise import noise_levels, observe
-from darklens.simulate.substructure.engine import render_block, simulate_dataset
+from darklens.simulate.substructure.kind import KIND as SUBSTRUCTURE
 from darklens.simulate.substructure.noise import apply_noise
 from darklens.simulate.substructure.presets import get_preset
 from darklens.simulate.substructure.reference import LenstronomyRenderer
 from darklens.simulate.substructure.render import SubstructureRenderer
-from darklens.simulate.substructure.sampling import (
-    NOISE_STREAM,
-    PARAMS_STREAM,
-    draw_image_params,
-    image_rng,
-)
+from darklens.simulate.substructure.sampling import draw_image_params
 
 
 def lenstronomy_loop(config, labels: list[int]) -> float:
@@ -70,10 +66,15 @@ def ours_in_process(config, labels: list[int], batch: int) -> float:
     renderer = SubstructureRenderer(config)
     sub = config.override({"class_names": [config.class_names[k] for k in sorted(set(labels))]})
     renderer = SubstructureRenderer(sub)
-    render_block(renderer, 0, 0, min(batch, len(labels)))  # warm-up
+    n_classes = len(sub.class_names)
+
+    def block(start: int, stop: int) -> None:
+        SUBSTRUCTURE.render_block(renderer, 0, start, stop, np.arange(start, stop) % n_classes)
+
+    block(0, min(batch, len(labels)))  # warm-up
     t0 = time.perf_counter()
     for start in range(0, len(labels), batch):
-        render_block(renderer, 0, start, min(start + batch, len(labels)))
+        block(start, min(start + batch, len(labels)))
     return len(labels) / (time.perf_counter() - t0)
 
 
@@ -266,10 +267,10 @@ def main() -> None:
     lt_all = rows[2][1]
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
-            result = simulate_dataset(
+            result = simulate(
                 config,
                 Path(tmp) / f"w{workers}.h5",
-                args.n_per_class,
+                n_per_class=args.n_per_class,
                 workers=workers,
                 batch_size=args.batch_size,
             )

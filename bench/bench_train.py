@@ -30,7 +30,7 @@ import torch
 
 from darklens.evaluate.run import evaluate_checkpoint
 from darklens.models import create_model
-from darklens.simulate.substructure.engine import simulate_dataset
+from darklens.simulate.api import simulate
 from darklens.simulate.substructure.presets import get_preset
 from darklens.train.config import AugmentConfig, TrainConfig
 from darklens.train.trainer import train
@@ -116,7 +116,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = args.data or work / f"{args.preset}.h5"
     if not data.is_file():
-        simulate_dataset(get_preset(args.preset), data, args.n_per_class, seed=0, workers=2)
+        simulate(get_preset(args.preset), data, n_per_class=args.n_per_class, seed=0, workers=2)
     if args.throughput:
         for name in args.recipes.split(","):
             throughput(name, data, work, args.batch_size)

@@ -190,3 +190,15 @@ def require(condition: bool, message: str) -> None:
     """Raise ConfigError with ``message`` unless ``condition`` holds (for ``__post_init__``)."""
     if not condition:
         raise ConfigError(message)
+
+
+def require_range(
+    name: str, pair: tuple[float, float], low: float | None = None, high: float | None = None
+) -> None:
+    """ConfigError unless ``pair`` is (low, high) in order and within [``low``, ``high``]."""
+    lo, hi = pair
+    require(lo <= hi, f"{name} must be (low, high), got {pair}")
+    if low is not None:
+        require(lo >= low, f"{name} must be >= {low}, got {pair}")
+    if high is not None:
+        require(hi <= high, f"{name} must be <= {high}, got {pair}")

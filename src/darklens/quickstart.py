@@ -72,7 +72,7 @@ def run_quickstart(
     """Simulate → gallery → train (or resume) → evaluate on the test split → report.html."""
     from darklens.data.gallery import write_gallery
     from darklens.evaluate.run import evaluate_checkpoint
-    from darklens.simulate.substructure.engine import simulate_dataset
+    from darklens.simulate.api import simulate
     from darklens.simulate.substructure.presets import get_preset
     from darklens.train.config import TrainConfig
     from darklens.train.trainer import train
@@ -89,11 +89,11 @@ def run_quickstart(
     else:
         n = config.n_per_class * len(sim_config.class_names)
         say(f"1/4 simulating {n:,} {config.preset} images → {dataset}")
-        result = simulate_dataset(
+        result = simulate(
             sim_config,
             dataset,
-            config.n_per_class,
-            (0.8, 0.1, 0.1),
+            n_per_class=config.n_per_class,
+            split=(0.8, 0.1, 0.1),
             seed=config.seed,
             workers=config.workers,
             overwrite=True,

@@ -1,16 +1,12 @@
-"""One entry point for both simulators: find a preset, resolve its config, run the right engine.
+"""One entry point for every simulator kind: find a preset, resolve its config, write a dataset.
 
-Substructure presets (``model_i`` … ``model_iii``) live in ``simulate.presets.PRESETS``;
-lens-finding presets (``lensfind_*``) in ``simulate.lensfind.presets.LENSFIND_PRESETS``;
-lensed-transient presets (``transients_*``) in ``simulate.transients.presets.TRANSIENT_PRESETS``.
-The kind of a preset decides which sizes apply: ``n_per_class`` for substructure datasets, ``n``
-(total) and ``lens_fraction`` for lens-finding datasets, ``n`` (total, classes balanced) for
-lensed-transient datasets.
+Presets of all kinds (:mod:`darklens.simulate.kinds`) share one namespace. Each kind decides which
+size options it takes: ``n_per_class`` for substructure datasets, ``n`` (total) and
+``lens_fraction`` for lens-finding datasets, ``n`` (classes balanced) for lensed transients.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,39 +14,17 @@ from typing import Any
 import yaml
 
 from darklens.config import ConfigError
-from darklens.simulate.lensfind.config import LensFindConfig
-from darklens.simulate.lensfind.engine import simulate_lensfind
-from darklens.simulate.lensfind.presets import LENSFIND_PRESETS
-from darklens.simulate.substructure.config import SubstructureConfig
-from darklens.simulate.substructure.engine import SimulationResult, simulate_dataset
-from darklens.simulate.substructure.presets import PRESETS
-from darklens.simulate.transients.config import TransientsConfig
-from darklens.simulate.transients.engine import simulate_transients
-from darklens.simulate.transients.presets import TRANSIENT_PRESETS
+from darklens.simulate.blocks import SimulationResult, plan_blocks, write_rendered_dataset
+from darklens.simulate.kinds import SizeRequest, get_any_preset, kind_of, preset_names
 
-PresetConfig = SubstructureConfig | LensFindConfig | TransientsConfig
-DEFAULT_N_PER_CLASS = 1000
-DEFAULT_N = 1000
-DEFAULT_LENS_FRACTION = (0.06, 0.06, 0.01)
-
-
-def preset_names() -> list[str]:
-    """Substructure presets, then lens-finding presets, then lensed-transient presets."""
-    return PRESETS.names() + LENSFIND_PRESETS.names() + TRANSIENT_PRESETS.names()
-
-
-def get_any_preset(name: str) -> PresetConfig:
-    """The preset config of either kind, or KeyError naming the close matches and all presets."""
-    if name in LENSFIND_PRESETS:
-        return LENSFIND_PRESETS.get(name)
-    if name in TRANSIENT_PRESETS:
-        return TRANSIENT_PRESETS.get(name)
-    if name in PRESETS:
-        return PRESETS.get(name)
-    known = preset_names()
-    close = difflib.get_close_matches(name, known, n=3)
-    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise KeyError(f"unknown preset {name!r}.{hint} Known: {', '.join(known)}")
+__all__ = [
+    "get_any_preset",
+    "image_count",
+    "preset_names",
+    "preset_summary",
+    "resolve_config",
+    "simulate",
+]
 
 
 def resolve_config(
@@ -58,13 +32,14 @@ def resolve_config(
     config_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     deeplense_compat: bool | None = None,
-) -> PresetConfig:
+) -> Any:
     """Preset, then the YAML file's fields merged over it, then dotted overrides, then the flag."""
     config = get_any_preset(preset)
-    if not isinstance(config, SubstructureConfig) and deeplense_compat is not None:
+    if deeplense_compat is not None and not hasattr(config, "deeplense_compat"):
+        compat = [n for n in preset_names() if hasattr(get_any_preset(n), "deeplense_compat")]
         raise ConfigError(
-            f"--deeplense-compat applies to the substructure presets "
-            f"({', '.join(PRESETS.names())}), not to {preset}"
+            f"--deeplense-compat applies to the substructure presets ({', '.join(compat)}), "
+            f"not to {preset}"
         )
     if config_file is not None:
         path = Path(config_file)
@@ -82,87 +57,59 @@ def resolve_config(
 
 
 def preset_summary(name: str) -> str:
-    """One line describing a preset (grid, instrument, PSF, noise)."""
+    """One line describing a preset (grid, instrument, PSF, noise, kind)."""
     config = get_any_preset(name)
-    inst = config.instrument
-    grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
-    if isinstance(config, TransientsConfig):
-        bands = ",".join(inst.band_names)
-        return (
-            f"{name:18s} {grid}, bands {bands}, {inst.n_epochs} epochs every "
-            f"{inst.cadence_days:g} d, noise: {inst.noise} (lensed transients)"
-        )
-    if isinstance(config, LensFindConfig):
-        seeing = [b.seeing_fwhm_range_arcsec for b in inst.bands]
-        low, high = min(s[0] for s in seeing), max(s[1] for s in seeing)
-        bands = ",".join(inst.band_names)
-        return (
-            f'{name:18s} {grid}, bands {bands}, seeing {low}-{high}", noise: {inst.noise}'
-            " (lens finding)"
-        )
-    return (
-        f'{name:18s} {grid}, PSF FWHM {inst.psf_fwhm_arcsec}", noise: {inst.noise} (substructure)'
-    )
+    return kind_of(config).summary(config)
 
 
 def image_count(
-    config: PresetConfig,
+    config: Any,
     n: int | None = None,
     n_per_class: int | None = None,
     lens_fraction: Sequence[float] | None = None,
 ) -> int:
     """Total images a run makes; ConfigError when a size option does not fit the preset kind."""
-    if isinstance(config, TransientsConfig):
-        if n_per_class is not None or lens_fraction is not None:
-            raise ConfigError(
-                f"{config.preset} is a lensed-transient preset: give the total with --n (the "
-                "four classes are balanced), not --n-per-class or --lens-fraction"
-            )
-        return DEFAULT_N if n is None else n
-    if isinstance(config, LensFindConfig):
-        if n_per_class is not None:
-            raise ConfigError(
-                f"{config.preset} is a lens-finding preset: give the total with --n (and "
-                "--lens-fraction), not --n-per-class"
-            )
-        return DEFAULT_N if n is None else n
-    if n is not None or lens_fraction is not None:
-        raise ConfigError(
-            f"--n and --lens-fraction apply to lens-finding presets "
-            f"({', '.join(LENSFIND_PRESETS.names())}); for {config.preset} use --n-per-class"
-        )
-    per_class = DEFAULT_N_PER_CLASS if n_per_class is None else n_per_class
-    return per_class * len(config.class_names)
+    fractions = None if lens_fraction is None else tuple(lens_fraction)
+    return kind_of(config).count(config, SizeRequest(n, n_per_class, fractions))
 
 
 def simulate(
-    config: PresetConfig,
+    config: Any,
     out: str | Path,
     n: int | None = None,
     n_per_class: int | None = None,
     lens_fraction: Sequence[float] | None = None,
-    split: Sequence[float] = (0.8, 0.1, 0.1),
+    split: Sequence[float] | None = None,
     seed: int = 0,
     workers: int = 1,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str = "cpu",
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SimulationResult:
-    """Run the engine that fits the config (sizes checked by :func:`image_count`)."""
-    total = image_count(config, n, n_per_class, lens_fraction)
-    common = dict(
-        split=split,
+    """Simulate a dataset of the config's kind into ``out`` (written atomically).
+
+    Image i depends only on (config, seed, i): the same bytes for any batch size or worker count.
+    ``split`` and ``batch_size`` default to the kind's; ``progress`` is called with the number of
+    images finished after each block.
+    """
+    kind = kind_of(config)
+    fractions = None if lens_fraction is None else tuple(float(f) for f in lens_fraction)
+    size = SizeRequest(n, n_per_class, fractions)  # type: ignore[arg-type]
+    split = kind.default_split if split is None else tuple(split)
+    batch = kind.default_batch_size if batch_size is None else batch_size
+    blocks = plan_blocks(kind.count(config, size), batch, workers, device)
+    layout = kind.layout(config, size, split, seed)
+    renderer = kind.renderer(config, device)
+    return write_rendered_dataset(
+        out,
+        kind,
+        renderer,
         seed=seed,
+        blocks=blocks,
         workers=workers,
-        batch_size=batch_size,
-        device=device,
+        layout=layout,
+        manifest=kind.manifest(config, renderer, seed, size, split),
         overwrite=overwrite,
         progress=progress,
     )
-    if isinstance(config, TransientsConfig):
-        return simulate_transients(config, out, total, **common)
-    if isinstance(config, LensFindConfig):
-        fractions = DEFAULT_LENS_FRACTION if lens_fraction is None else lens_fraction
-        return simulate_lensfind(config, out, total, fractions, **common)
-    return simulate_dataset(config, out, total // len(config.class_names), **common)

@@ -1,11 +1,11 @@
 """Render a dataset block by block, in this process or in worker processes, results in order.
 
-Shared by every simulation engine. A *block function* ``fn(renderer, seed, start, stop, *args)``
-returns whatever the engine stores for images start..stop-1; blocks are handed to ``store`` in
-index order (so file bytes never depend on which worker finished first). Worker processes are
+Shared by every simulator kind (:mod:`darklens.simulate.kinds`): a kind's ``render_block`` makes
+the :class:`~darklens.simulate.kinds.Block` of images start..stop-1; blocks are handed to ``store``
+in index order (so file bytes never depend on which worker finished first). Worker processes are
 forked where the platform allows (as torch's DataLoader does: milliseconds to start), run one torch
-thread each, and build their own renderer from ``type(renderer)`` and ``renderer.config``.
-:func:`write_rendered_dataset` is the engines' common path from blocks to a dataset file.
+thread each, and build their own CPU renderer with the kind. :func:`write_rendered_dataset` is the
+common path from blocks to a dataset file.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from darklens.data.h5 import DatasetWriter
+from darklens.simulate.kinds import Block, Layout, SimulatorKind
 
-BlockFn = Callable[..., Any]
-_worker_renderer: Any = None
+_worker: tuple[Any, Any] | None = None  # (kind, renderer) of this worker process
 
 
 @dataclass(frozen=True)
@@ -51,37 +51,41 @@ def one_cpu_thread(device: torch.device):
         torch.set_num_threads(threads)
 
 
-def _init_worker(renderer_type: type, config_type: type, config_dict: dict) -> None:
-    global _worker_renderer
+def _init_worker(kind_name: str, config_dict: dict) -> None:
+    global _worker
+    from darklens.simulate.kinds import KINDS, simulator_kinds
+
     torch.set_num_threads(1)
-    _worker_renderer = renderer_type(config_type.from_dict(config_dict))
+    simulator_kinds()
+    kind = KINDS.get(kind_name)
+    _worker = (kind, kind.renderer(kind.config_type.from_dict(config_dict), "cpu"))
 
 
-def _worker_block(fn: BlockFn, seed: int, start: int, stop: int, args: tuple) -> Any:
-    assert _worker_renderer is not None, "worker not initialised"
-    return fn(_worker_renderer, seed, start, stop, *args)
+def _worker_block(seed: int, start: int, stop: int, labels: np.ndarray) -> Any:
+    assert _worker is not None, "worker not initialised"
+    kind, renderer = _worker
+    return kind.render_block(renderer, seed, start, stop, labels)
 
 
 def render_blocks(
+    kind: SimulatorKind,
     renderer: Any,
-    fn: BlockFn,
     seed: int,
     blocks: Sequence[tuple[int, int]],
+    labels: np.ndarray,
     workers: int,
-    store: Callable[[int, Any], None],
-    block_args: Callable[[int, int], tuple] = lambda start, stop: (),
+    store: Callable[[int, Block], None],
 ) -> None:
-    """For each block, in order: ``store(start, fn(renderer, seed, start, stop, *args))`` with
-    ``args = block_args(start, stop)``."""
+    """For each block, in order: ``store(start, kind.render_block(renderer, seed, start, stop,
+    labels[start:stop]))``, rendered here or by ``workers`` forked processes."""
     if workers == 1:
         for start, stop in blocks:
-            store(start, fn(renderer, seed, start, stop, *block_args(start, stop)))
+            store(start, kind.render_block(renderer, seed, start, stop, labels[start:stop]))
         return
     ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-    config = renderer.config
     queue = iter(blocks)
     pending: dict[int, Future] = {}
-    init_args = (type(renderer), type(config), config.to_dict())
+    init_args = (kind.name, renderer.config.to_dict())
     with ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_init_worker, initargs=init_args
     ) as pool:
@@ -92,8 +96,7 @@ def render_blocks(
                 if block is None:
                     return
                 start, stop = block
-                args = block_args(start, stop)
-                pending[start] = pool.submit(_worker_block, fn, seed, start, stop, args)
+                pending[start] = pool.submit(_worker_block, seed, start, stop, labels[start:stop])
 
         top_up()
         for start, _ in blocks:
@@ -116,55 +119,48 @@ def plan_blocks(
 
 def write_rendered_dataset(
     out: str | Path,
+    kind: SimulatorKind,
     renderer: Any,
-    fn: BlockFn,
     *,
     seed: int,
     blocks: Sequence[tuple[int, int]],
     workers: int,
-    labels: np.ndarray,
-    split_codes: np.ndarray,
-    image_shape: tuple[int, ...],
+    layout: Layout,
     manifest: Mapping[str, Any],
-    truth_columns: Mapping[str, tuple[tuple[int, ...], str]],
-    extra_inputs: Mapping[str, tuple[int, ...]] | None = None,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SimulationResult:
-    """Render ``blocks`` with ``fn(renderer, seed, start, stop, labels[start:stop])`` into a
-    dataset file at ``out`` (written atomically), classes ``renderer.config.class_names``.
+    """Render ``blocks`` of the kind into a dataset file at ``out`` (written atomically).
 
-    ``fn`` returns ``(images, truth)`` or ``(images, truth, extra inputs)`` for its block;
     ``progress`` is called with the number of images finished after each block.
     """
-    n = len(labels)
+    config = renderer.config
+    n = len(layout.labels)
+    extra_inputs = kind.extra_inputs(config)
     t0 = time.perf_counter()
     with DatasetWriter(
         out,
         n,
-        image_shape,
-        renderer.config.class_names,
+        kind.image_shape(config),
+        config.class_names,
         manifest=manifest,
-        truth_columns=truth_columns,
-        extra_inputs=extra_inputs,
+        truth_columns=kind.truth_columns(config),
+        extra_inputs=extra_inputs or None,
         overwrite=overwrite,
     ) as writer:
 
-        def store(start: int, block: tuple) -> None:
-            images, truth, *inputs = block
-            stop = start + len(images)
-            extra = inputs[0] if inputs else None
-            writer.write(start, images, labels[start:stop], split_codes[start:stop], truth, extra)
+        def store(start: int, block: Block) -> None:
+            stop = start + len(block.images)
+            writer.write(
+                start,
+                block.images,
+                layout.labels[start:stop],
+                layout.split_codes[start:stop],
+                block.truth,
+                block.inputs or None,
+            )
             if progress is not None:
-                progress(len(images))
+                progress(len(block.images))
 
-        render_blocks(
-            renderer,
-            fn,
-            seed,
-            blocks,
-            workers,
-            store,
-            block_args=lambda start, stop: (labels[start:stop],),
-        )
+        render_blocks(kind, renderer, seed, blocks, layout.labels, workers, store)
     return SimulationResult(Path(out), n, time.perf_counter() - t0)

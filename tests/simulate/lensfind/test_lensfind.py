@@ -22,7 +22,16 @@ from typer.testing import CliRunner
 from darklens.cli import app
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
-from darklens.simulate.api import get_any_preset, preset_names, resolve_config
+from darklens.simulate.api import get_any_preset, preset_names, resolve_config, simulate
+from darklens.simulate.func.profiles import (
+    ring_unit,
+    ring_unit_norm,
+    sersic_unit,
+    sersic_unit_norm,
+    spiral_modulation,
+)
+from darklens.simulate.func.psf import gaussian_kernel_1d
+from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
 from darklens.simulate.lensfind import (
     LENSFIND_PRESETS,
     LOOKALIKE_KINDS,
@@ -32,19 +41,9 @@ from darklens.simulate.lensfind import (
     draw_lensfind_params,
     get_lensfind_preset,
     lensfind_layout,
-    simulate_lensfind,
 )
-from darklens.simulate.lensfind.engine import render_block
+from darklens.simulate.lensfind.kind import render_block
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
-from darklens.simulate.lensfind.profiles import (
-    gaussian_psf_kernel,
-    ring_unit,
-    ring_unit_norm,
-    sersic_unit,
-    sersic_unit_norm,
-    spiral_modulation,
-)
-from darklens.simulate.substructure.sampling import PARAMS_STREAM, image_rng
 
 PRESET_NAMES = ["lensfind_space", "lensfind_ground", "lensfind_deeplense"]
 KIND = {name: code for code, name in enumerate(LOOKALIKE_KINDS)}
@@ -263,7 +262,7 @@ def test_psf_kernel_is_scipy_gaussian_filter(fwhm):
     delta = np.zeros(61)
     delta[30] = 1.0
     reference = ndimage.gaussian_filter1d(delta, sigma, truncate=truncation, mode="nearest")
-    kernel = gaussian_psf_kernel(fwhm, pixel, truncation, radius=30)
+    kernel = gaussian_kernel_1d(fwhm, pixel, truncation, radius_px=30)
     np.testing.assert_allclose(kernel, reference, atol=1e-15)
 
 
@@ -333,15 +332,16 @@ def test_exact_lens_fractions_per_split():
 def test_block_bytes_do_not_depend_on_batching():
     renderer = LensFindRenderer(get_lensfind_preset("lensfind_ground"))
     labels = np.array([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0])
-    whole, truth = render_block(renderer, 5, 0, len(labels), labels)
+    block = render_block(renderer, 5, 0, len(labels), labels)
+    whole, truth = block.images, block.truth
     cuts = [0, 1, 6, 7, len(labels)]
     pieces = [
         render_block(renderer, 5, a, b, labels[a:b])
         for a, b in zip(cuts[:-1], cuts[1:], strict=True)
     ]
-    assert np.array_equal(whole, np.concatenate([p[0] for p in pieces]))
+    assert np.array_equal(whole, np.concatenate([p.images for p in pieces]))
     for name, column in truth.items():
-        joined = np.concatenate([p[1][name] for p in pieces])
+        joined = np.concatenate([p.truth[name] for p in pieces])
         np.testing.assert_array_equal(column, joined, err_msg=name)
 
 
@@ -352,11 +352,11 @@ def _sha(path) -> str:
 def test_same_seed_same_file_bytes_whatever_batch_or_workers(tmp_path):
     config = get_lensfind_preset("lensfind_ground").override({"instrument.num_pix": "25"})
     kwargs = {"lens_fraction": (0.5, 0.5, 0.5), "split": (0.6, 0.2, 0.2)}
-    a = simulate_lensfind(config, tmp_path / "a.h5", 30, seed=3, batch_size=4, **kwargs).path
-    b = simulate_lensfind(
-        config, tmp_path / "b.h5", 30, seed=3, batch_size=64, workers=2, **kwargs
+    a = simulate(config, tmp_path / "a.h5", n=30, seed=3, batch_size=4, **kwargs).path
+    b = simulate(
+        config, tmp_path / "b.h5", n=30, seed=3, batch_size=64, workers=2, **kwargs
     ).path
-    c = simulate_lensfind(config, tmp_path / "c.h5", 30, seed=4, batch_size=4, **kwargs).path
+    c = simulate(config, tmp_path / "c.h5", n=30, seed=4, batch_size=4, **kwargs).path
     assert _sha(a) == _sha(b)
     assert _sha(a) != _sha(c)
 
@@ -364,7 +364,7 @@ def test_same_seed_same_file_bytes_whatever_batch_or_workers(tmp_path):
 # -- truth -------------------------------------------------------------------------------------
 def test_dataset_truth_is_sane(tmp_path):
     config = get_lensfind_preset("lensfind_deeplense").override({"instrument.num_pix": "32"})
-    path = simulate_lensfind(config, tmp_path / "d.h5", 80, (0.5, 0.5, 0.5), seed=2).path
+    path = simulate(config, tmp_path / "d.h5", n=80, lens_fraction=(0.5, 0.5, 0.5), seed=2).path
     ds = LensDataset(path)
     assert ds.class_names == ["non_lens", "lens"] and ds.image_shape == (3, 32, 32)
     truth = {name: ds.truth(name) for name in ds.truth_columns}

@@ -6,20 +6,35 @@ import numpy as np
 import pytest
 
 from darklens.data.h5 import LensDataset
-from darklens.simulate.substructure.engine import render_block, simulate_dataset, split_assignment
-from darklens.simulate.substructure.noise import apply_noise, background_noise_e_per_s
-from darklens.simulate.substructure.presets import PRESETS, get_preset
-from darklens.simulate.substructure.render import SubstructureRenderer
-from darklens.simulate.substructure.sampling import (
+from darklens.simulate.api import simulate
+from darklens.simulate.func.rng import (
     NOISE_STREAM,
     PARAMS_STREAM,
-    draw_image_params,
     image_rng,
+    layout_rng,
+    stratified_split_codes,
 )
+from darklens.simulate.substructure.kind import KIND
+from darklens.simulate.substructure.noise import apply_noise
+from darklens.simulate.substructure.presets import PRESETS, get_preset
+from darklens.simulate.substructure.render import SubstructureRenderer
+from darklens.simulate.substructure.sampling import draw_image_params
 
 
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def render_block(renderer, seed, start, stop):
+    """(images, labels, truth) of images start..stop-1 (label i = i mod 3)."""
+    labels = np.arange(start, stop) % len(renderer.config.class_names)
+    block = KIND.render_block(renderer, seed, start, stop, labels)
+    return block.images, labels, block.truth
+
+
+def split_assignment(n_per_class, n_classes, fractions, seed):
+    labels = np.arange(n_per_class * n_classes) % n_classes
+    return stratified_split_codes(labels, fractions, layout_rng(seed, 0))
 
 
 def test_image_bytes_do_not_depend_on_batching():
@@ -34,16 +49,16 @@ def test_image_bytes_do_not_depend_on_batching():
 
 def test_same_seed_same_file_bytes_whatever_batch_or_workers(tmp_path):
     config = get_preset("model_ii")
-    a = simulate_dataset(config, tmp_path / "a.h5", 20, seed=3, batch_size=7).path
-    b = simulate_dataset(config, tmp_path / "b.h5", 20, seed=3, batch_size=64, workers=2).path
-    c = simulate_dataset(config, tmp_path / "c.h5", 20, seed=4, batch_size=7).path
+    a = simulate(config, tmp_path / "a.h5", n_per_class=20, seed=3, batch_size=7).path
+    b = simulate(config, tmp_path / "b.h5", n_per_class=20, seed=3, batch_size=64, workers=2).path
+    c = simulate(config, tmp_path / "c.h5", n_per_class=20, seed=4, batch_size=7).path
     assert _sha(a) == _sha(b)
     assert _sha(a) != _sha(c)
 
 
 def test_dataset_file_contents(tmp_path):
     config = get_preset("model_ii")
-    result = simulate_dataset(config, tmp_path / "d.h5", 10, split=(0.6, 0.2, 0.2), seed=1)
+    result = simulate(config, tmp_path / "d.h5", n_per_class=10, split=(0.6, 0.2, 0.2), seed=1)
     ds = LensDataset(result.path)
     assert len(ds) == 30 and ds.image_shape == (1, 64, 64)
     assert ds.class_names == ["no_sub", "cdm", "axion"]
@@ -94,7 +109,7 @@ def test_each_preset_shapes_and_ranges(name):
 
 def test_ccd_noise_has_lenstronomys_background_level():
     config = get_preset("model_ii")
-    sigma = background_noise_e_per_s(config.instrument)
+    sigma = config.instrument.background_sigma
     from lenstronomy.SimulationAPI.ObservationConfig.Euclid import Euclid
     from lenstronomy.SimulationAPI.sim_api import SimAPI
 

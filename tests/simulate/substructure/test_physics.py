@@ -8,12 +8,16 @@ from astropy import units as u
 from astropy.cosmology import FlatLambdaCDM
 from scipy import stats
 
+from darklens.simulate.func.cosmology import (
+    point_mass_einstein_radius_arcsec as einstein_radius_arcsec,
+)
+from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
 from darklens.simulate.substructure.config import CDMConfig
-from darklens.simulate.substructure.physics import einstein_radius_arcsec, sample_power_law
+from darklens.simulate.substructure.physics import sample_power_law
 from darklens.simulate.substructure.presets import get_preset
 from darklens.simulate.substructure.reference import LenstronomyRenderer
 from darklens.simulate.substructure.render import SubstructureRenderer
-from darklens.simulate.substructure.sampling import PARAMS_STREAM, draw_image_params, image_rng
+from darklens.simulate.substructure.sampling import draw_image_params
 
 # float32 rendering agrees with lenstronomy (float64) to this fraction of the image's peak;
 # in float64 the two agree to ~1e-7 (measured), the rest is float32 rounding.

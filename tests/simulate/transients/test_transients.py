@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from darklens.cli import app
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
-from darklens.simulate.api import get_any_preset, preset_names
-from darklens.simulate.lensfind.profiles import ray_trace
+from darklens.simulate.api import get_any_preset, preset_names, simulate
+from darklens.simulate.func.profiles import ray_trace
+from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
 from darklens.simulate.lensfind.sampling import Deflector
-from darklens.simulate.substructure.sampling import PARAMS_STREAM, image_rng
 from darklens.simulate.transients import (
     CLASS_NAMES,
     OBJECT_KINDS,
@@ -28,11 +28,10 @@ from darklens.simulate.transients import (
     aperture_photometry,
     bazin_flux,
     draw_transient_params,
-    simulate_transients,
     solve_images,
     transient_layout,
 )
-from darklens.simulate.transients.engine import noise_levels, render_block
+from darklens.simulate.transients.kind import noise_levels, render_block
 from darklens.simulate.transients.lensing import lenstronomy_kwargs
 from darklens.simulate.transients.render import TransientRenderer
 from darklens.simulate.transients.sampling import draw_supernova, supernova_light_curve
@@ -226,7 +225,7 @@ def test_layout_has_exact_class_and_split_counts():
 
 def test_dataset_file_classes_truth_and_inputs(tmp_path):
     config = small_config(**{"instrument.store_epoch_images": True})
-    out = simulate_transients(config, tmp_path / "t.h5", 10, seed=4, batch_size=4).path
+    out = simulate(config, tmp_path / "t.h5", n=10, seed=4, batch_size=4).path
     ds = LensDataset(out)
     assert ds.class_names == list(CLASS_NAMES) and ds.image_shape == (4, 45, 45)
     assert np.bincount(ds.labels).tolist() == [3, 3, 2, 2]
@@ -255,9 +254,9 @@ def test_dataset_file_classes_truth_and_inputs(tmp_path):
 
 def test_same_seed_same_bytes_for_any_batch_size_and_worker_count(tmp_path):
     config = small_config()
-    a = simulate_transients(config, tmp_path / "a.h5", 9, seed=7, batch_size=9).path
-    b = simulate_transients(config, tmp_path / "b.h5", 9, seed=7, batch_size=2, workers=2).path
-    c = simulate_transients(config, tmp_path / "c.h5", 9, seed=8, batch_size=9).path
+    a = simulate(config, tmp_path / "a.h5", n=9, seed=7, batch_size=9).path
+    b = simulate(config, tmp_path / "b.h5", n=9, seed=7, batch_size=2, workers=2).path
+    c = simulate(config, tmp_path / "c.h5", n=9, seed=8, batch_size=9).path
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
 
@@ -266,10 +265,10 @@ def test_render_block_is_independent_of_its_neighbours():
     config = small_config()
     renderer = TransientRenderer(config)
     labels = np.arange(6) % 4
-    whole, _, inputs = render_block(renderer, 3, 0, 6, labels)
-    alone, _, alone_inputs = render_block(renderer, 3, 4, 5, labels[4:5])
-    assert np.array_equal(whole[4:5], alone)
-    assert np.array_equal(inputs["light_curves"][4:5], alone_inputs["light_curves"])
+    whole = render_block(renderer, 3, 0, 6, labels)
+    alone = render_block(renderer, 3, 4, 5, labels[4:5])
+    assert np.array_equal(whole.images[4:5], alone.images)
+    assert np.array_equal(whole.inputs["light_curves"][4:5], alone.inputs["light_curves"])
 
 
 def test_bad_settings_are_refused_with_the_setting_named():

@@ -2,7 +2,7 @@
 
 Presets ``lensfind_space`` (Euclid-VIS-like), ``lensfind_ground`` (KiDS-like u, g, r, i) and
 ``lensfind_deeplense`` (3 bands × 64 × 64) live in :data:`LENSFIND_PRESETS`;
-:func:`simulate_lensfind` writes a dataset with classes ("non_lens", "lens").
+``darklens.simulate.simulate`` writes a dataset with classes ("non_lens", "lens").
 """
 
 from darklens.simulate.lensfind.composite import colour_composite
@@ -17,7 +17,7 @@ from darklens.simulate.lensfind.config import (
     LookalikeConfig,
     SurveyConfig,
 )
-from darklens.simulate.lensfind.engine import lensfind_layout, simulate_lensfind
+from darklens.simulate.lensfind.kind import lensfind_layout
 from darklens.simulate.lensfind.presets import LENSFIND_PRESETS, get_lensfind_preset
 from darklens.simulate.lensfind.render import LensFindRenderer
 from darklens.simulate.lensfind.sampling import draw_lensfind_params
@@ -38,5 +38,4 @@ __all__ = [
     "draw_lensfind_params",
     "get_lensfind_preset",
     "lensfind_layout",
-    "simulate_lensfind",
 ]

@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from darklens.config import Config, require
+from darklens.config import Config, require, require_range
+from darklens.simulate.instrument import CCDBand, SurveyBands, check_survey_grid
 
 CLASS_NAMES = ("non_lens", "lens")
-NOISE_KINDS = ("ccd", "none")
 # Look-alike codes stored in the truth column ``lookalike_kind`` (the table goes in the manifest).
 LOOKALIKE_KINDS = ("none", "neighbour", "line_of_sight", "spiral", "edge_on", "ring", "star")
 # Kinds that replace the central elliptical: impossible for a lens, whose deflector is that galaxy.
@@ -25,55 +25,7 @@ Range = tuple[float, float]
 ColourTable = tuple[tuple[float, float], ...]
 
 
-def require_range(
-    name: str, pair: Range, low: float | None = None, high: float | None = None
-) -> None:
-    """ConfigError unless ``pair`` is (low, high) in order and within [``low``, ``high``]."""
-    lo, hi = pair
-    require(lo <= hi, f"{name} must be (low, high), got {pair}")
-    if low is not None:
-        require(lo >= low, f"{name} must be >= {low}, got {pair}")
-    if high is not None:
-        require(hi <= high, f"{name} must be <= {high}, got {pair}")
-
-
 # -- checks shared with the lensed-transient simulator's configs --------------------------------
-def check_band_noise(band: Any) -> None:
-    """A filter's name and CCD noise terms (exposure, read noise, gain) are usable."""
-    where = f"band {band.name}"
-    require(bool(band.name), "band name must not be empty")
-    require(band.exposure_time_s > 0, f"{where}: exposure_time_s must be positive")
-    require(band.num_exposures >= 1, f"{where}: num_exposures must be >= 1")
-    require(band.read_noise_e >= 0, f"{where}: read_noise_e must be >= 0")
-    require(band.ccd_gain > 0, f"{where}: ccd_gain must be positive")
-
-
-def check_survey_grid(survey: Any, max_num_pix: int) -> None:
-    """A survey's cutout grid, band names, reference band, PSF truncation, supersampling and
-    noise kind are usable (``num_pix`` in 8..``max_num_pix``)."""
-    require(
-        8 <= survey.num_pix <= max_num_pix,
-        f"instrument.num_pix must be in 8..{max_num_pix}, got {survey.num_pix}",
-    )
-    require(survey.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
-    require(len(survey.bands) >= 1, "instrument.bands needs at least one band")
-    names = [b.name for b in survey.bands]
-    require(len(set(names)) == len(names), f"band names must be unique, got {names}")
-    require(
-        survey.reference_band in names,
-        f"instrument.reference_band {survey.reference_band!r} is not one of the bands {names}",
-    )
-    require(survey.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
-    require(
-        1 <= survey.supersampling <= 8,
-        f"instrument.supersampling must be in 1..8, got {survey.supersampling}",
-    )
-    require(
-        survey.noise in NOISE_KINDS,
-        f"instrument.noise must be one of {NOISE_KINDS}, got {survey.noise!r}",
-    )
-
-
 def check_galaxy_population(config: Any) -> None:
     """Cosmology, one colour pair per band (zero in the reference band) and source redshifts
     beyond the deflectors', for a config with ``instrument``, ``colours``, ``source``,
@@ -100,46 +52,27 @@ def check_galaxy_population(config: Any) -> None:
     )
 
 
-class SurveyBands:
-    """Band lookups for survey configs that hold ``bands`` and a ``reference_band`` name."""
-
-    bands: tuple[Any, ...]
-    reference_band: str
-
-    @property
-    def band_names(self) -> tuple[str, ...]:
-        return tuple(b.name for b in self.bands)
-
-    @property
-    def reference_index(self) -> int:
-        return self.band_names.index(self.reference_band)
-
-
 @dataclass(frozen=True)
-class BandConfig(Config):
-    """One filter: seeing drawn per image in ``seeing_fwhm_range_arcsec`` and lenstronomy's CCD
-    noise terms (sky in mag/arcsec², zero point = magnitude giving 1 e-/s)."""
+class BandConfig(CCDBand):
+    """One filter: seeing drawn per image in ``seeing_fwhm_range_arcsec``, a fixed sky (mag/arcsec²)
+    and lenstronomy's CCD noise terms (:class:`CCDBand`)."""
 
     name: str = "r"
-    seeing_fwhm_range_arcsec: Range = (0.6, 0.8)
     exposure_time_s: float = 360.0
     num_exposures: int = 5
-    sky_brightness_mag_arcsec2: float = 21.1
     magnitude_zero_point: float = 25.59
     read_noise_e: float = 5.0
     ccd_gain: float = 2.5
+    seeing_fwhm_range_arcsec: Range = (0.6, 0.8)
+    sky_brightness_mag_arcsec2: float = 21.1
 
     def __post_init__(self) -> None:
-        check_band_noise(self)
+        super().__post_init__()
         require_range(f"band {self.name}: seeing_fwhm_range_arcsec", self.seeing_fwhm_range_arcsec)
         require(
             self.seeing_fwhm_range_arcsec[0] > 0,
             f"band {self.name}: seeing FWHM must be positive",
         )
-
-    @property
-    def total_exposure_s(self) -> float:
-        return self.exposure_time_s * self.num_exposures
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from caustics.light.func import k_lenstronomy
 
-from darklens.simulate.lensfind.config import LensFindConfig
-from darklens.simulate.lensfind.profiles import (
-    convolve_per_image,
-    gaussian_psf_kernel,
-    kernel_radius,
-    psf_star,
+from darklens.simulate.func.grid import (
+    bin_supersampled,
+    padded_flat,
+    pixel_grid_arcsec,
+    supersampled_grid_arcsec,
+)
+from darklens.simulate.func.profiles import (
     ray_trace,
     ring_unit,
     ring_unit_norm,
@@ -35,10 +36,16 @@ from darklens.simulate.lensfind.profiles import (
     sersic_unit_norm,
     spiral_modulation,
 )
+from darklens.simulate.func.psf import (
+    FWHM_TO_SIGMA,
+    convolve_separable,
+    gaussian_kernel_1d,
+    gaussian_kernel_radius_px,
+    gaussian_point_source,
+)
+from darklens.simulate.lensfind.config import LensFindConfig
 from darklens.simulate.lensfind.sampling import LensFindParams, SersicLight
-from darklens.simulate.substructure.render import pixel_grid_arcsec
 
-_PAD = 64
 # Pixels × images per tensor pass: ~1 MB float32 tensors stay in cache on a CPU (as the
 # substructure renderer's [64, 64×64] passes); accelerators take far larger passes.
 _CPU_CHUNK_PIXELS = 64 * 4096
@@ -66,12 +73,6 @@ def _signature(p: LensFindParams) -> tuple[bool, ...]:
     return tuple(part is not None for part in parts)
 
 
-def _padded(values: np.ndarray) -> np.ndarray:
-    out = np.zeros(-(-values.size // _PAD) * _PAD)
-    out[: values.size] = values.ravel()
-    return out
-
-
 class LensFindRenderer:
     """Noiseless multi-band images for batches of :class:`LensFindParams` (one config, device)."""
 
@@ -89,16 +90,15 @@ class LensFindRenderer:
         self.num_pix, self.n_bands, self.supersampling = n, len(inst.bands), s
         self.pixel_area = pix**2
         self.zero_points = np.array([b.magnitude_zero_point for b in inst.bands])
-        fine_axis = ((np.arange(n * s) + 0.5) / s - 0.5 - (n - 1) / 2.0) * pix
-        fine_y, fine_x = np.meshgrid(fine_axis, fine_axis, indexing="ij")
-        self._fine = [self._tensor(_padded(v))[None, :] for v in (fine_x, fine_y)]
+        fine_x, fine_y = supersampled_grid_arcsec(n, pix, s)
+        self._fine = [self._tensor(padded_flat(v))[None, :] for v in (fine_x, fine_y)]
         coarse_x, coarse_y = pixel_grid_arcsec(n, pix)
-        self._coarse = [self._tensor(_padded(v))[None, None, :] for v in (coarse_x, coarse_y)]
+        self._coarse = [self._tensor(padded_flat(v))[None, None, :] for v in (coarse_x, coarse_y)]
         unit_axis = (np.arange(MAGNIFICATION_GRID) + 0.5) / MAGNIFICATION_GRID * 2.0 - 1.0
         unit_y, unit_x = np.meshgrid(unit_axis, unit_axis, indexing="ij")
         self._unit = [self._tensor(v.ravel())[None, :] for v in (unit_x, unit_y)]
         self.kernel_radius = max(
-            kernel_radius(b.seeing_fwhm_range_arcsec[1], pix, inst.psf_truncation_sigma)
+            gaussian_kernel_radius_px(b.seeing_fwhm_range_arcsec[1], pix, inst.psf_truncation_sigma)
             for b in inst.bands
         )
         budget = _CPU_CHUNK_PIXELS if self.device.type == "cpu" else _ACCELERATOR_CHUNK_PIXELS
@@ -190,7 +190,7 @@ class LensFindRenderer:
             total = term if total is None else total + term
         if source_image is not None:
             total = torch.cat([total + source_image, source_image], dim=1)
-        images = convolve_per_image(self._bin(total), self._kernels(chosen, total.shape[1]))
+        images = convolve_separable(self._bin(total), self._kernels(chosen, total.shape[1]))
         if first.stars is not None:
             images[:, : self.n_bands] += self._stars(chosen)
         return images.cpu().numpy()
@@ -221,24 +221,14 @@ class LensFindRenderer:
         return ring_unit(params, x, y)
 
     def _bin(self, fine: torch.Tensor) -> torch.Tensor:
-        """Average s×s sub-pixels: [b, C, P_fine_padded] → [b, C, H, W] (fixed order of adds)."""
-        n, s = self.num_pix, self.supersampling
-        grid = fine[..., : (n * s) ** 2].reshape(*fine.shape[:2], n * s, n * s)
-        if s == 1:
-            return grid.contiguous()
-        out = grid[..., 0::s, 0::s].clone()
-        for a in range(s):
-            for c in range(s):
-                if a or c:
-                    out.add_(grid[..., a::s, c::s])
-        return out.mul_(1.0 / (s * s))
+        return bin_supersampled(fine, self.num_pix, self.supersampling)
 
     def _kernels(self, chosen: Sequence[LensFindParams], channels: int) -> torch.Tensor:
         inst = self.config.instrument
         kernels = np.array(
             [
                 [
-                    gaussian_psf_kernel(
+                    gaussian_kernel_1d(
                         fwhm, inst.pixel_scale_arcsec, inst.psf_truncation_sigma, self.kernel_radius
                     )
                     for fwhm in p.seeing_fwhm_arcsec
@@ -252,7 +242,7 @@ class LensFindRenderer:
     def _stars(self, chosen: Sequence[LensFindParams]) -> torch.Tensor:
         x, y = self._coarse
         fwhm = np.array([p.seeing_fwhm_arcsec for p in chosen])
-        sigma = self._tensor(fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0))))[:, :, None]
+        sigma = self._tensor(fwhm * FWHM_TO_SIGMA)[:, :, None]
         flux = self.flux_e_per_s(np.stack([p.stars.magnitudes for p in chosen]))  # [b, K, bands]
         flux = self._tensor(flux * self.pixel_area)
         xs = self._tensor(np.stack([p.stars.x for p in chosen]))
@@ -261,7 +251,7 @@ class LensFindRenderer:
         total = torch.zeros(shape, dtype=self.dtype, device=self.device)
         for k in range(xs.shape[1]):
             total.add_(
-                psf_star(
+                gaussian_point_source(
                     flux[:, k, :, None], xs[:, k, None, None], ys[:, k, None, None], sigma, x, y
                 )
             )

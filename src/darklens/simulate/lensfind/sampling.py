@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
-from darklens.simulate.lensfind.cosmology import (
+from darklens.simulate.func.cosmology import (
     distance_modulus,
     kpc_per_arcsec,
     sis_velocity_dispersion_kms,
 )
+from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 
 KIND_CODES = {name: code for code, name in enumerate(LOOKALIKE_KINDS)}
 # The largest SIE axis ratio drawn: caustics' SIE formula loses precision as q → 1 in float32.

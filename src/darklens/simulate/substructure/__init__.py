@@ -9,7 +9,6 @@ from darklens.simulate.substructure.config import (
     SourceConfig,
     SubstructureConfig,
 )
-from darklens.simulate.substructure.engine import simulate_dataset
 from darklens.simulate.substructure.presets import PRESETS, get_preset
 
 __all__ = [
@@ -21,5 +20,4 @@ __all__ = [
     "SourceConfig",
     "SubstructureConfig",
     "get_preset",
-    "simulate_dataset",
 ]

@@ -8,14 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from darklens.config import Config, require
+from darklens.simulate.instrument import CCDBand
 
 CLASS_NAMES = ("no_sub", "cdm", "axion")
 NOISE_KINDS = ("none", "counts", "ccd")
 
 
 @dataclass(frozen=True)
-class InstrumentConfig(Config):
-    """Detector grid, PSF and noise.
+class InstrumentConfig(CCDBand):
+    """Detector grid, PSF and noise (the CCD terms of :class:`CCDBand` plus the grid and sky).
 
     ``noise`` selects the noise model:
     - ``counts`` (DeepLense Model I): image × exposure plus Gaussian background and Poisson-like
@@ -28,21 +29,22 @@ class InstrumentConfig(Config):
     """
 
     name: str = "euclid_vis"
+    exposure_time_s: float = 566.0
+    num_exposures: int = 1
+    magnitude_zero_point: float = 25.72
+    read_noise_e: float = 4.2
+    ccd_gain: float = 3.1
     num_pix: int = 64
     pixel_scale_arcsec: float = 0.101
     psf_fwhm_arcsec: float = 0.16
     psf_truncation_sigma: float = 5.0
     noise: str = "ccd"
-    exposure_time_s: float = 566.0
-    num_exposures: int = 1
     sky_brightness_mag_arcsec2: float = 22.3
-    magnitude_zero_point: float = 25.72
-    read_noise_e: float = 4.2
-    ccd_gain: float = 3.1
     log10_exposure_range: tuple[float, float] = (3.0, 3.5)
     background_rms: float = 0.01
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(
             self.noise in NOISE_KINDS,
             f"instrument.noise must be one of {NOISE_KINDS}, got {self.noise!r}",
@@ -53,17 +55,16 @@ class InstrumentConfig(Config):
         require(self.pixel_scale_arcsec > 0, "instrument.pixel_scale_arcsec must be positive")
         require(self.psf_fwhm_arcsec >= 0, "instrument.psf_fwhm_arcsec must be >= 0 (0 = no PSF)")
         require(self.psf_truncation_sigma > 0, "instrument.psf_truncation_sigma must be positive")
-        require(self.exposure_time_s > 0 and self.num_exposures >= 1, "exposure must be positive")
-        require(
-            self.read_noise_e >= 0 and self.ccd_gain > 0, "read noise >= 0 and gain > 0 required"
-        )
         lo, hi = self.log10_exposure_range
         require(lo <= hi, f"instrument.log10_exposure_range must be (low, high), got {(lo, hi)}")
         require(self.background_rms >= 0, "instrument.background_rms must be >= 0")
 
     @property
-    def total_exposure_s(self) -> float:
-        return self.exposure_time_s * self.num_exposures
+    def background_sigma(self) -> float:
+        """Gaussian background σ per pixel (e-/s) of the CCD noise model."""
+        return float(
+            self.background_sigma_e_per_s(self.pixel_scale_arcsec, self.sky_brightness_mag_arcsec2)
+        )
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from lenstronomy.ImSim.image_model import ImageModel
 from lenstronomy.LensModel.lens_model import LensModel
 from lenstronomy.LightModel.light_model import LightModel
 
+from darklens.simulate.func.cosmology import point_mass_einstein_radius_arcsec
 from darklens.simulate.substructure.config import SubstructureConfig
-from darklens.simulate.substructure.physics import einstein_radius_arcsec
 from darklens.simulate.substructure.render import distance_kind, source_amplitude
 from darklens.simulate.substructure.sampling import ImageParams
 
@@ -45,7 +45,7 @@ class LenstronomyRenderer:
             self._psf = PSF(psf_type="NONE")
         self._distances = distance_kind(config)
         self.main_einstein_radius_arcsec = float(
-            einstein_radius_arcsec(
+            point_mass_einstein_radius_arcsec(
                 lens.mass_msun, lens.z_lens, lens.z_source, lens.h0, lens.omega_m, self._distances
             )
         )
@@ -75,7 +75,7 @@ class LenstronomyRenderer:
             },
             {"gamma1": lens.gamma1, "gamma2": lens.gamma2},
         ]
-        rein = einstein_radius_arcsec(
+        rein = point_mass_einstein_radius_arcsec(
             params.point_mass, lens.z_lens, lens.z_source, lens.h0, lens.omega_m, self._distances
         )
         kwargs_lens += [

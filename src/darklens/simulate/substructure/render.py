@@ -25,11 +25,13 @@ from caustics.lenses.func import (
 from caustics.light.func import brightness_sersic, k_lenstronomy
 from lenstronomy.Util.param_util import ellipticity2phi_q
 
+from darklens.simulate.func.cosmology import point_mass_einstein_radius_arcsec
+from darklens.simulate.func.grid import padded_flat, pixel_grid_arcsec
+from darklens.simulate.func.profiles import subtract_point_deflections
+from darklens.simulate.func.psf import convolve_separable, gaussian_kernel_1d
 from darklens.simulate.substructure.config import SubstructureConfig
-from darklens.simulate.substructure.physics import einstein_radius_arcsec
 from darklens.simulate.substructure.sampling import ImageParams
 
-_PAD = 64
 # Images per tensor pass on the CPU: [64, H·W] float32 tensors stay in cache (measured fastest);
 # accelerators take much larger passes.
 _CHUNK = 64
@@ -39,30 +41,14 @@ def distance_kind(config: SubstructureConfig) -> str:
     return "luminosity" if config.deeplense_compat else "angular_diameter"
 
 
-def pixel_grid_arcsec(num_pix: int, pixel_scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre coordinates (x along columns, y along rows), centred on the optical axis.
-
-    Matches lenstronomy's ``make_grid_with_coordtransform(..., inverse=False)``, as DeepLenseSim.
-    """
-    axis = (np.arange(num_pix) - (num_pix - 1) / 2.0) * pixel_scale
-    y, x = np.meshgrid(axis, axis, indexing="ij")
-    return x, y
-
-
 def psf_kernel_1d(config: SubstructureConfig) -> np.ndarray | None:
-    """Normalised 1-D Gaussian PSF weights in pixels (None when the FWHM is 0).
-
-    Same weights as ``scipy.ndimage.gaussian_filter(sigma, truncate=psf_truncation_sigma)``, which
-    lenstronomy uses for Gaussian PSFs: radius int(truncate·σ + 0.5), sampled, normalised to 1.
-    """
+    """Normalised 1-D Gaussian PSF weights in pixels (None when the FWHM is 0)."""
     inst = config.instrument
     if inst.psf_fwhm_arcsec == 0:
         return None
-    sigma_pix = inst.psf_fwhm_arcsec / (2.0 * np.sqrt(2.0 * np.log(2.0))) / inst.pixel_scale_arcsec
-    radius = int(inst.psf_truncation_sigma * sigma_pix + 0.5)
-    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
-    weights = np.exp(-0.5 * (offsets / sigma_pix) ** 2)
-    return weights / weights.sum()
+    return gaussian_kernel_1d(
+        inst.psf_fwhm_arcsec, inst.pixel_scale_arcsec, inst.psf_truncation_sigma
+    )
 
 
 def source_amplitude(config: SubstructureConfig) -> float:
@@ -115,19 +101,14 @@ class SubstructureRenderer:
         n = inst.num_pix
         self.num_pix = n
         x, y = pixel_grid_arcsec(n, inst.pixel_scale_arcsec)
-        n_flat = n * n
-        self._n_flat = n_flat
-        padded = -(-n_flat // _PAD) * _PAD
-        grid_x = np.zeros(padded)
-        grid_y = np.zeros(padded)
-        grid_x[:n_flat], grid_y[:n_flat] = x.ravel(), y.ravel()
-        self._gx = self._tensor(grid_x)[None, :]
-        self._gy = self._tensor(grid_y)[None, :]
+        self._n_flat = n * n
+        self._gx = self._tensor(padded_flat(x))[None, :]
+        self._gy = self._tensor(padded_flat(y))[None, :]
 
         distances = distance_kind(config)
         # θ_E of one solar mass; θ_E(M) = θ_E(1 M☉)·sqrt(M).
         self.rein_per_sqrt_msun = float(
-            einstein_radius_arcsec(
+            point_mass_einstein_radius_arcsec(
                 1.0, lens.z_lens, lens.z_source, lens.h0, lens.omega_m, distances
             )
         )
@@ -199,53 +180,12 @@ class SubstructureRenderer:
         sx, sy = reduced_deflection_angle_external_shear(zero, zero, *self._shear, gx, gy)
         beta_x = (gx - ax - sx).expand(source_xy.shape[0], -1).clone()
         beta_y = (gy - ay - sy).expand(source_xy.shape[0], -1).clone()
-        _subtract_point_deflections(beta_x, beta_y, gx, gy, point_x, point_y, point_rein)
+        subtract_point_deflections(beta_x, beta_y, gx, gy, point_x, point_y, point_rein)
         sq, sphi, sn, sre, sie = self._source
         flux = brightness_sersic(
             source_xy[:, :1], source_xy[:, 1:], sq, sphi, sn, sre, sie, beta_x, beta_y, self._k
         )
         images = flux[:, : self._n_flat].reshape(-1, 1, self.num_pix, self.num_pix)
         if self._kernel is not None:
-            images = _convolve_separable(images, self._kernel)
+            images = convolve_separable(images, self._kernel)
         return images[:, 0]
-
-
-def _convolve_separable(images: torch.Tensor, kernel_1d: torch.Tensor) -> torch.Tensor:
-    """Convolve [B, 1, H, W] with a symmetric 1-D kernel along both axes, edges extended.
-
-    Written as a fixed sequence of shifted, weighted sums rather than ``conv2d``: convolution
-    backends pick algorithms by batch size, which would make an image's bytes depend on its batch.
-    """
-    radius = kernel_1d.shape[0] // 2
-    height, width = images.shape[-2:]
-    padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="replicate")
-    rows = torch.zeros_like(padded[..., :, :width])
-    for tap in range(kernel_1d.shape[0]):
-        rows.add_(padded[..., :, tap : tap + width] * kernel_1d[tap])
-    out = torch.zeros_like(images)
-    for tap in range(kernel_1d.shape[0]):
-        out.add_(rows[..., tap : tap + height, :] * kernel_1d[tap])
-    return out
-
-
-def _subtract_point_deflections(
-    beta_x: torch.Tensor,
-    beta_y: torch.Tensor,
-    gx: torch.Tensor,
-    gy: torch.Tensor,
-    point_x: torch.Tensor,
-    point_y: torch.Tensor,
-    point_rein: torch.Tensor,
-) -> None:
-    """β −= Σ_k θ_E,k² (θ − θ_k)/|θ − θ_k|², accumulated in a fixed order over k (in place).
-
-    The point-mass deflection of caustics' ``reduced_deflection_angle_point`` written out with
-    in-place operations: it dominates the cost of substructure images.
-    """
-    rein2 = point_rein.square()
-    for k in range(point_x.shape[1]):
-        dx = gx - point_x[:, k : k + 1]
-        dy = gy - point_y[:, k : k + 1]
-        scale = (dx.square() + dy.square()).reciprocal_().mul_(rein2[:, k : k + 1])
-        beta_x.sub_(dx.mul_(scale))
-        beta_y.sub_(dy.mul_(scale))

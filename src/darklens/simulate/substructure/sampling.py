@@ -9,14 +9,6 @@ import numpy as np
 from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.physics import axion_half_length_arcsec, sample_power_law
 
-# Independent random streams per image: one for the physical parameters, one for the noise.
-PARAMS_STREAM, NOISE_STREAM = 0, 1
-
-
-def image_rng(seed: int, index: int, stream: int) -> np.random.Generator:
-    """The random generator for one image and one stream, independent of every other image."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, stream)))
-
 
 @dataclass
 class ImageParams:

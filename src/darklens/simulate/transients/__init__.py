@@ -2,7 +2,7 @@
 
 Classes ("no_lens", "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc") as DeepGraviLens; presets
 ``transients_des_deep``, ``transients_desi_dot`` and ``transients_lsst_wide`` live in
-:data:`TRANSIENT_PRESETS`; :func:`simulate_transients` writes a dataset file whose extra input
+:data:`TRANSIENT_PRESETS`; ``darklens.simulate.simulate`` writes a dataset file whose extra input
 ``light_curves`` [N, T, 4] goes with the coadded ``images`` [N, 4, 45, 45].
 """
 
@@ -16,11 +16,7 @@ from darklens.simulate.transients.config import (
     TransientsConfig,
     TransientSurveyConfig,
 )
-from darklens.simulate.transients.engine import (
-    aperture_photometry,
-    simulate_transients,
-    transient_layout,
-)
+from darklens.simulate.transients.kind import aperture_photometry, transient_layout
 from darklens.simulate.transients.lensing import LensedImages, solve_images
 from darklens.simulate.transients.lightcurves import bazin_flux, bazin_peak_offset
 from darklens.simulate.transients.presets import TRANSIENT_PRESETS, get_transient_preset
@@ -44,7 +40,6 @@ __all__ = [
     "bazin_peak_offset",
     "draw_transient_params",
     "get_transient_preset",
-    "simulate_transients",
     "solve_images",
     "transient_layout",
 ]

@@ -11,17 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from darklens.config import Config, require
+from darklens.config import Config, require, require_range
+from darklens.simulate.instrument import CCDBand, SurveyBands, check_survey_grid
 from darklens.simulate.lensfind.config import (
     ColourConfig,
     DeflectorConfig,
     LensedSourceConfig,
     Range,
-    SurveyBands,
-    check_band_noise,
     check_galaxy_population,
-    check_survey_grid,
-    require_range,
 )
 
 CLASS_NAMES = ("no_lens", "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
@@ -33,34 +30,38 @@ SN_TYPES = ("ia", "cc")
 
 
 @dataclass(frozen=True)
-class TransientBandConfig(Config):
+class TransientBandConfig(CCDBand):
     """One filter of a single-epoch visit: seeing (FWHM) and sky drawn per epoch in the ranges;
-    lenstronomy's noise terms (zero point = magnitude giving 1 e-/s)."""
+    lenstronomy's CCD noise terms (:class:`CCDBand`)."""
 
     name: str = "r"
-    seeing_fwhm_range_arcsec: Range = (0.8, 1.4)
-    sky_brightness_range_mag_arcsec2: Range = (20.6, 21.6)
     exposure_time_s: float = 90.0
     num_exposures: int = 1
     magnitude_zero_point: float = 26.78
     read_noise_e: float = 7.0
     ccd_gain: float = 6.083
+    seeing_fwhm_range_arcsec: Range = (0.8, 1.4)
+    sky_brightness_range_mag_arcsec2: Range = (20.6, 21.6)
 
     def __post_init__(self) -> None:
-        check_band_noise(self)
+        super().__post_init__()
         where = f"band {self.name}"
         require_range(f"{where}: seeing_fwhm_range_arcsec", self.seeing_fwhm_range_arcsec, 1e-3)
         require_range(
             f"{where}: sky_brightness_range_mag_arcsec2", self.sky_brightness_range_mag_arcsec2
         )
 
-    @property
-    def total_exposure_s(self) -> float:
-        return self.exposure_time_s * self.num_exposures
-
 
 def _des_band(name: str, seeing: Range, sky: Range, zero_point: float) -> TransientBandConfig:
-    return TransientBandConfig(name, seeing, sky, 90.0, 1, zero_point, 7.0, 6.083)
+    return TransientBandConfig(
+        name=name,
+        exposure_time_s=90.0,
+        magnitude_zero_point=zero_point,
+        read_noise_e=7.0,
+        ccd_gain=6.083,
+        seeing_fwhm_range_arcsec=seeing,
+        sky_brightness_range_mag_arcsec2=sky,
+    )
 
 
 _DES_BANDS = (

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from darklens.simulate.lensfind.cosmology import (
+from darklens.simulate.func.cosmology import (
     ARCSEC_PER_RADIAN,
     SPEED_OF_LIGHT_KMS,
     angular_diameter_distance_mpc,

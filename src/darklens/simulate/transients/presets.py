@@ -53,7 +53,15 @@ _SOURCE = LensedSourceConfig(
 
 
 def _decam(name: str, seeing, sky, zero_point: float, exposure_s: float) -> TransientBandConfig:
-    return TransientBandConfig(name, seeing, sky, exposure_s, 1, zero_point, 7.0, 6.083)
+    return TransientBandConfig(
+        name=name,
+        exposure_time_s=exposure_s,
+        magnitude_zero_point=zero_point,
+        read_noise_e=7.0,
+        ccd_gain=6.083,
+        seeing_fwhm_range_arcsec=seeing,
+        sky_brightness_range_mag_arcsec2=sky,
+    )
 
 
 def _decam_bands(exposure_s: float) -> tuple[TransientBandConfig, ...]:
@@ -95,7 +103,16 @@ TRANSIENT_PRESETS.add("transients_desi_dot", _des_like("transients_desi_dot", 3.
 
 
 def _lsst(name: str, seeing, sky, zero_point: float) -> TransientBandConfig:
-    return TransientBandConfig(name, seeing, sky, 15.0, 2, zero_point, 10.0, 2.3)
+    return TransientBandConfig(
+        name=name,
+        exposure_time_s=15.0,
+        num_exposures=2,
+        magnitude_zero_point=zero_point,
+        read_noise_e=10.0,
+        ccd_gain=2.3,
+        seeing_fwhm_range_arcsec=seeing,
+        sky_brightness_range_mag_arcsec2=sky,
+    )
 
 
 TRANSIENT_PRESETS.add(

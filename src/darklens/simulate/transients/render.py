@@ -17,12 +17,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from darklens.simulate.lensfind.profiles import (
-    convolve_per_image,
-    gaussian_psf_kernel,
-    psf_star,
-    ray_trace,
-    sersic_unit,
+from darklens.simulate.func.grid import bin_supersampled
+from darklens.simulate.func.profiles import ray_trace, sersic_unit
+from darklens.simulate.func.psf import (
+    FWHM_TO_SIGMA,
+    convolve_separable,
+    gaussian_kernel_1d,
+    gaussian_point_source,
 )
 from darklens.simulate.lensfind.render import LensFindRenderer
 from darklens.simulate.lensfind.sampling import Deflector, SersicLight
@@ -34,7 +35,6 @@ _NO_LIGHT = SersicLight(0.0, 0.0, 1.0, 1.0, 1.0, 0.0, np.array([np.inf]))
 _NO_LENS = Deflector(0.0, 0.0, 1.0, 0.8, 0.0, 0.0, 0.0)
 # Epoch-image values per tensor pass on a CPU (objects × epochs × bands × pixels).
 _CPU_EPOCH_VALUES = 1 << 21
-_FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
 class TransientRenderer(LensFindRenderer):
@@ -85,11 +85,11 @@ class TransientRenderer(LensFindRenderer):
         beta_x, beta_y = ray_trace(lens, x, y)
         profile, flux = self._lights([p.lensed for p in chosen])
         total = total + flux[:, :, None] * sersic_unit(profile, beta_x, beta_y)[:, None, :]
-        static = self._bin(total)  # [b, bands, H, W]
+        static = bin_supersampled(total, self.num_pix, self.supersampling)  # [b, bands, H, W]
         b, n = len(chosen), self.num_pix
         epochs = static[:, None].expand(b, self.n_epochs, self.n_bands, n, n)
         epochs = epochs.reshape(b * self.n_epochs, self.n_bands, n, n)
-        images = convolve_per_image(epochs, self._epoch_kernels(chosen))
+        images = convolve_separable(epochs, self._epoch_kernels(chosen))
         images = images.reshape(b, self.n_epochs, self.n_bands, n, n)
         return (images + self._points(chosen)).cpu().numpy()
 
@@ -102,7 +102,7 @@ class TransientRenderer(LensFindRenderer):
         """1-D PSF kernels [b·T, bands, K] from each epoch's seeing."""
         inst = self.config.instrument
         kernels = [
-            gaussian_psf_kernel(
+            gaussian_kernel_1d(
                 fwhm, inst.pixel_scale_arcsec, inst.psf_truncation_sigma, self.kernel_radius
             )
             for p in chosen
@@ -123,13 +123,13 @@ class TransientRenderer(LensFindRenderer):
             xs[j, : len(px)], ys[j, : len(py)] = px, py
             flux[j, : len(px)] = pf.reshape(len(px), channels)
         fwhm = np.stack([p.seeing_fwhm_arcsec.ravel() for p in chosen])
-        sigma = self._tensor(fwhm * _FWHM_TO_SIGMA)[:, :, None]
+        sigma = self._tensor(fwhm * FWHM_TO_SIGMA)[:, :, None]
         flux_t = self._tensor(flux * self.pixel_area)
         xs_t, ys_t = self._tensor(xs), self._tensor(ys)
         total = torch.zeros((b, channels, x.shape[-1]), dtype=self.dtype, device=self.device)
         for k in range(slots):
             total.add_(
-                psf_star(
+                gaussian_point_source(
                     flux_t[:, k, :, None],
                     xs_t[:, k, None, None],
                     ys_t[:, k, None, None],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darklens.simulate.lensfind.cosmology import distance_modulus, sis_velocity_dispersion_kms
+from darklens.simulate.func.cosmology import distance_modulus, sis_velocity_dispersion_kms
 from darklens.simulate.lensfind.sampling import (
     Deflector,
     SersicLight,

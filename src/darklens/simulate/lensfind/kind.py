@@ -1,4 +1,4 @@
-"""Simulate a lens-finding dataset into a darklens HDF5 file, in parallel and reproducibly.
+"""The lens-finding simulator kind: layout, block rendering, truth and manifest.
 
 Layout (fixed by n, the fractions and the seed): the split of each image comes from a seeded
 permutation of exact per-split counts (as the substructure engine); within each split, a seeded
@@ -9,27 +9,40 @@ workers or the order in which blocks finish.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES
-from darklens.simulate.blocks import (
-    SimulationResult,
-    one_cpu_thread,
-    plan_blocks,
-    write_rendered_dataset,
+from darklens.simulate.blocks import one_cpu_thread
+from darklens.simulate.func.rng import (
+    NOISE_STREAM,
+    PARAMS_STREAM,
+    image_rng,
+    layout_rng,
+    stratified_split_codes,
+)
+from darklens.simulate.kinds import (
+    DEFAULT_SPLIT,
+    Block,
+    Layout,
+    SizeRequest,
+    TruthColumns,
+    refuse_options,
 )
 from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
+from darklens.simulate.lensfind.presets import LENSFIND_PRESETS
 from darklens.simulate.lensfind.render import LensFindRenderer
 from darklens.simulate.lensfind.sampling import draw_lensfind_params
-from darklens.simulate.substructure.engine import split_assignment
-from darklens.simulate.substructure.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
 
-_LENS_KEY = (0xFFFFFFFF, 1)
+DEFAULT_N = 1000
+DEFAULT_LENS_FRACTION = (0.06, 0.06, 0.01)
+# Dataset-level streams: the split permutation (shared with the substructure kind's key) and the
+# placement of lenses within each split.
+_SPLIT_KEY, _LENS_KEY = 0, 1
 
 
 def lensfind_layout(
@@ -42,8 +55,10 @@ def lensfind_layout(
             "lens fractions must be three numbers in [0, 1] (train, val, test), "
             f"got {lens_fraction}"
         )
-    split_codes = split_assignment(n, 1, split, seed)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_LENS_KEY))
+    split_codes = stratified_split_codes(
+        np.zeros(n, dtype=np.int64), split, layout_rng(seed, _SPLIT_KEY)
+    )
+    rng = layout_rng(seed, _LENS_KEY)
     labels = np.zeros(n, dtype=np.int64)
     for code, fraction in enumerate(lens_fraction):
         members = np.flatnonzero(split_codes == code)
@@ -89,7 +104,7 @@ def truth_columns(config: LensFindConfig) -> dict[str, tuple[tuple[int, ...], st
 
 def render_block(
     renderer: LensFindRenderer, seed: int, start: int, stop: int, labels: np.ndarray
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+) -> Block:
     """Images [b, bands, H, W] and truth for indices start..stop-1 with the given labels."""
     config = renderer.config
     indices = range(start, stop)
@@ -139,7 +154,7 @@ def render_block(
         "magnification": rendered.magnification,
         "seeing_fwhm_arcsec": np.stack([p.seeing_fwhm_arcsec for p in params]),
     }
-    return images, truth
+    return Block(images, truth)
 
 
 def dataset_manifest(
@@ -173,40 +188,63 @@ def dataset_manifest(
     }
 
 
-# -- worker processes ---------------------------------------------------------------------------
-def simulate_lensfind(
-    config: LensFindConfig,
-    out: str | Path,
-    n: int,
-    lens_fraction: Sequence[float] = (0.06, 0.06, 0.01),
-    split: Sequence[float] = (0.8, 0.1, 0.1),
-    seed: int = 0,
-    workers: int = 1,
-    batch_size: int = 256,
-    device: str = "cpu",
-    overwrite: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> SimulationResult:
-    """Simulate ``n`` images (lenses and non-lenses, fractions per split) into ``out``.
+class LensFindKind:
+    """Lenses and look-alike non-lenses: ``n`` images in total, exact lens fractions per split."""
 
-    Written atomically; ``progress`` is called with the number of images finished per block.
-    """
-    blocks = plan_blocks(n, batch_size, workers, device)
-    split_codes, labels = lensfind_layout(n, lens_fraction, split, seed)
-    renderer = LensFindRenderer(config, device=device)
-    inst = config.instrument
-    return write_rendered_dataset(
-        out,
-        renderer,
-        render_block,
-        seed=seed,
-        blocks=blocks,
-        workers=workers,
-        labels=labels,
-        split_codes=split_codes,
-        image_shape=(len(inst.bands), inst.num_pix, inst.num_pix),
-        manifest=dataset_manifest(config, seed, n, lens_fraction, split),
-        truth_columns=truth_columns(config),
-        overwrite=overwrite,
-        progress=progress,
-    )
+    name = "lens_finding"
+    config_type = LensFindConfig
+    presets = LENSFIND_PRESETS
+    default_split = DEFAULT_SPLIT
+    default_batch_size = 256
+
+    def count(self, config: LensFindConfig, size: SizeRequest) -> int:
+        refuse_options(config.preset, "lens-finding", size, ["--n", "--lens-fraction"])
+        total = DEFAULT_N if size.n is None else size.n
+        if total < 1:
+            raise ValueError(f"n must be >= 1, got {total}")
+        return total
+
+    @staticmethod
+    def lens_fraction(size: SizeRequest) -> tuple[float, ...]:
+        return DEFAULT_LENS_FRACTION if size.lens_fraction is None else size.lens_fraction
+
+    def layout(
+        self, config: LensFindConfig, size: SizeRequest, split: Sequence[float], seed: int
+    ) -> Layout:
+        n = self.count(config, size)
+        split_codes, labels = lensfind_layout(n, self.lens_fraction(size), split, seed)
+        return Layout(labels, split_codes)
+
+    def renderer(self, config: LensFindConfig, device) -> LensFindRenderer:
+        return LensFindRenderer(config, device=device)
+
+    def render_block(self, renderer, seed, start, stop, labels) -> Block:
+        return render_block(renderer, seed, start, stop, labels)
+
+    def image_shape(self, config: LensFindConfig) -> tuple[int, int, int]:
+        inst = config.instrument
+        return (len(inst.bands), inst.num_pix, inst.num_pix)
+
+    def truth_columns(self, config: LensFindConfig) -> TruthColumns:
+        return truth_columns(config)
+
+    def extra_inputs(self, config: LensFindConfig) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def manifest(self, config, renderer, seed, size, split) -> dict[str, Any]:
+        n = self.count(config, size)
+        return dataset_manifest(config, seed, n, self.lens_fraction(size), split)
+
+    def summary(self, config: LensFindConfig) -> str:
+        inst = config.instrument
+        grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
+        seeing = [b.seeing_fwhm_range_arcsec for b in inst.bands]
+        low, high = min(s[0] for s in seeing), max(s[1] for s in seeing)
+        bands = ",".join(inst.band_names)
+        return (
+            f'{config.preset:18s} {grid}, bands {bands}, seeing {low}-{high}", '
+            f"noise: {inst.noise} (lens finding)"
+        )
+
+
+KIND = LensFindKind()

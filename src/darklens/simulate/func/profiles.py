@@ -1,4 +1,4 @@
-"""Light profiles and lensing on batched tensors, normalised to unit total flux.
+"""Light profiles and ray shooting on batched tensors; light normalised to unit total flux.
 
 Each ``*_unit`` function returns surface brightness per arcsec² of a profile whose total flux is
 1 (so multiplying by a band's flux in e-/s gives that band's image). Parameters are tensors of
@@ -9,8 +9,6 @@ radius (caustics' major-axis radius is R_sersic / √q), k = 1.9992 n − 0.3271
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -96,48 +94,24 @@ def ray_trace(
     return x - ax - sx, y - ay - sy
 
 
-def gaussian_psf_kernel(fwhm_arcsec: float, pixel_scale: float, truncation: float, radius: int):
-    """1-D Gaussian PSF weights on offsets −radius..radius pixels, as scipy's gaussian_filter
-    (lenstronomy's Gaussian PSF): sampled, cut at int(truncation·σ + 0.5), normalised to 1;
-    zero beyond the cut so kernels of different widths share one length."""
-    sigma = fwhm_arcsec / (2.0 * math.sqrt(2.0 * math.log(2.0))) / pixel_scale
-    own = int(truncation * sigma + 0.5)
-    if own > radius:
-        raise ValueError(f"PSF radius {own} px exceeds the kernel length {radius}")
-    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
-    weights = np.where(np.abs(offsets) <= own, np.exp(-0.5 * (offsets / sigma) ** 2), 0.0)
-    return weights / weights.sum()
+def subtract_point_deflections(
+    beta_x: torch.Tensor,
+    beta_y: torch.Tensor,
+    gx: torch.Tensor,
+    gy: torch.Tensor,
+    point_x: torch.Tensor,
+    point_y: torch.Tensor,
+    point_rein: torch.Tensor,
+) -> None:
+    """β −= Σ_k θ_E,k² (θ − θ_k)/|θ − θ_k|², accumulated in a fixed order over k (in place).
 
-
-def kernel_radius(fwhm_arcsec: float, pixel_scale: float, truncation: float) -> int:
-    sigma = fwhm_arcsec / (2.0 * math.sqrt(2.0 * math.log(2.0))) / pixel_scale
-    return int(truncation * sigma + 0.5)
-
-
-def convolve_per_image(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Convolve [B, C, H, W] with one symmetric 1-D kernel per image and channel ([B, C, K])
-    along both axes, edges extended, as a fixed sequence of shifted weighted sums (so an image's
-    bytes never depend on its batch)."""
-    radius = kernels.shape[-1] // 2
-    height, width = images.shape[-2:]
-    padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="replicate")
-    rows = torch.zeros_like(padded[..., :, :width])
-    for tap in range(kernels.shape[-1]):
-        rows.add_(padded[..., :, tap : tap + width] * kernels[:, :, tap, None, None])
-    out = torch.zeros_like(images)
-    for tap in range(kernels.shape[-1]):
-        out.add_(rows[..., tap : tap + height, :] * kernels[:, :, tap, None, None])
-    return out
-
-
-def psf_star(
-    flux: torch.Tensor,
-    x0: torch.Tensor,
-    y0: torch.Tensor,
-    sigma: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-) -> torch.Tensor:
-    """Surface brightness of a point source seen through a Gaussian PSF of width σ (arcsec)."""
-    r2 = (x - x0).square() + (y - y0).square()
-    return flux / (2.0 * math.pi * sigma.square()) * torch.exp(-0.5 * r2 / sigma.square())
+    caustics' ``reduced_deflection_angle_point`` written out with in-place operations (it
+    dominates the cost of substructure images); point_* are [B, K] arcsec, the grid [1, P].
+    """
+    rein2 = point_rein.square()
+    for k in range(point_x.shape[1]):
+        dx = gx - point_x[:, k : k + 1]
+        dy = gy - point_y[:, k : k + 1]
+        scale = (dx.square() + dy.square()).reciprocal_().mul_(rein2[:, k : k + 1])
+        beta_x.sub_(dx.mul_(scale))
+        beta_y.sub_(dy.mul_(scale))

@@ -1,4 +1,4 @@
-"""Simulate a lensed-transient dataset into a darklens HDF5 file, in parallel and reproducibly.
+"""The lensed-transient simulator kind: layout, block rendering, truth, extra inputs, manifest.
 
 Layout: class c gets exactly n//4 (+1 for the first n % 4 classes) objects, interleaved
 (label i = i mod 4), and each class is split into train/val/test with exact, seeded counts.
@@ -19,72 +19,56 @@ What is stored (DeepGraviLens's inputs before their preprocessing):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES
-from darklens.simulate.blocks import (
-    SimulationResult,
-    one_cpu_thread,
-    plan_blocks,
-    write_rendered_dataset,
+from darklens.simulate.blocks import one_cpu_thread
+from darklens.simulate.func.noise import add_ccd_noise
+from darklens.simulate.func.rng import (
+    NOISE_STREAM,
+    PARAMS_STREAM,
+    image_rng,
+    layout_rng,
+    stratified_split_codes,
 )
-from darklens.simulate.substructure.noise import add_ccd_noise
-from darklens.simulate.substructure.sampling import NOISE_STREAM, PARAMS_STREAM, image_rng
+from darklens.simulate.kinds import Block, Layout, SizeRequest, TruthColumns, refuse_options
 from darklens.simulate.transients.config import (
     CLASS_NAMES,
     OBJECT_KINDS,
     TransientsConfig,
 )
 from darklens.simulate.transients.lensing import MAX_IMAGES
+from darklens.simulate.transients.presets import TRANSIENT_PRESETS
 from darklens.simulate.transients.render import TransientRenderer
 from darklens.simulate.transients.sampling import TransientParams, draw_transient_params
 
-_SPLIT_KEY = (0xFFFFFFFF, 7)
+DEFAULT_N = 1000
+# Dataset-level stream of the split permutation (apart from every object's streams).
+_SPLIT_KEY = 7
 
 
 def transient_layout(n: int, split: Sequence[float], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(split code per object: 0 train, 1 val, 2 test; label per object, i mod 4)."""
-    fractions = tuple(float(f) for f in split)
-    if (
-        len(fractions) != 3
-        or any(f < 0 for f in fractions)
-        or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)
-    ):
-        raise ValueError(
-            f"split fractions must be three non-negative numbers summing to 1, got {fractions}"
-        )
     labels = np.arange(n, dtype=np.int64) % len(CLASS_NAMES)
-    codes = np.empty(n, dtype=np.uint8)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_SPLIT_KEY))
-    for label in range(len(CLASS_NAMES)):
-        members = np.flatnonzero(labels == label)
-        n_train = round(fractions[0] * len(members))
-        n_val = min(round(fractions[1] * len(members)), len(members) - n_train)
-        per_class = np.full(len(members), 2, dtype=np.uint8)
-        per_class[:n_train] = 0
-        per_class[n_train : n_train + n_val] = 1
-        codes[members] = rng.permutation(per_class)
-    return codes, labels
+    return stratified_split_codes(labels, split, layout_rng(seed, _SPLIT_KEY)), labels
 
 
 def noise_levels(config: TransientsConfig, sky_mag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(background σ [T, bands] in e-/s per pixel for the epochs' sky, exposure [bands] in s),
     with lenstronomy's background formula (sky, read noise, exposure)."""
-    from lenstronomy.Util.data_util import bkg_noise
-
     inst = config.instrument
-    zero_points = np.array([b.magnitude_zero_point for b in inst.bands])
-    sky_cps = 10.0 ** (-0.4 * (sky_mag - zero_points))  # e-/s per arcsec²
-    exposure = np.array([b.exposure_time_s for b in inst.bands])
-    visits = np.array([b.num_exposures for b in inst.bands])
-    read_noise = np.array([b.read_noise_e for b in inst.bands])
-    sigma = bkg_noise(read_noise, exposure, sky_cps, inst.pixel_scale_arcsec, visits)
-    return np.asarray(sigma, dtype=np.float64), exposure * visits
+    sigma = np.stack(
+        [
+            band.background_sigma_e_per_s(inst.pixel_scale_arcsec, sky_mag[:, b])
+            for b, band in enumerate(inst.bands)
+        ],
+        axis=-1,
+    )
+    return sigma, np.array([band.total_exposure_s for band in inst.bands])
 
 
 def aperture_photometry(epochs: np.ndarray, radius_px: float) -> np.ndarray:
@@ -161,7 +145,7 @@ def _truth(params: list[TransientParams], n_bands: int) -> dict[str, np.ndarray]
 
 def render_block(
     renderer: TransientRenderer, seed: int, start: int, stop: int, labels: np.ndarray
-) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> Block:
     """Coadds [b, bands, H, W], truth and extra inputs for objects start..stop-1."""
     config = renderer.config
     inst = config.instrument
@@ -190,7 +174,7 @@ def render_block(
     if inst.store_epoch_images:
         inputs["epoch_images"] = epochs
     coadds = epochs.astype(np.float64).mean(axis=1).astype(np.float32)
-    return coadds, _truth(params, len(inst.bands)), inputs
+    return Block(coadds, _truth(params, len(inst.bands)), inputs)
 
 
 def dataset_manifest(config: TransientsConfig, seed: int, n: int, split: Sequence[float]) -> dict:
@@ -218,41 +202,59 @@ def dataset_manifest(config: TransientsConfig, seed: int, n: int, split: Sequenc
     }
 
 
-def simulate_transients(
-    config: TransientsConfig,
-    out: str | Path,
-    n: int,
-    split: Sequence[float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    workers: int = 1,
-    batch_size: int = 64,
-    device: str = "cpu",
-    overwrite: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> SimulationResult:
-    """Simulate ``n`` objects (classes balanced to within one) into ``out``, atomically;
-    ``progress`` is called with the number of objects finished per block."""
-    blocks = plan_blocks(n, batch_size, workers, device)
-    split_codes, labels = transient_layout(n, split, seed)
-    renderer = TransientRenderer(config, device=device)
-    inst = config.instrument
-    shape = (len(inst.bands), inst.num_pix, inst.num_pix)
-    extra = {"light_curves": (inst.n_epochs, len(inst.bands))}
-    if inst.store_epoch_images:
-        extra["epoch_images"] = (inst.n_epochs, *shape)
-    return write_rendered_dataset(
-        out,
-        renderer,
-        render_block,
-        seed=seed,
-        blocks=blocks,
-        workers=workers,
-        labels=labels,
-        split_codes=split_codes,
-        image_shape=shape,
-        manifest=dataset_manifest(config, seed, n, split),
-        truth_columns=truth_columns(config),
-        extra_inputs=extra,
-        overwrite=overwrite,
-        progress=progress,
-    )
+class TransientsKind:
+    """Lensed transients: ``n`` objects, four classes balanced to within one."""
+
+    name = "lensed_transients"
+    config_type = TransientsConfig
+    presets = TRANSIENT_PRESETS
+    default_split = (0.7, 0.15, 0.15)
+    default_batch_size = 64
+
+    def count(self, config: TransientsConfig, size: SizeRequest) -> int:
+        refuse_options(config.preset, "lensed-transient", size, ["--n"])
+        total = DEFAULT_N if size.n is None else size.n
+        if total < 1:
+            raise ValueError(f"n must be >= 1, got {total}")
+        return total
+
+    def layout(
+        self, config: TransientsConfig, size: SizeRequest, split: Sequence[float], seed: int
+    ) -> Layout:
+        codes, labels = transient_layout(self.count(config, size), split, seed)
+        return Layout(labels, codes)
+
+    def renderer(self, config: TransientsConfig, device) -> TransientRenderer:
+        return TransientRenderer(config, device=device)
+
+    def render_block(self, renderer, seed, start, stop, labels) -> Block:
+        return render_block(renderer, seed, start, stop, labels)
+
+    def image_shape(self, config: TransientsConfig) -> tuple[int, int, int]:
+        inst = config.instrument
+        return (len(inst.bands), inst.num_pix, inst.num_pix)
+
+    def truth_columns(self, config: TransientsConfig) -> TruthColumns:
+        return truth_columns(config)
+
+    def extra_inputs(self, config: TransientsConfig) -> dict[str, tuple[int, ...]]:
+        inst = config.instrument
+        extra: dict[str, tuple[int, ...]] = {"light_curves": (inst.n_epochs, len(inst.bands))}
+        if inst.store_epoch_images:
+            extra["epoch_images"] = (inst.n_epochs, *self.image_shape(config))
+        return extra
+
+    def manifest(self, config, renderer, seed, size, split) -> dict[str, Any]:
+        return dataset_manifest(config, seed, self.count(config, size), split)
+
+    def summary(self, config: TransientsConfig) -> str:
+        inst = config.instrument
+        grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
+        bands = ",".join(inst.band_names)
+        return (
+            f"{config.preset:18s} {grid}, bands {bands}, {inst.n_epochs} epochs every "
+            f"{inst.cadence_days:g} d, noise: {inst.noise} (lensed transients)"
+        )
+
+
+KIND = TransientsKind()
