@@ -1,19 +1,19 @@
 """The simulator-kind protocol: what every simulator (substructure, lens finding, lensed
 transients, ...) provides so that one generic engine can plan, render and write its datasets.
 
-A kind is a subpackage of :mod:`darklens.simulate` with a ``kind`` module holding ``KIND``, an
-object that satisfies :class:`SimulatorKind`. Adding a kind = that subpackage + its module name in
-:data:`BUILTIN_KIND_MODULES`; the generic engine (:mod:`darklens.simulate.api`), the CLI, the
-preset listing and the contract test (``tests/simulate/test_kinds.py``) then cover it.
+A kind is a subpackage of :mod:`darklens.simulate` with a ``kind`` module holding ``KIND``, a
+:class:`SimulatorKind` made of that subpackage's pure functions. Adding a kind = that subpackage
++ its module name in :data:`BUILTIN_KIND_MODULES`; the generic engine (:mod:`.api`), the CLI,
+the preset listing and the contract test (``tests/simulate/test_kinds.py``) then cover it.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,42 +58,34 @@ class SizeRequest:
     lens_fraction: tuple[float, float, float] | None = None
 
 
-class SimulatorKind(Protocol):
-    """One simulator: its config type, presets and the functions the generic engine calls."""
+@dataclass(frozen=True)
+class SimulatorKind:
+    """One simulator: its config type, presets and the pure functions the generic engine calls.
+
+    - ``count(config, size) -> int``: total images; ConfigError naming the options it takes;
+    - ``layout(config, size, split, seed) -> Layout``: every image's label and split;
+    - ``renderer(config, device)``: an object with ``.config`` that ``render_block`` uses;
+    - ``render_block(renderer, seed, start, stop, labels) -> Block``;
+    - ``image_shape(config)``, ``truth_columns(config)`` (name → (shape, dtype)),
+      ``extra_inputs(config)`` (name → per-image shape);
+    - ``manifest(config, renderer, seed, size, split) -> dict`` (what the file records);
+    - ``summary(config) -> str``: one line for ``darklens presets``.
+    """
 
     name: str  # the manifest's "kind"
     config_type: type[Config]
     presets: Registry
-    default_split: tuple[float, float, float]
-    default_batch_size: int
-
-    def count(self, config: Any, size: SizeRequest) -> int:
-        """Total images for ``size``; ConfigError naming the options this kind takes."""
-        ...
-
-    def layout(
-        self, config: Any, size: SizeRequest, split: Sequence[float], seed: int
-    ) -> Layout: ...
-
-    def renderer(self, config: Any, device: str | torch.device) -> Any: ...
-
-    def render_block(
-        self, renderer: Any, seed: int, start: int, stop: int, labels: np.ndarray
-    ) -> Block: ...
-
-    def image_shape(self, config: Any) -> tuple[int, int, int]: ...
-
-    def truth_columns(self, config: Any) -> TruthColumns: ...
-
-    def extra_inputs(self, config: Any) -> dict[str, tuple[int, ...]]: ...
-
-    def manifest(
-        self, config: Any, renderer: Any, seed: int, size: SizeRequest, split: Sequence[float]
-    ) -> dict[str, Any]: ...
-
-    def summary(self, config: Any) -> str:
-        """One line for ``darklens presets``: grid, bands, PSF, noise."""
-        ...
+    count: Callable[[Any, SizeRequest], int]
+    layout: Callable[[Any, SizeRequest, Sequence[float], int], Layout]
+    renderer: Callable[[Any, str | torch.device], Any]
+    render_block: Callable[[Any, int, int, int, np.ndarray], Block]
+    image_shape: Callable[[Any], tuple[int, int, int]]
+    truth_columns: Callable[[Any], TruthColumns]
+    manifest: Callable[[Any, Any, int, SizeRequest, Sequence[float]], dict[str, Any]]
+    summary: Callable[[Any], str]
+    extra_inputs: Callable[[Any], dict[str, tuple[int, ...]]] = lambda config: {}
+    default_split: tuple[float, float, float] = DEFAULT_SPLIT
+    default_batch_size: int = 256
 
 
 KINDS: Registry[SimulatorKind] = Registry("simulator kind")
@@ -152,3 +144,11 @@ def refuse_options(preset: str, what: str, size: SizeRequest, allowed: Sequence[
             f"{preset} is a {what} preset: give its size with {' and '.join(allowed)}, "
             f"not {' or '.join(refused)}"
         )
+
+
+def requested(value: int | None, default: int, option: str) -> int:
+    """A size option's value (``default`` when not given), at least 1."""
+    chosen = default if value is None else value
+    if chosen < 1:
+        raise ValueError(f"{option.lstrip('-').replace('-', '_')} must be >= 1, got {chosen}")
+    return chosen

@@ -10,7 +10,6 @@ workers or the order in which blocks finish.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -25,12 +24,12 @@ from darklens.simulate.func.rng import (
     stratified_split_codes,
 )
 from darklens.simulate.kinds import (
-    DEFAULT_SPLIT,
     Block,
     Layout,
+    SimulatorKind,
     SizeRequest,
-    TruthColumns,
     refuse_options,
+    requested,
 )
 from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
@@ -188,63 +187,49 @@ def dataset_manifest(
     }
 
 
-class LensFindKind:
-    """Lenses and look-alike non-lenses: ``n`` images in total, exact lens fractions per split."""
-
-    name = "lens_finding"
-    config_type = LensFindConfig
-    presets = LENSFIND_PRESETS
-    default_split = DEFAULT_SPLIT
-    default_batch_size = 256
-
-    def count(self, config: LensFindConfig, size: SizeRequest) -> int:
-        refuse_options(config.preset, "lens-finding", size, ["--n", "--lens-fraction"])
-        total = DEFAULT_N if size.n is None else size.n
-        if total < 1:
-            raise ValueError(f"n must be >= 1, got {total}")
-        return total
-
-    @staticmethod
-    def lens_fraction(size: SizeRequest) -> tuple[float, ...]:
-        return DEFAULT_LENS_FRACTION if size.lens_fraction is None else size.lens_fraction
-
-    def layout(
-        self, config: LensFindConfig, size: SizeRequest, split: Sequence[float], seed: int
-    ) -> Layout:
-        n = self.count(config, size)
-        split_codes, labels = lensfind_layout(n, self.lens_fraction(size), split, seed)
-        return Layout(labels, split_codes)
-
-    def renderer(self, config: LensFindConfig, device) -> LensFindRenderer:
-        return LensFindRenderer(config, device=device)
-
-    def render_block(self, renderer, seed, start, stop, labels) -> Block:
-        return render_block(renderer, seed, start, stop, labels)
-
-    def image_shape(self, config: LensFindConfig) -> tuple[int, int, int]:
-        inst = config.instrument
-        return (len(inst.bands), inst.num_pix, inst.num_pix)
-
-    def truth_columns(self, config: LensFindConfig) -> TruthColumns:
-        return truth_columns(config)
-
-    def extra_inputs(self, config: LensFindConfig) -> dict[str, tuple[int, ...]]:
-        return {}
-
-    def manifest(self, config, renderer, seed, size, split) -> dict[str, Any]:
-        n = self.count(config, size)
-        return dataset_manifest(config, seed, n, self.lens_fraction(size), split)
-
-    def summary(self, config: LensFindConfig) -> str:
-        inst = config.instrument
-        grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
-        seeing = [b.seeing_fwhm_range_arcsec for b in inst.bands]
-        low, high = min(s[0] for s in seeing), max(s[1] for s in seeing)
-        bands = ",".join(inst.band_names)
-        return (
-            f'{config.preset:18s} {grid}, bands {bands}, seeing {low}-{high}", '
-            f"noise: {inst.noise} (lens finding)"
-        )
+def count(config: LensFindConfig, size: SizeRequest) -> int:
+    """``n`` images in total (default 1000)."""
+    refuse_options(config.preset, "lens-finding", size, ["--n", "--lens-fraction"])
+    return requested(size.n, DEFAULT_N, "--n")
 
 
-KIND = LensFindKind()
+def _lens_fraction(size: SizeRequest) -> tuple[float, ...]:
+    return DEFAULT_LENS_FRACTION if size.lens_fraction is None else size.lens_fraction
+
+
+def layout(config: LensFindConfig, size: SizeRequest, split: Sequence[float], seed: int) -> Layout:
+    split_codes, labels = lensfind_layout(count(config, size), _lens_fraction(size), split, seed)
+    return Layout(labels, split_codes)
+
+
+def summary(config: LensFindConfig) -> str:
+    inst = config.instrument
+    grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
+    seeing = [b.seeing_fwhm_range_arcsec for b in inst.bands]
+    low, high = min(s[0] for s in seeing), max(s[1] for s in seeing)
+    return (
+        f'{config.preset:18s} {grid}, bands {",".join(inst.band_names)}, seeing {low}-{high}", '
+        f"noise: {inst.noise} (lens finding)"
+    )
+
+
+def image_shape(config: LensFindConfig) -> tuple[int, int, int]:
+    inst = config.instrument
+    return (len(inst.bands), inst.num_pix, inst.num_pix)
+
+
+KIND = SimulatorKind(
+    name="lens_finding",
+    config_type=LensFindConfig,
+    presets=LENSFIND_PRESETS,
+    count=count,
+    layout=layout,
+    renderer=lambda config, device: LensFindRenderer(config, device=device),
+    render_block=render_block,
+    image_shape=image_shape,
+    truth_columns=truth_columns,
+    manifest=lambda config, renderer, seed, size, split: dataset_manifest(
+        config, seed, count(config, size), _lens_fraction(size), split
+    ),
+    summary=summary,
+)

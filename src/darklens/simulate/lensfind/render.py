@@ -43,6 +43,7 @@ from darklens.simulate.func.psf import (
     gaussian_kernel_radius_px,
     gaussian_point_source,
 )
+from darklens.simulate.func.tensors import TensorRenderer
 from darklens.simulate.lensfind.config import LensFindConfig
 from darklens.simulate.lensfind.sampling import LensFindParams, SersicLight
 
@@ -73,7 +74,7 @@ def _signature(p: LensFindParams) -> tuple[bool, ...]:
     return tuple(part is not None for part in parts)
 
 
-class LensFindRenderer:
+class LensFindRenderer(TensorRenderer):
     """Noiseless multi-band images for batches of :class:`LensFindParams` (one config, device)."""
 
     def __init__(
@@ -82,9 +83,7 @@ class LensFindRenderer:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        self.config = config
-        self.device = torch.device(device)
-        self.dtype = dtype
+        super().__init__(config, device, dtype)
         inst = config.instrument
         n, s, pix = inst.num_pix, inst.supersampling, inst.pixel_scale_arcsec
         self.num_pix, self.n_bands, self.supersampling = n, len(inst.bands), s
@@ -103,14 +102,6 @@ class LensFindRenderer:
         )
         budget = _CPU_CHUNK_PIXELS if self.device.type == "cpu" else _ACCELERATOR_CHUNK_PIXELS
         self.chunk = max(1, budget // self._fine[0].shape[1])
-
-    def _tensor(self, value) -> torch.Tensor:
-        return torch.as_tensor(
-            np.asarray(value, dtype=np.float64), dtype=self.dtype, device=self.device
-        )
-
-    def _column(self, values) -> torch.Tensor:
-        return self._tensor(np.asarray(values, dtype=np.float64)[:, None])
 
     def flux_e_per_s(self, magnitudes: np.ndarray) -> np.ndarray:
         """Band fluxes (e-/s) of AB magnitudes [..., bands]; an infinite magnitude gives 0."""

@@ -23,12 +23,12 @@ from darklens.simulate.func.rng import (
     stratified_split_codes,
 )
 from darklens.simulate.kinds import (
-    DEFAULT_SPLIT,
     Block,
     Layout,
+    SimulatorKind,
     SizeRequest,
-    TruthColumns,
     refuse_options,
+    requested,
 )
 from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.noise import apply_noise
@@ -118,53 +118,40 @@ def dataset_manifest(
     }
 
 
-class SubstructureKind:
-    """DeepLense Models I–III: ``n_per_class`` images of each class, label i = i mod classes."""
-
-    name = "substructure"
-    config_type = SubstructureConfig
-    presets = PRESETS
-    default_split = DEFAULT_SPLIT
-    default_batch_size = 256
-
-    def count(self, config: SubstructureConfig, size: SizeRequest) -> int:
-        refuse_options(config.preset, "substructure", size, ["--n-per-class"])
-        per_class = DEFAULT_N_PER_CLASS if size.n_per_class is None else size.n_per_class
-        if per_class < 1:
-            raise ValueError(f"n_per_class must be >= 1, got {per_class}")
-        return per_class * len(config.class_names)
-
-    def layout(
-        self, config: SubstructureConfig, size: SizeRequest, split: Sequence[float], seed: int
-    ) -> Layout:
-        labels = np.arange(self.count(config, size)) % len(config.class_names)
-        codes = stratified_split_codes(labels, split, layout_rng(seed, _SPLIT_KEY))
-        return Layout(labels, codes)
-
-    def renderer(self, config: SubstructureConfig, device) -> SubstructureRenderer:
-        return SubstructureRenderer(config, device=device)
-
-    def render_block(self, renderer, seed, start, stop, labels) -> Block:
-        return render_block(renderer, seed, start, stop, labels)
-
-    def image_shape(self, config: SubstructureConfig) -> tuple[int, int, int]:
-        return (1, config.instrument.num_pix, config.instrument.num_pix)
-
-    def truth_columns(self, config: SubstructureConfig) -> TruthColumns:
-        return truth_columns(config)
-
-    def extra_inputs(self, config: SubstructureConfig) -> dict[str, tuple[int, ...]]:
-        return {}
-
-    def manifest(self, config, renderer, seed, size, split) -> dict[str, Any]:
-        n_per_class = self.count(config, size) // len(config.class_names)
-        return dataset_manifest(config, renderer, seed, n_per_class, split)
-
-    def summary(self, config: SubstructureConfig) -> str:
-        inst = config.instrument
-        grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
-        psf = f'PSF FWHM {inst.psf_fwhm_arcsec}"'
-        return f"{config.preset:18s} {grid}, {psf}, noise: {inst.noise} (substructure)"
+def count(config: SubstructureConfig, size: SizeRequest) -> int:
+    """``n_per_class`` images of each class (default 1000)."""
+    refuse_options(config.preset, "substructure", size, ["--n-per-class"])
+    per_class = requested(size.n_per_class, DEFAULT_N_PER_CLASS, "--n-per-class")
+    return per_class * len(config.class_names)
 
 
-KIND = SubstructureKind()
+def layout(
+    config: SubstructureConfig, size: SizeRequest, split: Sequence[float], seed: int
+) -> Layout:
+    """Label i = i mod classes; exact per-class split counts from one seeded permutation."""
+    labels = np.arange(count(config, size)) % len(config.class_names)
+    return Layout(labels, stratified_split_codes(labels, split, layout_rng(seed, _SPLIT_KEY)))
+
+
+def summary(config: SubstructureConfig) -> str:
+    inst = config.instrument
+    grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
+    psf = f'PSF FWHM {inst.psf_fwhm_arcsec}"'
+    return f"{config.preset:18s} {grid}, {psf}, noise: {inst.noise} (substructure)"
+
+
+KIND = SimulatorKind(
+    name="substructure",
+    config_type=SubstructureConfig,
+    presets=PRESETS,
+    count=count,
+    layout=layout,
+    renderer=lambda config, device: SubstructureRenderer(config, device=device),
+    render_block=render_block,
+    image_shape=lambda config: (1, config.instrument.num_pix, config.instrument.num_pix),
+    truth_columns=truth_columns,
+    manifest=lambda config, renderer, seed, size, split: dataset_manifest(
+        config, renderer, seed, count(config, size) // len(config.class_names), split
+    ),
+    summary=summary,
+)

@@ -29,6 +29,7 @@ from darklens.simulate.func.cosmology import point_mass_einstein_radius_arcsec
 from darklens.simulate.func.grid import padded_flat, pixel_grid_arcsec
 from darklens.simulate.func.profiles import subtract_point_deflections
 from darklens.simulate.func.psf import convolve_separable, gaussian_kernel_1d
+from darklens.simulate.func.tensors import TensorRenderer
 from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.sampling import ImageParams
 
@@ -84,7 +85,7 @@ def source_amplitude(config: SubstructureConfig) -> float:
     return float(kwargs_source[0]["amp"])
 
 
-class SubstructureRenderer:
+class SubstructureRenderer(TensorRenderer):
     """Noiseless images for batches of :class:`ImageParams` (one config, one device)."""
 
     def __init__(
@@ -93,9 +94,7 @@ class SubstructureRenderer:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        self.config = config
-        self.device = torch.device(device)
-        self.dtype = dtype
+        super().__init__(config, device, dtype)
         self.chunk = _CHUNK if self.device.type == "cpu" else 8192
         inst, lens, src = config.instrument, config.lens, config.source
         n = inst.num_pix
@@ -134,11 +133,6 @@ class SubstructureRenderer:
         kernel = psf_kernel_1d(config)
         self.psf_kernel_1d = kernel
         self._kernel = None if kernel is None else self._tensor(kernel)
-
-    def _tensor(self, value) -> torch.Tensor:
-        return torch.as_tensor(
-            np.asarray(value, dtype=np.float64), dtype=self.dtype, device=self.device
-        )
 
     def render(self, params: Sequence[ImageParams]) -> np.ndarray:
         """Noiseless images [B, H, W] (float32, lenstronomy flux units per pixel)."""

@@ -20,7 +20,6 @@ What is stored (DeepGraviLens's inputs before their preprocessing):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -35,7 +34,14 @@ from darklens.simulate.func.rng import (
     layout_rng,
     stratified_split_codes,
 )
-from darklens.simulate.kinds import Block, Layout, SizeRequest, TruthColumns, refuse_options
+from darklens.simulate.kinds import (
+    Block,
+    Layout,
+    SimulatorKind,
+    SizeRequest,
+    refuse_options,
+    requested,
+)
 from darklens.simulate.transients.config import (
     CLASS_NAMES,
     OBJECT_KINDS,
@@ -202,59 +208,57 @@ def dataset_manifest(config: TransientsConfig, seed: int, n: int, split: Sequenc
     }
 
 
-class TransientsKind:
-    """Lensed transients: ``n`` objects, four classes balanced to within one."""
-
-    name = "lensed_transients"
-    config_type = TransientsConfig
-    presets = TRANSIENT_PRESETS
-    default_split = (0.7, 0.15, 0.15)
-    default_batch_size = 64
-
-    def count(self, config: TransientsConfig, size: SizeRequest) -> int:
-        refuse_options(config.preset, "lensed-transient", size, ["--n"])
-        total = DEFAULT_N if size.n is None else size.n
-        if total < 1:
-            raise ValueError(f"n must be >= 1, got {total}")
-        return total
-
-    def layout(
-        self, config: TransientsConfig, size: SizeRequest, split: Sequence[float], seed: int
-    ) -> Layout:
-        codes, labels = transient_layout(self.count(config, size), split, seed)
-        return Layout(labels, codes)
-
-    def renderer(self, config: TransientsConfig, device) -> TransientRenderer:
-        return TransientRenderer(config, device=device)
-
-    def render_block(self, renderer, seed, start, stop, labels) -> Block:
-        return render_block(renderer, seed, start, stop, labels)
-
-    def image_shape(self, config: TransientsConfig) -> tuple[int, int, int]:
-        inst = config.instrument
-        return (len(inst.bands), inst.num_pix, inst.num_pix)
-
-    def truth_columns(self, config: TransientsConfig) -> TruthColumns:
-        return truth_columns(config)
-
-    def extra_inputs(self, config: TransientsConfig) -> dict[str, tuple[int, ...]]:
-        inst = config.instrument
-        extra: dict[str, tuple[int, ...]] = {"light_curves": (inst.n_epochs, len(inst.bands))}
-        if inst.store_epoch_images:
-            extra["epoch_images"] = (inst.n_epochs, *self.image_shape(config))
-        return extra
-
-    def manifest(self, config, renderer, seed, size, split) -> dict[str, Any]:
-        return dataset_manifest(config, seed, self.count(config, size), split)
-
-    def summary(self, config: TransientsConfig) -> str:
-        inst = config.instrument
-        grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
-        bands = ",".join(inst.band_names)
-        return (
-            f"{config.preset:18s} {grid}, bands {bands}, {inst.n_epochs} epochs every "
-            f"{inst.cadence_days:g} d, noise: {inst.noise} (lensed transients)"
-        )
+def count(config: TransientsConfig, size: SizeRequest) -> int:
+    """``n`` objects in total (default 1000), classes balanced to within one."""
+    refuse_options(config.preset, "lensed-transient", size, ["--n"])
+    return requested(size.n, DEFAULT_N, "--n")
 
 
-KIND = TransientsKind()
+def layout(
+    config: TransientsConfig, size: SizeRequest, split: Sequence[float], seed: int
+) -> Layout:
+    codes, labels = transient_layout(count(config, size), split, seed)
+    return Layout(labels, codes)
+
+
+def image_shape(config: TransientsConfig) -> tuple[int, int, int]:
+    inst = config.instrument
+    return (len(inst.bands), inst.num_pix, inst.num_pix)
+
+
+def extra_inputs(config: TransientsConfig) -> dict[str, tuple[int, ...]]:
+    """Aperture light curves [T, bands], and the epoch images when the config stores them."""
+    inst = config.instrument
+    extra: dict[str, tuple[int, ...]] = {"light_curves": (inst.n_epochs, len(inst.bands))}
+    if inst.store_epoch_images:
+        extra["epoch_images"] = (inst.n_epochs, *image_shape(config))
+    return extra
+
+
+def summary(config: TransientsConfig) -> str:
+    inst = config.instrument
+    grid = f'{inst.num_pix}x{inst.num_pix} px at {inst.pixel_scale_arcsec}" ({inst.name})'
+    return (
+        f"{config.preset:18s} {grid}, bands {','.join(inst.band_names)}, {inst.n_epochs} "
+        f"epochs every {inst.cadence_days:g} d, noise: {inst.noise} (lensed transients)"
+    )
+
+
+KIND = SimulatorKind(
+    name="lensed_transients",
+    config_type=TransientsConfig,
+    presets=TRANSIENT_PRESETS,
+    count=count,
+    layout=layout,
+    renderer=lambda config, device: TransientRenderer(config, device=device),
+    render_block=render_block,
+    image_shape=image_shape,
+    truth_columns=truth_columns,
+    extra_inputs=extra_inputs,
+    manifest=lambda config, renderer, seed, size, split: dataset_manifest(
+        config, seed, count(config, size), split
+    ),
+    summary=summary,
+    default_split=(0.7, 0.15, 0.15),
+    default_batch_size=64,
+)
