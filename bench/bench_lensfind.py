@@ -333,10 +333,10 @@ def train_under_budget(
     recipe's epochs). A planned run follows its plan unless it overruns by half an epoch."""
     budget = CpuBudget(budget_s)
     if not plan:
-        result = train(config, data, run_dir, quiet=True, should_stop=budget.should_stop)
+        result = train(config, data, run_dir, should_stop=budget.should_stop)
         return result, config.epochs
     wall = time.perf_counter()
-    first = train(config, data, run_dir, quiet=True, should_stop=lambda _row: True)
+    first = train(config, data, run_dir, should_stop=lambda _row: True)
     first_cpu = budget.spent()
     per_epoch = epoch_cpu_estimate(
         first_cpu, first.history[-1]["seconds"], time.perf_counter() - wall
@@ -350,7 +350,6 @@ def train_under_budget(
         data,
         run_dir,
         resume=True,
-        quiet=True,
         should_stop=lambda _row: budget.spent() >= budget_s + per_epoch / 2,
     )
     return result, epochs

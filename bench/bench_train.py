@@ -152,7 +152,7 @@ def throughput(name: str, data: Path, work: Path, batch_size: int, rounds: int =
             device="cpu",
             **dict(settings, epochs=1, warmup_epochs=0),
         )
-        result = train(config, None, work / f"throughput_{name}_{r}", quiet=True)
+        result = train(config, None, work / f"throughput_{name}_{r}")
         loop.append(result.history[-1]["images_per_s"])
         bare.append(bare_step_rate(config.model, shape, batch_size, steps=30))
     loop_rate, bare_rate = sorted(loop)[rounds // 2], sorted(bare)[rounds // 2]
@@ -169,7 +169,7 @@ def benchmark_recipe(name: str, data: Path, work: Path, budget_s: float, batch_s
     run_dir = work / name
     start = cpu_seconds()
     result = train(
-        full, None, run_dir, quiet=True, should_stop=lambda row: cpu_seconds() - start >= budget_s
+        full, None, run_dir, should_stop=lambda row: cpu_seconds() - start >= budget_s
     )
     epochs_done = result.epochs_completed
     cpu_min = (cpu_seconds() - start) / 60

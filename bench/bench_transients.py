@@ -34,9 +34,9 @@ import torch
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.run import evaluate_checkpoint
 from darklens.models.stacking import DEFAULT_MEMBERS
-from darklens.train.checkpoint import save_checkpoint
+from darklens.recipes.stack import fit_stack
+from darklens.runs import save_checkpoint
 from darklens.train.config import AugmentConfig, TrainConfig
-from darklens.train.stacking import fit_stack
 from darklens.train.trainer import train
 
 PAPER = dict(
@@ -81,7 +81,6 @@ def budgeted_train(config: TrainConfig, run_dir: Path, budget_s: float) -> tuple
         None,
         run_dir,
         resume=resume,
-        quiet=True,
         should_stop=lambda row: cpu_seconds() - start >= budget_s,
     )
     return result.run_dir, (cpu_seconds() - start) / 60, result.epochs_completed

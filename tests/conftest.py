@@ -77,7 +77,6 @@ def trained_run(toy_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             TrainConfig(model="deeplense_cnn", epochs=2, batch_size=8, seed=0),
             toy_h5,
             run_dir,
-            quiet=True,
         )
     finally:
         torch.set_num_threads(previous)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from darklens.config import Config, require
+from darklens.runs import STATE, WEIGHTS_SUFFIX
+from darklens.train.callbacks import Callback
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,14 @@ def run_quickstart(
     out_dir: str | Path,
     config: QuickstartConfig = QuickstartConfig(),
     say: Callable[[str], None] = print,
-    quiet: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> QuickstartResult:
-    """Simulate → gallery → train (or resume) → evaluate on the test split → report.html."""
+    """Simulate → gallery → train (or resume) → evaluate on the test split → report.html.
+
+    ``say`` gets one line per step; ``callbacks`` see the training (e.g. a progress bar).
+    """
     from darklens.data.gallery import write_gallery
+    from darklens.evaluate.report import REPORT_FILE
     from darklens.evaluate.run import evaluate_checkpoint
     from darklens.simulate.api import simulate
     from darklens.simulate.substructure.presets import get_preset
@@ -115,14 +121,14 @@ def run_quickstart(
         seed=config.seed,
         device=config.device,
     )
-    resumable = (run_dir / "last_state.safetensors").is_file()
+    resumable = (run_dir / f"{STATE}{WEIGHTS_SUFFIX}").is_file()
     if run_dir.exists() and not resumable:
         shutil.rmtree(run_dir)  # a run that never finished its first epoch: start it again
     say(
         f"2/4 {'resuming' if resumable else 'training'} {config.model} for {config.epochs} "
         f"epochs → {run_dir}"
     )
-    trained = train(train_config, None, run_dir, resume=resumable, quiet=quiet)
+    trained = train(train_config, None, run_dir, resume=resumable, callbacks=callbacks)
     say(f"    best validation macro AUC {trained.best_val_auc:.4f} (epoch {trained.best_epoch})")
     seconds["train"] = time.perf_counter() - t0
 
@@ -133,4 +139,4 @@ def run_quickstart(
         [trained.best_checkpoint], dataset, report_dir, split="test", device=config.device
     )
     seconds["evaluate"] = time.perf_counter() - t0
-    return QuickstartResult(dataset, gallery, run_dir, report_dir / "report.html", metrics, seconds)
+    return QuickstartResult(dataset, gallery, run_dir, report_dir / REPORT_FILE, metrics, seconds)

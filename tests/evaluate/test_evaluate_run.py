@@ -18,7 +18,7 @@ from darklens.cli import app
 from darklens.data.h5 import DatasetWriter, LensDataset
 from darklens.evaluate.run import evaluate_checkpoint
 from darklens.predict import Predictor
-from darklens.train import load_checkpoint, save_checkpoint
+from darklens.runs import load_checkpoint, save_checkpoint
 
 CLASSES = ["no_sub", "cdm", "axion"]
 runner = CliRunner()

@@ -16,7 +16,7 @@ from astropy.io import fits
 from typer.testing import CliRunner
 
 from darklens.cli import app
-from darklens.data.h5 import DatasetWriter, LensDataset
+from darklens.data.h5 import LensDataset
 from darklens.evaluate import evaluate_predictions, write_report
 from darklens.evaluate.metrics import (
     classification_metrics,
@@ -29,31 +29,12 @@ from darklens.evaluate.report import hardest_lens_cases
 from darklens.evaluate.run import evaluate_checkpoint
 from darklens.predict import Predictor
 from darklens.predict.batch import predict_files
-from darklens.train import TrainConfig, load_checkpoint, save_checkpoint, train
+from darklens.runs import load_checkpoint, save_checkpoint
+from darklens.train import TrainConfig, train
+from tests.helpers import make_lens_dataset
 
 NAMES = ["non_lens", "lens"]
 runner = CliRunner()
-
-
-def make_lens_dataset(path: Path, seed: int) -> Path:
-    """1x16x16 blobs (non-lenses) and blobs with rings (lenses), about one lens in four;
-    train 48 + 12, val 40 + 10, test 20 + 10 (non-lenses + lenses)."""
-    rng = np.random.default_rng(seed)
-    sizes = ((48, 12), (40, 10), (20, 10))
-    labels = np.concatenate([[0] * n + [1] * m for n, m in sizes])
-    split = np.concatenate([[code] * (n + m) for code, (n, m) in enumerate(sizes)])
-    yy, xx = np.mgrid[:16, :16] - 7.5
-    images = []
-    for is_lens in labels:
-        dy, dx = rng.uniform(-1, 1, size=2)
-        radius = np.hypot(xx - dx, yy - dy)
-        image = np.exp(-0.5 * (radius / 1.5) ** 2) + rng.normal(0, 0.1, size=(16, 16))
-        if is_lens:
-            image += 0.8 * np.exp(-0.5 * (radius - 4.8) ** 2)
-        images.append(image[None])
-    with DatasetWriter(path, labels.size, (1, 16, 16), NAMES) as writer:
-        writer.write(0, np.stack(images).astype(np.float32), labels, split.astype(np.uint8))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +56,7 @@ def lens_run(lens_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             target_fpr=0.1,
             class_weighting="balanced",
         )
-        train(config, lens_h5, run, quiet=True)
+        train(config, lens_h5, run)
     finally:
         torch.set_num_threads(previous)
     return run

@@ -14,6 +14,7 @@ from darklens.models import (
     create_model,
     list_models,
     load_pretrained,
+    model_entry,
     model_inputs,
     resolve_model_name,
 )
@@ -55,6 +56,31 @@ def _save(model: torch.nn.Module, path) -> None:
 
 
 # ---------------------------------------------------------------- the contract, for every model
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_registry_entry_describes_the_model(name):
+    """The entry's first_conv sees the image, its classifier gives the logits, its sizes hold,
+    and the fit kind matches whether backprop can train the model."""
+    entry = model_entry(name)
+    model = _build(name, in_chans=3)
+    modules = dict(model.named_modules())
+    if entry.first_conv is not None:
+        conv = modules[entry.first_conv]
+        assert isinstance(conv, torch.nn.Conv2d) and conv.in_channels == 3
+        first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv is first, f"{name}: first_conv is not the first convolution"
+    if entry.classifier is not None:
+        head = modules[entry.classifier]
+        linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)] or [head]
+        assert linears[-1].out_features == NUM_CLASSES
+    trainable = any(p.requires_grad for p in model.parameters())
+    assert (entry.fit == "backprop") == trainable
+    assert entry.inputs == model_inputs(name)
+    too_small = entry.min_img_size - 1
+    with pytest.raises(ValueError, match="img_size"):
+        _build(name, img_size=too_small)
+
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -17,7 +17,7 @@ from darklens.data.h5 import LensDataset
 from darklens.models import create_model
 from darklens.predict import Predictor, onnx_export
 from darklens.predict.onnx_export import OnnxMismatchError, export_onnx
-from darklens.train import save_checkpoint
+from darklens.runs import save_checkpoint
 
 SIZE = 32
 CLASSES = ["no_sub", "cdm", "axion"]

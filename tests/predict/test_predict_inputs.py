@@ -24,7 +24,7 @@ from darklens.predict.inputs import (
     iter_blocks,
     iter_images,
 )
-from darklens.train import load_checkpoint, save_checkpoint
+from darklens.runs import load_checkpoint, save_checkpoint
 
 SIDE = 12  # image side (px); > 4 so the channel axis is unambiguous
 runner = CliRunner()

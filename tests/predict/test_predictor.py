@@ -12,7 +12,7 @@ import torch
 from darklens.data.h5 import LensDataset
 from darklens.models import create_model
 from darklens.predict import Predictor
-from darklens.train import load_checkpoint, save_checkpoint
+from darklens.runs import load_checkpoint, save_checkpoint
 
 CLOSE = {"rtol": 1e-5, "atol": 1e-7}  # batch composition changes float rounding slightly
 

@@ -22,7 +22,7 @@ import os, sys, torch
 from pathlib import Path
 torch.set_num_threads(1)
 from darklens.train import TrainConfig, train
-result = train(TrainConfig.from_yaml(sys.argv[1]), None, sys.argv[2], quiet=True)
+result = train(TrainConfig.from_yaml(sys.argv[1]), None, sys.argv[2])
 report = Path(sys.argv[3]) / f"rank{os.environ['RANK']}.txt"
 keys = ("train_loss", "train_acc", "val_loss", "val_auc")
 metrics = [[row[k] for k in keys] for row in result.history]

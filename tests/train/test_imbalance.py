@@ -15,44 +15,18 @@ from sklearn.metrics import roc_curve
 from sklearn.utils.class_weight import compute_class_weight
 
 from darklens.config import ConfigError
-from darklens.data.h5 import DatasetWriter, LensDataset
+from darklens.data.h5 import LensDataset
 from darklens.predict import Predictor
 from darklens.train import TrainConfig, train
 from darklens.train import trainer as trainer_module
 from darklens.train.data import epoch_order
 from darklens.train.loop import FocalLoss, focal_loss
 from darklens.train.trainer import class_weights
+from tests.helpers import LENS_SPLIT_SIZES as SPLIT_SIZES
+from tests.helpers import make_lens_dataset
 
 CLASSES = ("non_lens", "lens")
 FAST = {"model": "deeplense_cnn", "batch_size": 8, "seed": 0, "epochs": 1}
-# per split: (non-lenses, lenses)
-SPLIT_SIZES = {"train": (48, 12), "val": (40, 10), "test": (20, 10)}
-
-
-def _image(is_lens: bool, rng: np.random.Generator, size: int = 16) -> np.ndarray:
-    """A blob (the lens galaxy), plus for lenses a ring (arcs of the lensed source), and noise."""
-    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2 + rng.uniform(-1, 1, size=(2, 1, 1))
-    radius = np.hypot(xx, yy)
-    image = np.exp(-0.5 * (radius / 1.5) ** 2)
-    if is_lens:
-        image += 0.8 * np.exp(-0.5 * ((radius - size * 0.3) / 1.0) ** 2)
-    return (image + rng.normal(0, 0.1, size=(size, size)))[None]
-
-
-def make_lens_dataset(path: Path, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    labels, split = [], []
-    for code, name in enumerate(("train", "val", "test")):
-        n_non, n_lens = SPLIT_SIZES[name]
-        labels += [0] * n_non + [1] * n_lens
-        split += [code] * (n_non + n_lens)
-    labels = np.array(labels)
-    order = rng.permutation(labels.size)
-    labels, split = labels[order], np.array(split, dtype=np.uint8)[order]
-    images = np.stack([_image(bool(k), rng) for k in labels]).astype(np.float32)
-    with DatasetWriter(path, labels.size, images.shape[1:], CLASSES) as writer:
-        writer.write(0, images, labels, split)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +69,14 @@ def test_training_uses_the_balanced_weights_of_the_train_split(
 ):
     calls = _spy_training(monkeypatch)
     config = TrainConfig(class_weighting="balanced", loss=loss, **FAST)
-    train(config, lens_h5, tmp_path / "run", quiet=True)
+    train(config, lens_h5, tmp_path / "run")
     n_non, n_lens = SPLIT_SIZES["train"]
     expected = [(n_non + n_lens) / (2 * n_non), (n_non + n_lens) / (2 * n_lens)]
     loss_fn = calls[0]["loss_fn"]
     assert isinstance(loss_fn, FocalLoss if loss == "focal" else torch.nn.CrossEntropyLoss)
     np.testing.assert_allclose(loss_fn.weight.numpy(), expected, rtol=1e-6)
     unweighted = _spy_training(monkeypatch)
-    train(TrainConfig(**FAST), lens_h5, tmp_path / "plain", quiet=True)
+    train(TrainConfig(**FAST), lens_h5, tmp_path / "plain")
     assert unweighted[0]["loss_fn"].weight is None
 
 
@@ -135,7 +109,6 @@ def test_training_with_balanced_sampling_sees_classes_equally(
         TrainConfig(balanced_sampling=True, **{**FAST, "epochs": 3}),
         lens_h5,
         tmp_path / "balanced",
-        quiet=True,
     )
     seen = torch.cat([y for call in calls for y in call["labels"]]).numpy()
     assert seen.size == 3 * sum(SPLIT_SIZES["train"])
@@ -143,7 +116,7 @@ def test_training_with_balanced_sampling_sees_classes_equally(
     assert np.mean(seen == 1) == pytest.approx(0.5, abs=0.15)
 
     plain = _spy_training(monkeypatch)
-    train(TrainConfig(**FAST), lens_h5, tmp_path / "plain", quiet=True)
+    train(TrainConfig(**FAST), lens_h5, tmp_path / "plain")
     seen = torch.cat(plain[0]["labels"]).numpy()
     assert np.bincount(seen).tolist() == list(SPLIT_SIZES["train"])
 
@@ -157,9 +130,9 @@ def test_imbalance_options_resume_exactly(lens_h5: Path, tmp_path: Path):
         schedule="none",  # so that the 1-epoch run's learning rates are those of a 2-epoch run
         **{**FAST, "epochs": 2},
     )
-    straight = train(config, lens_h5, tmp_path / "straight", quiet=True)
-    train(dataclasses.replace(config, epochs=1), lens_h5, tmp_path / "resumed", quiet=True)
-    resumed = train(config, lens_h5, tmp_path / "resumed", resume=True, quiet=True)
+    straight = train(config, lens_h5, tmp_path / "straight")
+    train(dataclasses.replace(config, epochs=1), lens_h5, tmp_path / "resumed")
+    resumed = train(config, lens_h5, tmp_path / "resumed", resume=True)
     assert [r["val_loss"] for r in resumed.history] == [r["val_loss"] for r in straight.history]
     a = load_file(tmp_path / "straight" / "last.safetensors")
     b = load_file(tmp_path / "resumed" / "last.safetensors")
@@ -171,7 +144,6 @@ def test_imbalance_options_resume_exactly(lens_h5: Path, tmp_path: Path):
             lens_h5,
             tmp_path / "resumed",
             resume=True,
-            quiet=True,
         )
 
 
@@ -249,7 +221,7 @@ def test_stored_threshold_gives_the_target_fpr_on_val(
     lens_h5: Path, tmp_path: Path, target_fpr: float
 ):
     run = tmp_path / "run"
-    train(TrainConfig(target_fpr=target_fpr, **{**FAST, "epochs": 2}), lens_h5, run, quiet=True)
+    train(TrainConfig(target_fpr=target_fpr, **{**FAST, "epochs": 2}), lens_h5, run)
     for which in ("last", "best"):
         stored = json.loads((run / f"{which}.json").read_text())["decision_threshold"]
         assert stored["target_fpr"] == target_fpr and stored["positive_class"] == "lens"

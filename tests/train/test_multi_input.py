@@ -4,6 +4,7 @@ same training, evaluation and prediction path as image models."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 
+from darklens.config import ConfigError
 from darklens.data.h5 import DatasetWriter, LensDataset
 from darklens.data.transforms import series_minmax_normalize
 from darklens.evaluate.run import evaluate_checkpoint
 from darklens.models import model_inputs
 from darklens.predict import Predictor
 from darklens.predict.batch import predict_files
+from darklens.recipes import fit
 from darklens.train import TrainConfig, train
 from darklens.train.data import batch_plan, open_split
 
@@ -66,7 +69,7 @@ def curve_run(curve_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     try:
         config = TrainConfig(model="lonet", epochs=8, batch_size=16, lr=3e-3, seed=0)
-        train(config, curve_h5, run_dir, quiet=True)
+        train(config, curve_h5, run_dir)
     finally:
         torch.set_num_threads(previous)
     return run_dir
@@ -165,7 +168,7 @@ def test_dataset_without_the_extra_input_is_refused(tmp_path: Path, curve_run: P
 
 def test_image_models_ignore_extra_inputs(curve_h5: Path, tmp_path: Path):
     config = TrainConfig(model="deeplense_cnn", epochs=1, batch_size=16, seed=0)
-    result = train(config, curve_h5, tmp_path / "cnn", quiet=True)
+    result = train(config, curve_h5, tmp_path / "cnn")
     predictor = Predictor.from_checkpoint(result.run_dir)
     assert predictor.inputs_ == ("images",)
     metrics = evaluate_checkpoint(result.run_dir, curve_h5, tmp_path / "eval")
@@ -184,7 +187,10 @@ def test_stack_trains_members_then_fits_its_svm(curve_h5: Path, tmp_path: Path):
         lr=3e-3,
         seed=0,
     )
-    result = train(config, curve_h5, tmp_path / "stack", quiet=True)
+    config = dataclasses.replace(config, data=str(curve_h5))
+    with pytest.raises(ConfigError, match="recipes.fit"):
+        train(config, curve_h5, tmp_path / "stack")  # a stack is not fitted by backprop
+    result = fit(config, tmp_path / "stack")
     run = result.run_dir
     assert sorted(p.name for p in (run / "members").iterdir()) == ["cnn_lstm", "lonet"]
     report = json.loads((run / "stack.json").read_text())
@@ -211,11 +217,11 @@ def test_stack_trains_members_then_fits_its_svm(curve_h5: Path, tmp_path: Path):
 
     # resuming reuses the finished members and refits the same SVM
     before = (run / "members" / "lonet" / "history.csv").read_text()
-    again = train(config, curve_h5, run, resume=True, quiet=True)
+    again = fit(config, run, resume=True)
     assert (run / "members" / "lonet" / "history.csv").read_text() == before
     assert again.best_val_auc == result.best_val_auc
     with pytest.raises(FileExistsError, match="--resume"):
-        train(config, curve_h5, run, quiet=True)
+        fit(config, run)
 
 
 def test_onnx_export_refuses_multi_input_models(curve_run: Path, tmp_path: Path):

@@ -27,7 +27,8 @@ from darklens.cli import app
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
 from darklens.predict import Predictor
-from darklens.train import TrainConfig, load_checkpoint, train
+from darklens.runs import load_checkpoint
+from darklens.train import TrainConfig, train
 from darklens.train.config import build_train_config
 from darklens.train.data import batch_plan, epoch_order, shard
 from darklens.train.schedule import PlateauState, warmup_cosine_factor
@@ -53,7 +54,7 @@ def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
 
 # -- end to end ----------------------------------------------------------------------------------
 def test_tiny_run_learns_and_writes_its_files(toy_h5: Path, tmp_path: Path):
-    result = train(TrainConfig(epochs=5, **FAST), toy_h5, tmp_path / "run", quiet=True)
+    result = train(TrainConfig(epochs=5, **FAST), toy_h5, tmp_path / "run")
     assert result.epochs_completed == 5 and not result.stopped_early
     assert result.best_val_auc > 0.8, result.history
     assert result.best_val_auc == max(row["val_auc"] for row in result.history)
@@ -103,11 +104,11 @@ def test_same_seed_same_history_and_weights(toy_h5: Path, tmp_path: Path):
             "gaussian_noise_std": 0.02,
         },
     )
-    first = train(config, toy_h5, tmp_path / "a", quiet=True)
-    second = train(config, toy_h5, tmp_path / "b", quiet=True)
+    first = train(config, toy_h5, tmp_path / "a")
+    second = train(config, toy_h5, tmp_path / "b")
     assert _metrics(first.history) == _metrics(second.history)
     _assert_same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
-    other = train(dataclasses.replace(config, seed=4), toy_h5, tmp_path / "c", quiet=True)
+    other = train(dataclasses.replace(config, seed=4), toy_h5, tmp_path / "c")
     assert _metrics(other.history) != _metrics(first.history)
 
 
@@ -115,7 +116,7 @@ _RUNNER = """
 import sys, torch
 torch.set_num_threads(1)
 from darklens.train import TrainConfig, train
-train(TrainConfig.from_yaml(sys.argv[1]), None, sys.argv[2], resume=sys.argv[3] == "1", quiet=True)
+train(TrainConfig.from_yaml(sys.argv[1]), None, sys.argv[2], resume=sys.argv[3] == "1")
 """
 
 
@@ -148,8 +149,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(toy_h5: Path, tmp_path: 
         epochs_done = len(list(csv.DictReader(handle)))
     assert epochs_done < 4, "the run finished before it could be killed"
 
-    resumed = train(config, None, killed_dir, resume=True, quiet=True)
-    straight = train(config, None, tmp_path / "straight", quiet=True)
+    resumed = train(config, None, killed_dir, resume=True)
+    straight = train(config, None, tmp_path / "straight")
     assert resumed.epochs_completed == straight.epochs_completed == 4
     assert _metrics(resumed.history) == _metrics(straight.history)
     _assert_same_weights(_weights(killed_dir), _weights(tmp_path / "straight"))
@@ -159,14 +160,14 @@ def test_killed_run_resumes_to_the_uninterrupted_result(toy_h5: Path, tmp_path: 
 
 def test_resume_extends_a_finished_run(toy_h5: Path, tmp_path: Path):
     config = TrainConfig(epochs=1, schedule="none", **FAST)
-    train(config, toy_h5, tmp_path / "run", quiet=True)
-    again = train(config, toy_h5, tmp_path / "run", resume=True, quiet=True)
+    train(config, toy_h5, tmp_path / "run")
+    again = train(config, toy_h5, tmp_path / "run", resume=True)
     assert again.epochs_completed == 1 and len(again.history) == 1
     longer = train(
-        dataclasses.replace(config, epochs=2), toy_h5, tmp_path / "run", resume=True, quiet=True
+        dataclasses.replace(config, epochs=2), toy_h5, tmp_path / "run", resume=True
     )
     straight = train(
-        dataclasses.replace(config, epochs=2), toy_h5, tmp_path / "straight", quiet=True
+        dataclasses.replace(config, epochs=2), toy_h5, tmp_path / "straight"
     )
     assert _metrics(longer.history) == _metrics(straight.history)
 
@@ -174,30 +175,29 @@ def test_resume_extends_a_finished_run(toy_h5: Path, tmp_path: Path):
 def test_run_folder_guards(toy_h5: Path, tmp_path: Path):
     config = TrainConfig(epochs=1, **FAST)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        train(config, toy_h5, tmp_path / "run", resume=True, quiet=True)
-    train(config, toy_h5, tmp_path / "run", quiet=True)
+        train(config, toy_h5, tmp_path / "run", resume=True)
+    train(config, toy_h5, tmp_path / "run")
     with pytest.raises(FileExistsError, match="--resume"):
-        train(config, toy_h5, tmp_path / "run", quiet=True)
+        train(config, toy_h5, tmp_path / "run")
     with pytest.raises(ConfigError, match=r"lr \(run has 0.001, given 0.01\)"):
         train(dataclasses.replace(config, lr=0.01), toy_h5, tmp_path / "run", resume=True)
 
 
 def test_lazy_loading_matches_in_memory(toy_h5: Path, tmp_path: Path):
     memory = train(
-        TrainConfig(epochs=1, in_memory=True, **FAST), toy_h5, tmp_path / "m", quiet=True
+        TrainConfig(epochs=1, in_memory=True, **FAST), toy_h5, tmp_path / "m"
     )
     lazy = train(
         TrainConfig(epochs=1, in_memory=False, num_workers=1, **FAST),
         toy_h5,
         tmp_path / "l",
-        quiet=True,
     )
     assert _metrics(lazy.history) == _metrics(memory.history)
 
 
 def test_dataset_normalisation_stores_train_split_statistics(toy_h5: Path, tmp_path: Path):
     train(
-        TrainConfig(epochs=1, normalization="dataset", **FAST), toy_h5, tmp_path / "run", quiet=True
+        TrainConfig(epochs=1, normalization="dataset", **FAST), toy_h5, tmp_path / "run"
     )
     _, meta = load_checkpoint(tmp_path / "run")
     with LensDataset(toy_h5) as dataset:
@@ -207,7 +207,7 @@ def test_dataset_normalisation_stores_train_split_statistics(toy_h5: Path, tmp_p
 
 
 def test_resized_training_records_the_new_size(toy_h5: Path, tmp_path: Path):
-    result = train(TrainConfig(epochs=1, img_size=16, **FAST), toy_h5, tmp_path / "run", quiet=True)
+    result = train(TrainConfig(epochs=1, img_size=16, **FAST), toy_h5, tmp_path / "run")
     model, meta = load_checkpoint(tmp_path / "run")
     assert meta["model"]["kwargs"]["img_size"] == 16
     assert meta["preprocessing"]["img_size"] == 16
@@ -235,17 +235,20 @@ def test_resized_training_records_the_new_size(toy_h5: Path, tmp_path: Path):
 )
 def test_training_options_run_and_stay_finite(toy_h5: Path, tmp_path: Path, changes: dict):
     result = train(
-        TrainConfig.from_dict({"epochs": 1, **FAST, **changes}), toy_h5, tmp_path / "r", quiet=True
+        TrainConfig.from_dict({"epochs": 1, **FAST, **changes}), toy_h5, tmp_path / "r"
     )
     row = result.history[0]
     assert all(math.isfinite(row[k]) for k in METRICS), row
 
 
-def test_progress_output_is_printed_unless_quiet(toy_h5: Path, tmp_path: Path, capsys):
-    train(TrainConfig(epochs=1, **FAST), toy_h5, tmp_path / "loud", quiet=False)
+def test_progress_is_a_callback_and_the_library_prints_nothing(toy_h5, tmp_path, capsys):
+    from darklens.cli.progress import TrainProgress
+
+    train(TrainConfig(epochs=1, **FAST), toy_h5, tmp_path / "loud", callbacks=[TrainProgress()])
     assert "epoch 1/1" in capsys.readouterr().err
-    train(TrainConfig(epochs=1, **FAST), toy_h5, tmp_path / "quiet", quiet=True)
-    assert capsys.readouterr().err == ""
+    train(TrainConfig(epochs=1, **FAST), toy_h5, tmp_path / "quiet")
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
 
 
 def test_single_class_validation_split_is_refused(tmp_path: Path):
@@ -258,7 +261,7 @@ def test_single_class_validation_split_is_refused(tmp_path: Path):
     with DatasetWriter(tmp_path / "d.h5", 12, (1, 16, 16), ["a", "b"]) as writer:
         writer.write(0, rng.random((12, 1, 16, 16)), labels, split)
     with pytest.raises(ValueError, match="only one class"):
-        train(TrainConfig(epochs=1, **FAST), tmp_path / "d.h5", tmp_path / "run", quiet=True)
+        train(TrainConfig(epochs=1, **FAST), tmp_path / "d.h5", tmp_path / "run")
 
 
 def test_missing_dataset_is_refused(tmp_path: Path):
@@ -388,7 +391,7 @@ def test_early_stopping_bookkeeping():
         if progress.stopped_early:
             break
     assert flags == [True, True, False, False, True, False, False, False]
-    assert progress.best_epoch == 5 and progress.best_auc == 0.85 and progress.stopped_early
+    assert progress.best_epoch == 5 and progress.best_score == 0.85 and progress.stopped_early
     restored = RunProgress.from_json(progress.to_json())
     assert restored == progress
 
@@ -431,8 +434,8 @@ def test_cli_bad_input_is_a_one_line_error(toy_h5: Path, tmp_path: Path):
 
 def test_eval_batch_size_changes_only_how_validation_is_batched(toy_h5: Path, tmp_path: Path):
     base = TrainConfig(model="deeplense_cnn", epochs=2, batch_size=8, seed=0)
-    default = train(base, toy_h5, tmp_path / "a", quiet=True)
-    small = train(dataclasses.replace(base, eval_batch_size=5), toy_h5, tmp_path / "b", quiet=True)
+    default = train(base, toy_h5, tmp_path / "a")
+    small = train(dataclasses.replace(base, eval_batch_size=5), toy_h5, tmp_path / "b")
     _assert_same_weights(_weights(default.run_dir), _weights(small.run_dir))
     for one, other in zip(default.history, small.history, strict=True):
         assert one["val_auc"] == pytest.approx(other["val_auc"], abs=1e-9)

@@ -28,7 +28,7 @@ def test_training_starts_from_the_given_weights(trained_run, toy_h5, tmp_path):
         seed=5,
         pretrained=str(trained_run),
     )
-    result = train(config, toy_h5, tmp_path / "ft", quiet=True)
+    result = train(config, toy_h5, tmp_path / "ft")
     tuned = load_file(result.run_dir / "last.safetensors")
     conv = [k for k, v in start.items() if v.ndim == 4]
     assert conv
@@ -40,7 +40,6 @@ def test_training_starts_from_the_given_weights(trained_run, toy_h5, tmp_path):
         ),
         toy_h5,
         tmp_path / "fresh",
-        quiet=True,
     )
     scratch = load_file(fresh.run_dir / "last.safetensors")
     assert any(not torch.allclose(scratch[k], start[k]) for k in conv)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from darklens.cli import app
 from darklens.cli._common import user_errors
+from darklens.cli.progress import counting_bar
 from darklens.config import ConfigError, parse_assignments
 
 out_console = Console()
@@ -27,17 +27,6 @@ def parse_fractions(text: str, option: str = "--split") -> tuple[float, float, f
     if len(values) != 3:
         raise ConfigError(f"{option} expects three numbers (train,val,test), got {text!r}")
     return values  # type: ignore[return-value]
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
 
 
 @app.command()
@@ -89,15 +78,7 @@ def simulate(
     if lens_fraction is not None:
         lens_fractions = parse_fractions(lens_fraction, "--lens-fraction")
     total = image_count(cfg, n, n_per_class, lens_fractions)
-    with progress_bar() as bar:
-        task = bar.add_task(f"simulate {cfg.preset}", total=total, rate="", visible=not quiet)
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            elapsed = bar.tasks[task].elapsed or 0.0
-            done = bar.tasks[task].completed
-            bar.update(task, rate=f"{done / elapsed:,.0f} img/s" if elapsed else "")
-
+    with counting_bar(f"simulate {cfg.preset}", total, enabled=not quiet) as advance:
         result = run_simulation(
             cfg,
             out,

@@ -27,6 +27,7 @@ def quickstart(
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Simulate a small Model II dataset, train the default model, evaluate, write a report."""
+    from darklens.cli.progress import TrainProgress
     from darklens.quickstart import QuickstartConfig, run_quickstart
 
     config = QuickstartConfig(
@@ -38,7 +39,10 @@ def quickstart(
         seed=seed,
     )
     result = run_quickstart(
-        out, config, say=lambda s: console.print(s, highlight=False), quiet=quiet
+        out,
+        config,
+        say=lambda s: console.print(s, highlight=False),
+        callbacks=[] if quiet else [TrainProgress()],
     )
     metrics = result.metrics
     table = Table(title="4/4 test-split results")

@@ -47,7 +47,8 @@ def train_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
     """Train a model; settings: defaults < --config < options < --set (resume: the run's own)."""
-    from darklens.train.trainer import train_from_cli
+    from darklens.cli.progress import TrainProgress
+    from darklens.recipes import fit_from_cli
 
     options = {
         "data": None if data is None else str(data),
@@ -58,12 +59,16 @@ def train_cmd(
         "device": device,
         "pretrained": None if pretrained is None else str(pretrained),
     }
-    result = train_from_cli(
-        out, config, options, parse_assignments(set_ or []), resume=resume, quiet=quiet
+    callbacks = [] if quiet else [TrainProgress()]
+    result = fit_from_cli(
+        out, config, options, parse_assignments(set_ or []), resume=resume, callbacks=callbacks
     )
     if not quiet:
+        monitored = ""
+        if result.monitor != "val_auc":
+            monitored = f", {result.monitor} {result.best_value:.4f}"
         Console().print(
-            f"best val macro AUC {result.best_val_auc:.4f} at epoch {result.best_epoch} "
-            f"({result.epochs_completed} epochs) -> {result.best_checkpoint}",
+            f"best val macro AUC {result.best_val_auc:.4f}{monitored} at epoch "
+            f"{result.best_epoch} ({result.epochs_completed} epochs) -> {result.best_checkpoint}",
             highlight=False,
         )

@@ -26,7 +26,7 @@ def _display(image: np.ndarray, ds: LensDataset) -> np.ndarray:
     simulator recorded them); single-band images with an asinh stretch."""
     if image.shape[0] < 2:
         return display_stretch(image)
-    from darklens.simulate.lensfind.composite import colour_composite
+    from darklens.data.composite import colour_composite
 
     zero_points = ds.manifest.get("magnitude_zero_points")
     if zero_points is not None and len(zero_points) != image.shape[0]:

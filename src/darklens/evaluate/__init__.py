@@ -1,4 +1,8 @@
-"""The standard evaluation protocol: metrics, figures and a self-contained HTML report."""
+"""The standard evaluation protocol: metrics, figures and a self-contained HTML report.
+
+The metric functions import with numpy only; ``evaluate_predictions`` and ``write_report`` (which
+need matplotlib) load on first use.
+"""
 
 from darklens.evaluate.metrics import (
     PrecisionRecallF1,
@@ -18,7 +22,6 @@ from darklens.evaluate.metrics import (
     roc_curve_binary,
     tpr_at_fp,
 )
-from darklens.evaluate.report import evaluate_predictions, write_report
 
 __all__ = [
     "PrecisionRecallF1",
@@ -40,3 +43,11 @@ __all__ = [
     "tpr_at_fp",
     "write_report",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("evaluate_predictions", "write_report"):
+        from darklens.evaluate import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -49,6 +49,7 @@ from darklens.evaluate.plots import (
     plot_training_curves,
 )
 
+METRICS_FILE, REPORT_FILE = "metrics.json", "report.html"
 GALLERY_SIZE = 12
 REQUIRED_METRIC_KEYS = ("classification_report", "auc_per_class")
 
@@ -371,7 +372,7 @@ def write_report(
         raise ValueError("band_names and epochs_days describe light curves; pass light_curves too")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_metrics_json(metrics, out / "metrics.json")
+    write_metrics_json(metrics, out / METRICS_FILE)
 
     two_class = len(names) == 2
     threshold = metrics.get("decision_threshold") if two_class else None
@@ -451,7 +452,7 @@ def write_report(
         f"{labels.shape[0]} samples, {len(names)} classes ({', '.join(names)}); "
         f"darklens {__version__}"
     )
-    report_path = out / "report.html"
+    report_path = out / REPORT_FILE
     report_path.write_text(_page(title, meta, sections), encoding="utf-8")
     return report_path
 

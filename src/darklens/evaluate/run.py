@@ -35,9 +35,8 @@ from darklens.predict.batch import (
     load_predictors,
 )
 from darklens.predict.predictor import Predictor, check_threshold
-from darklens.train.checkpoint import checkpoint_json_path
+from darklens.runs import HISTORY_FILE, checkpoint_json_path
 
-HISTORY_FILE = "history.csv"
 LIGHT_CURVES = "light_curves"
 PREDICTIONS_FILE = "predictions.csv"
 

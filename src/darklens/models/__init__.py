@@ -23,21 +23,27 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
+from darklens.models._checks import require_img_size
 from darklens.models.pretrained import LoadReport, load_pretrained
 from darklens.registry import Registry
 
 __all__ = [
     "DEFAULT_ARCHITECTURE",
+    "FITS",
     "IMAGES",
     "MODEL_ALIASES",
     "LoadReport",
+    "ModelEntry",
     "create_model",
     "list_models",
     "load_pretrained",
+    "model_entry",
+    "model_fit",
     "model_inputs",
     "register_model",
     "resolve_model_name",
@@ -46,9 +52,35 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ModelFn = Callable[..., nn.Module]
-MODELS: Registry[ModelFn] = Registry("model")
 IMAGES = "images"
-MODEL_INPUTS: dict[str, tuple[str, ...]] = {}  # models taking more than the image
+FITS = ("backprop", "stack")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its constructor and what callers need to know about it.
+
+    - ``inputs``: what ``forward`` takes, in order (images first);
+    - ``min_img_size`` / ``img_size_multiple``: image sizes (px) the architecture accepts;
+    - ``first_conv``: module path of the convolution that sees the image (its input channels are
+      adapted when loading pretrained weights with another channel count), None if there is none;
+    - ``classifier``: module path of the classifier head (skipped when pretrained weights were
+      made for another number of classes), None when the model has no trainable head;
+    - ``fit``: ``backprop`` (trained by :func:`darklens.train.train`) or ``stack`` (members
+      trained separately, then a head fitted on their outputs: :mod:`darklens.recipes.stack`).
+    """
+
+    name: str
+    constructor: ModelFn
+    inputs: tuple[str, ...] = (IMAGES,)
+    min_img_size: int = 16
+    img_size_multiple: int = 1
+    first_conv: str | None = None
+    classifier: str | None = None
+    fit: str = "backprop"
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
 
 # The darklens default, to be confirmed by a training benchmark (macro AUC per CPU-minute on
 # 64×64×1 substructure images). bench/bench_models.py, 1 thread, batch 64, 64 px: resnet18 trains
@@ -64,9 +96,17 @@ _loaded = False
 
 
 def register_model(
-    name: str | None = None, *, inputs: Sequence[str] = (IMAGES,)
+    name: str | None = None,
+    *,
+    inputs: Sequence[str] = (IMAGES,),
+    min_img_size: int = 16,
+    img_size_multiple: int = 1,
+    first_conv: str | None = None,
+    classifier: str | None = None,
+    fit: str = "backprop",
 ) -> Callable[[ModelFn], ModelFn]:
-    """Decorator: register a model constructor under ``name`` (default: the function's name).
+    """Decorator: register a model constructor under ``name`` (default: the function's name),
+    with the metadata of :class:`ModelEntry`.
 
     ``inputs`` names what ``forward`` takes, in order; the first is always ``images``, the others
     are a dataset's extra inputs (``/inputs/<name>`` in a darklens file).
@@ -74,23 +114,38 @@ def register_model(
     inputs = tuple(inputs)
     if not inputs or inputs[0] != IMAGES or len(set(inputs)) != len(inputs):
         raise ValueError(f"model inputs must start with {IMAGES!r} and not repeat, got {inputs}")
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
 
     def decorate(constructor: ModelFn) -> ModelFn:
         key = name or constructor.__name__
-        MODELS.add(key, constructor)
-        if len(inputs) > 1:
-            MODEL_INPUTS[key] = inputs
+        MODELS.add(
+            key,
+            ModelEntry(
+                key, constructor, inputs, min_img_size, img_size_multiple, first_conv,
+                classifier, fit,
+            ),
+        )  # fmt: skip
         return constructor
 
     return decorate
 
 
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of model ``name`` (aliases resolved); KeyError with close matches."""
+    _load_families()
+    MODELS.get(name)  # unknown names raise with close matches, aliases included
+    return MODELS.get(resolve_model_name(name))
+
+
 def model_inputs(name: str) -> tuple[str, ...]:
     """The inputs that model ``name`` takes, in ``forward`` order (``("images",)`` for most)."""
-    _load_families()
-    target = resolve_model_name(name)
-    MODELS.get(target)  # unknown names raise with close matches
-    return MODEL_INPUTS.get(target, (IMAGES,))
+    return model_entry(name).inputs
+
+
+def model_fit(name: str) -> str:
+    """How model ``name`` is fitted: ``backprop`` or ``stack`` (see :class:`ModelEntry`)."""
+    return model_entry(name).fit
 
 
 def resolve_model_name(name: str) -> str:
@@ -117,8 +172,7 @@ def create_model(
     ``True`` is refused because the model hub is unreachable here. Unknown names raise KeyError
     listing close matches.
     """
-    _load_families()
-    constructor = MODELS.get(name)
+    entry = model_entry(name)
     if in_chans < 1 or num_classes < 1 or img_size < 8:
         raise ValueError(
             f"need in_chans >= 1, num_classes >= 1 and img_size >= 8; got {in_chans}, "
@@ -129,7 +183,8 @@ def create_model(
             f"pretrained=True would download {name!r} weights from the model hub, which is "
             "unreachable here; pass pretrained=PATH to a local .safetensors or .pth file"
         )
-    extras = model_inputs(name)[1:]
+    require_img_size(entry.name, img_size, entry.min_img_size, entry.img_size_multiple)
+    extras = entry.inputs[1:]
     if extras:
         shapes = dict(input_shapes or {})
         missing = [n for n in extras if n not in shapes]
@@ -139,9 +194,14 @@ def create_model(
                 f"example of {', '.join(missing)} in input_shapes"
             )
         kwargs["input_shapes"] = {n: tuple(int(d) for d in shapes[n]) for n in extras}
-    model = constructor(in_chans=in_chans, num_classes=num_classes, img_size=img_size, **kwargs)
+    model = entry.constructor(
+        in_chans=in_chans, num_classes=num_classes, img_size=img_size, **kwargs
+    )
     if pretrained is not None and pretrained is not False:
-        logger.info(load_pretrained(model, pretrained).summary())
+        report = load_pretrained(
+            model, pretrained, first_conv=entry.first_conv, classifier=entry.classifier
+        )
+        logger.info(report.summary())
     return model
 
 
@@ -151,18 +211,20 @@ def list_models(pattern: str = "*") -> list[str]:
     return MODELS.names(pattern)
 
 
-def _alias(target: str) -> ModelFn:
+def _alias(alias: str, target: str) -> ModelEntry:
+    """An entry that builds ``target`` under another name (resolved when families load)."""
+
     def build(in_chans: int, num_classes: int, img_size: int, **kwargs) -> nn.Module:
-        return MODELS.get(target)(
+        return MODELS.get(target).constructor(
             in_chans=in_chans, num_classes=num_classes, img_size=img_size, **kwargs
         )
 
     build.__doc__ = f"Alias of {target!r}."
-    return build
+    return ModelEntry(alias, build)
 
 
 for _alias_name, _target in MODEL_ALIASES.items():
-    MODELS.add(_alias_name, _alias(_target))
+    MODELS.add(_alias_name, _alias(_alias_name, _target))
 
 
 def _load_families() -> None:

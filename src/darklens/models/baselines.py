@@ -11,7 +11,6 @@ from __future__ import annotations
 from torch import nn
 
 from darklens.models import register_model
-from darklens.models._checks import require_img_size
 
 
 def _conv_block(in_chans: int, width: int, dropout: float) -> list[nn.Module]:
@@ -24,7 +23,7 @@ def _conv_block(in_chans: int, width: int, dropout: float) -> list[nn.Module]:
     ]
 
 
-@register_model("deeplense_cnn")
+@register_model("deeplense_cnn", min_img_size=16, first_conv="0", classifier="25")
 def deeplense_cnn(
     in_chans: int, num_classes: int, img_size: int, dropout: float = 0.25
 ) -> nn.Module:
@@ -33,7 +32,6 @@ def deeplense_cnn(
     The notebook flattens the 4×4×256 map it gets from 64-px images into the 512-unit layer; an
     adaptive average pool to 4×4 keeps exactly that layer (an identity at 64 px) for any size.
     """
-    require_img_size("deeplense_cnn", img_size, minimum=16)
     layers: list[nn.Module] = []
     channels = in_chans
     for width in (32, 64, 128, 256):
@@ -71,7 +69,7 @@ def _lastro_pair(in_chans: int, width: int, first_kernel: int) -> list[nn.Module
     ]
 
 
-@register_model("lastro_cnn")
+@register_model("lastro_cnn", min_img_size=32, first_conv="1", classifier="45")
 def lastro_cnn(in_chans: int, num_classes: int, img_size: int, dropout: float = 0.5) -> nn.Module:
     """LASTRO EPFL lens finder (Schaefer et al. 2018): 8 conv + 4 dense layers, ~5.7M parameters.
 
@@ -83,7 +81,6 @@ def lastro_cnn(in_chans: int, num_classes: int, img_size: int, dropout: float = 
     and give the quoted ~5.7M parameters. We pad ('same') so that images down to 32 px work, and
     adaptive-average-pool to 5×5 before the dense layers, which keeps their size for any input.
     """
-    require_img_size("lastro_cnn", img_size, minimum=32)
     return nn.Sequential(
         *_lastro_pair(in_chans, 16, first_kernel=4),
         nn.MaxPool2d(2),

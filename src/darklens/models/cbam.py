@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from darklens.models import register_model
-from darklens.models._checks import require_img_size
 
 
 class ChannelAttention(nn.Module):
@@ -111,8 +110,7 @@ class ResNetCBAM(nn.Module):
         return self.fc(self.pool(self.stages(self.stem(x))))
 
 
-@register_model("resnet18_cbam")
+@register_model("resnet18_cbam", min_img_size=32, first_conv="stem.0", classifier="fc")
 def resnet18_cbam(in_chans: int, num_classes: int, img_size: int, reduction: int = 16) -> nn.Module:
     """ResNet-18 (basic blocks [2, 2, 2, 2]) with CBAM in every block; ~11.3M parameters."""
-    require_img_size("resnet18_cbam", img_size, minimum=32)
     return ResNetCBAM(in_chans, num_classes, reduction=reduction)

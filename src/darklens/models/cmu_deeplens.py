@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from darklens.models import register_model
-from darklens.models._checks import require_img_size
 
 STAGE_WIDTHS = (32, 64, 128, 256, 512)
 UNITS_PER_STAGE = 3
@@ -76,8 +75,7 @@ class CMUDeepLens(nn.Module):
         return self.head(self.units(self.stem(x)))
 
 
-@register_model("cmu_deeplens")
+@register_model("cmu_deeplens", min_img_size=16, first_conv="stem.0", classifier="head.4")
 def cmu_deeplens(in_chans: int, num_classes: int, img_size: int) -> nn.Module:
     """CMU DeepLens ResNet (~1.3M parameters); works for images of 16 px and up."""
-    require_img_size("cmu_deeplens", img_size, minimum=16)
     return CMUDeepLens(in_chans, num_classes)

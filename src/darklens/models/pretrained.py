@@ -145,8 +145,20 @@ def adapt_input_channels(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     return adapt_input_conv(in_chans, weight, base_chans=weight.shape[1])
 
 
-def load_pretrained(model: nn.Module, path: str | Path, *, strict_head: bool = False) -> LoadReport:
+def load_pretrained(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    strict_head: bool = False,
+    first_conv: str | None = None,
+    classifier: str | None = None,
+) -> LoadReport:
     """Copy the matching tensors of a local weights file into ``model`` (in place).
+
+    ``first_conv`` / ``classifier`` are the module paths of the image-facing convolution and the
+    head, as a model's registry entry records them (:class:`darklens.models.ModelEntry`); for a
+    model outside the registry they are found: the first ``Conv2d``, and timm's
+    ``get_classifier()`` or the last ``Linear``.
 
     Raises FileNotFoundError if the file is missing, and ValueError if it can't be read safely,
     if no tensor outside the classifier head matches, or if a non-head tensor has another shape
@@ -156,8 +168,8 @@ def load_pretrained(model: nn.Module, path: str | Path, *, strict_head: bool = F
     path = Path(path)
     model_state = model.state_dict()
     tensors = strip_wrapper_prefixes(read_weights(path), set(model_state))
-    head = head_prefix(model)
-    conv_key = first_conv_weight_key(model)
+    head = classifier if classifier is not None else head_prefix(model)
+    conv_key = f"{first_conv}.weight" if first_conv is not None else first_conv_weight_key(model)
 
     updates: dict[str, torch.Tensor] = {}
     adapted, skipped_head, mismatched, unexpected = [], [], [], []

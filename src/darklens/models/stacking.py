@@ -400,7 +400,7 @@ def _check_members(members: Sequence[str], member_kwargs: Mapping[str, Any]) -> 
         raise ValueError(f"member_kwargs names models {unknown} that are not members {members}")
 
 
-@register_model("deepgravilens", inputs=INPUTS)
+@register_model("deepgravilens", inputs=INPUTS, fit="stack")
 def deepgravilens(
     in_chans: int,
     num_classes: int,

@@ -21,7 +21,6 @@ from typing import Any
 from torch import nn
 
 from darklens.models import register_model
-from darklens.models._checks import require_img_size
 
 # darklens name → timm architecture, for convolutional backbones that take any size >= 32 px.
 TIMM_CNNS = {
@@ -50,14 +49,23 @@ def timm_model(arch: str, **kwargs: Any) -> nn.Module:
     return timm.create_model(arch, pretrained=False, **kwargs)
 
 
+# Module paths of each family's first convolution and classifier head (timm's pretrained_cfg
+# ``first_conv`` / ``classifier`` for these architectures).
+_TIMM_LAYERS = {
+    "resnet": ("conv1", "fc"),
+    "efficientnet": ("conv_stem", "classifier"),
+    "convnextv2": ("stem.0", "head.fc"),
+}
+
+
 def _register_cnn(name: str, arch: str) -> None:
     def build(in_chans: int, num_classes: int, img_size: int, **kwargs: Any) -> nn.Module:
-        require_img_size(name, img_size, minimum=32)
         return timm_model(arch, in_chans=in_chans, num_classes=num_classes, **kwargs)
 
     build.__name__ = name
     build.__doc__ = f"timm ``{arch}``; any ``img_size`` >= 32 px (it is only checked)."
-    register_model(name)(build)
+    first_conv, classifier = next(v for k, v in _TIMM_LAYERS.items() if name.startswith(k))
+    register_model(name, min_img_size=32, first_conv=first_conv, classifier=classifier)(build)
 
 
 for _name, _arch in TIMM_CNNS.items():
@@ -81,12 +89,11 @@ def _has_patch(img_size: int) -> bool:
     return any(img_size % p == 0 for p in range(4, 17))
 
 
-@register_model("vit_tiny")
+@register_model("vit_tiny", min_img_size=32, first_conv="patch_embed.proj", classifier="head")
 def vit_tiny(
     in_chans: int, num_classes: int, img_size: int, patch_size: int | None = None, **kwargs: Any
 ) -> nn.Module:
     """timm ViT-Tiny (5.5M parameters) with ``img_size`` set and a small-image patch size."""
-    require_img_size("vit_tiny", img_size, minimum=32)
     patch = vit_patch_size(img_size) if patch_size is None else patch_size
     if patch < 1 or img_size % patch:
         raise ValueError(
@@ -132,7 +139,7 @@ def valid_swin_sizes(near: int, count: int = 4) -> list[int]:
     return sorted(sorted(candidates, key=lambda s: (abs(s - near), s))[:count])
 
 
-@register_model("swin_tiny")
+@register_model("swin_tiny", min_img_size=32, first_conv="patch_embed.proj", classifier="head.fc")
 def swin_tiny(
     in_chans: int, num_classes: int, img_size: int, window_size: int | None = None, **kwargs: Any
 ) -> nn.Module:

@@ -28,7 +28,6 @@ import torch
 from torch import nn
 
 from darklens.models import register_model
-from darklens.models._checks import require_img_size
 
 __all__ = [
     "GLONET_WIDTHS",
@@ -395,12 +394,17 @@ def _build(
     input_shapes: Mapping[str, Sequence[int]],
     **kwargs,
 ) -> TransientModel:
-    require_img_size(name, img_size, minimum=MIN_IMG_SIZE)
     curve_shape = curve_shape_from(name, input_shapes)
     return cls(in_chans, num_classes, img_size, curve_shape, **kwargs)
 
 
-def _register(name: str, cls: type[TransientModel], doc: str) -> None:
+def _register(
+    name: str,
+    cls: type[TransientModel],
+    doc: str,
+    first_conv: str | None = "cnn.convs.0",
+    classifier: str = "head.3",
+) -> None:
     def build(
         in_chans: int,
         num_classes: int,
@@ -412,7 +416,9 @@ def _register(name: str, cls: type[TransientModel], doc: str) -> None:
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc
-    register_model(name, inputs=INPUTS)(build)
+    register_model(
+        name, inputs=INPUTS, min_img_size=MIN_IMG_SIZE, first_conv=first_conv, classifier=classifier
+    )(build)
 
 
 _register(
@@ -424,4 +430,10 @@ _register(
     "lonet", LoNet, "DeepGraviLens LoNet; kwargs: gru_hidden, d_model, layers, heads, dropout."
 )
 _register("munet", MuNet, "DeepGraviLens MuNet; kwargs: gru_hidden, dropout.")
-_register("glonet", GloNet, "DeepGraviLens GloNet; kwargs: widths, dropout.")
+_register(
+    "glonet",
+    GloNet,
+    "DeepGraviLens GloNet; kwargs: widths, dropout.",
+    first_conv=None,
+    classifier="head.2",
+)

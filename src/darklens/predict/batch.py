@@ -86,7 +86,7 @@ def check_ensemble(predictors: Sequence[Predictor], sources: Sequence[PathLike])
 
 def resolve_inference_device(device: str) -> str:
     """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; other names are checked."""
-    from darklens.train.trainer import resolve_device
+    from darklens.device import resolve_device
 
     return str(resolve_device(device))
 

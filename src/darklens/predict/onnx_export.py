@@ -40,7 +40,9 @@ import torch
 from torch import nn
 
 from darklens import __version__
-from darklens.train.checkpoint import (
+from darklens.data.preprocessing import Preprocessing
+from darklens.runs import (
+    BEST,
     atomic_write_bytes,
     atomic_write_text,
     checkpoint_json_path,
@@ -252,10 +254,10 @@ def onnx_spec(
     max_abs_diff: float,
 ) -> dict[str, Any]:
     """The JSON written beside the model: inputs, outputs, preprocessing, provenance, check."""
-    prep = meta["preprocessing"]
-    size, chans = int(prep["img_size"]), int(prep["in_chans"])
+    prep = Preprocessing.from_dict(meta["preprocessing"])
+    size, chans = prep.img_size, prep.in_chans
     batch: str | int = "batch" if dynamic_batch else STATIC_BATCH
-    normalization = prep["normalization"]
+    normalization = prep.normalization
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -269,7 +271,7 @@ def onnx_spec(
             "meaning": "softmax class probabilities, columns in the order of class_names",
         },
         "class_names": list(meta["class_names"]),
-        "preprocessing": prep,
+        "preprocessing": prep.to_dict(),
         "preprocessing_steps": [
             f"resize to {size}x{size} pixels (bilinear, antialiased when shrinking; skipped when "
             "the image already has that size)",
@@ -294,7 +296,7 @@ def export_onnx(
     run_or_checkpoint: str | Path,
     out_path: str | Path | None = None,
     *,
-    which: str = "best",
+    which: str = BEST,
     opset: int = 17,
     dynamic_batch: bool = True,
     overwrite: bool = False,
@@ -316,14 +318,13 @@ def export_onnx(
             if path.exists():
                 raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite)")
     model, meta = load_checkpoint(json_path, device="cpu")
-    prep = meta["preprocessing"]
-    inputs = prep.get("inputs") or ["images"]
-    if len(inputs) > 1:
+    prep = Preprocessing.from_dict(meta["preprocessing"])
+    if prep.extras:
         raise ValueError(
             f"ONNX export takes image-only models; {meta['model']['name']} also takes "
-            f"{', '.join(inputs[1:])} (use darklens predict / Predictor for it)"
+            f"{', '.join(prep.extras)} (use darklens predict / Predictor for it)"
         )
-    input_shape = (int(prep["in_chans"]), int(prep["img_size"]), int(prep["img_size"]))
+    input_shape = (prep.in_chans, prep.img_size, prep.img_size)
     example = torch.zeros((2 if dynamic_batch else STATIC_BATCH, *input_shape))
     onnx_bytes = export_to_bytes(model, example, opset=opset, dynamic_batch=dynamic_batch)
     batch_sizes = CHECK_BATCH_SIZES if dynamic_batch else (STATIC_BATCH,)
@@ -331,7 +332,7 @@ def export_onnx(
         onnx_bytes,
         model,
         input_shape,
-        normalization=prep["normalization"],
+        normalization=prep.normalization,
         batch_sizes=batch_sizes,
     )
     if not diff < AGREEMENT_TOLERANCE:

@@ -30,23 +30,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from darklens.data.preprocessing import Preprocessing
 from darklens.data.transforms import dihedral_views, normalize_series, preprocess
-from darklens.train.checkpoint import load_checkpoint
+from darklens.runs import BEST, load_checkpoint
 
 
 class Predictor:
     """Class probabilities for lensing images from a model and its training preprocessing.
 
-    ``preprocessing`` is a checkpoint's ``preprocessing`` entry (normalization, mean, std,
-    img_size, in_chans). ``tta`` averages the probabilities over the 8 dihedral views.
-    ``threshold`` (two classes only) is the decision threshold on the class-1 probability used by
-    :meth:`predict`; None means argmax (unless the checkpoint stores one).
+    ``preprocessing`` is a :class:`~darklens.data.preprocessing.Preprocessing` (or a checkpoint's
+    ``preprocessing`` entry, read by ``Preprocessing.from_dict``). ``tta`` averages the
+    probabilities over the 8 dihedral views. ``threshold`` (two classes only) is the decision
+    threshold on the class-1 probability used by :meth:`predict`; None means argmax (unless the
+    checkpoint stores one).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        preprocessing: Mapping[str, Any],
+        preprocessing: Preprocessing | Mapping[str, Any],
         class_names: Sequence[str],
         device: str | torch.device = "cpu",
         batch_size: int = 256,
@@ -60,15 +62,14 @@ class Predictor:
         self.tta = tta
         self.threshold = threshold
         self.model_ = model.to(device).eval()
-        self.preprocessing_ = dict(preprocessing)
+        if not isinstance(preprocessing, Preprocessing):
+            preprocessing = Preprocessing.from_dict(preprocessing)
+        self.preprocessing_ = preprocessing
         self.classes_ = np.asarray(list(class_names))
-        self.in_chans_ = int(preprocessing["in_chans"])
-        self.img_size_ = int(preprocessing["img_size"])
-        self.inputs_ = tuple(preprocessing.get("inputs") or ("images",))
-        self.input_shapes_ = {
-            name: tuple(shape) for name, shape in (preprocessing.get("input_shapes") or {}).items()
-        }
-        self._series_norm = list(preprocessing.get("series_normalization") or ())
+        self.in_chans_ = preprocessing.in_chans
+        self.img_size_ = preprocessing.img_size
+        self.inputs_ = preprocessing.inputs
+        self.input_shapes_ = dict(preprocessing.input_shapes)
         self.checkpoint_: dict[str, Any] | None = None
         self.threshold_ = check_threshold(threshold, len(self.classes_), "threshold")
 
@@ -76,7 +77,7 @@ class Predictor:
     def from_checkpoint(
         cls,
         path_or_run_dir: str | Path,
-        which: str = "best",
+        which: str = BEST,
         device: str | torch.device = "cpu",
         batch_size: int = 256,
         tta: bool = False,
@@ -181,7 +182,7 @@ class Predictor:
         return out
 
     def _warn_if_resized(self, size: tuple[int, int]) -> None:
-        trained_from = tuple(self.preprocessing_.get("data_image_shape") or ())
+        trained_from = tuple(self.preprocessing_.data_image_shape or ())
         if size == (self.img_size_, self.img_size_) or size == trained_from:
             return
         warnings.warn(
@@ -209,10 +210,12 @@ class Predictor:
             for start in range(0, batch.shape[0], self.batch_size):
                 stop = start + self.batch_size
                 x = batch[start:stop].to(self.device)
-                x = preprocess(x, prep["normalization"], self.img_size_, prep["mean"], prep["std"])
+                x = preprocess(x, prep.normalization, self.img_size_, prep.mean, prep.std)
                 more = [
-                    normalize_series(e[start:stop].to(self.device), method)
-                    for e, method in zip(others, self._series_norm, strict=True)
+                    normalize_series(
+                        e[start:stop].to(self.device), prep.series_normalization_for(name)
+                    )
+                    for e, name in zip(others, prep.extras, strict=True)
                 ]
                 views = dihedral_views(x) if use_tta else [x]
                 proba = torch.stack(

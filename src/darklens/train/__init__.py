@@ -1,15 +1,17 @@
-"""Training: one recipe (:func:`train`) for any registered model on any darklens dataset."""
+"""Training by backpropagation: one recipe (:func:`train`) for any registered model.
 
-from darklens.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+Stacked models are fitted by :func:`darklens.recipes.fit`; checkpoints live in
+:mod:`darklens.runs`. ``train`` and ``TrainResult`` load on first use (they import the models).
+"""
+
 from darklens.train.config import AugmentConfig, TrainConfig
-from darklens.train.trainer import TrainResult, train
 
-__all__ = [
-    "AugmentConfig",
-    "CheckpointError",
-    "TrainConfig",
-    "TrainResult",
-    "load_checkpoint",
-    "save_checkpoint",
-    "train",
-]
+__all__ = ["AugmentConfig", "TrainConfig", "TrainResult", "train"]
+
+
+def __getattr__(name: str):
+    if name in ("train", "TrainResult"):
+        from darklens.train import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,6 +18,8 @@ CLASS_WEIGHTINGS = ("none", "balanced")
 LOSSES = ("ce", "focal")
 AMP_DTYPES = ("auto", "fp16", "bf16")
 AUTO = "auto"
+MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr")
+MONITOR_MODES = ("auto", "max", "min")
 
 # Settings that may change when a run is resumed: they do not alter what one epoch computes.
 RESUMABLE_CHANGES = frozenset(
@@ -95,6 +97,12 @@ class TrainConfig(Config):
     (``focal_gamma=0`` is cross-entropy; the class weights act as its alpha). For two-class tasks
     each checkpoint also stores the decision threshold on the lens score (class 1) that gives
     at most ``target_fpr`` false-positive rate on the validation split.
+
+    ``monitor`` picks the validation metric that selects the ``best`` checkpoint and drives early
+    stopping and the plateau schedule: ``val_auc`` (macro one-vs-rest AUC), ``val_loss``,
+    ``val_acc`` or, for two classes, ``val_tpr_at_fpr`` (the true-positive rate at
+    ``target_fpr``, for finders judged at low false-positive rates); ``monitor_mode`` ``max``,
+    ``min`` or ``auto`` (min for losses, max otherwise).
     """
 
     data: str = ""
@@ -124,6 +132,8 @@ class TrainConfig(Config):
     focal_gamma: float = 2.0
     target_fpr: float = 0.01
     early_stopping_patience: int = 0
+    monitor: str = "val_auc"
+    monitor_mode: str = AUTO
     amp: bool | str = AUTO
     amp_dtype: str = AUTO
     channels_last: bool | str = AUTO
@@ -199,6 +209,8 @@ class TrainConfig(Config):
             self.early_stopping_patience >= 0,
             "early_stopping_patience must be >= 0 (0 disables early stopping)",
         )
+        _require_choice("monitor", self.monitor, MONITORS)
+        _require_choice("monitor_mode", self.monitor_mode, MONITOR_MODES)
         for name in ("amp", "channels_last", "in_memory"):
             value = getattr(self, name)
             require(_auto_or_bool(value), f"{name} must be true, false or auto, got {value!r}")
@@ -217,6 +229,13 @@ class TrainConfig(Config):
             for name in mine
             if name not in RESUMABLE_CHANGES and mine[name] != theirs[name]
         ]
+
+
+def monitor_is_higher_better(config: TrainConfig) -> bool:
+    """Whether a larger value of ``config.monitor`` is better."""
+    if config.monitor_mode == AUTO:
+        return not config.monitor.endswith("loss")
+    return config.monitor_mode == "max"
 
 
 def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -71,9 +71,10 @@ class TrainTotals:
 
 @dataclasses.dataclass(frozen=True)
 class EvalResult:
-    loss: float
-    accuracy: float
-    macro_auc: float
+    """Validation metrics by name (``loss``, ``acc``, ``auc``, and ``tpr_at_fpr`` for two-class
+    tasks evaluated at a target false-positive rate) with the probabilities behind them."""
+
+    metrics: dict[str, float]
     proba: np.ndarray
     labels: np.ndarray
 
@@ -229,13 +230,15 @@ def evaluate_epoch(
     batches: Iterable[Batch],
     settings: BatchSettings,
     gather: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    target_fpr: float | None = None,
 ) -> EvalResult:
-    """Loss (plain cross-entropy), accuracy and macro one-vs-rest AUC over ``batches``.
+    """Loss (plain cross-entropy), accuracy and macro one-vs-rest AUC over ``batches``; with
+    ``target_fpr`` (two classes) also the TPR of class 1 at that false-positive rate.
 
     Under DDP each process passes its shard and a ``gather`` that returns the whole set's logits
     and labels, so every process computes the same metrics.
     """
-    from darklens.evaluate.metrics import macro_auc_ovr
+    from darklens.evaluate.metrics import macro_auc_ovr, threshold_for_fpr
 
     logits, labels = predict_logits(model, batches, settings)
     if gather is not None:
@@ -245,8 +248,15 @@ def evaluate_epoch(
             "training diverged: the model gives non-finite outputs on the validation split; "
             "lower lr or set grad_clip_norm"
         )
-    loss = float(F.cross_entropy(logits, labels))
-    accuracy = float((logits.argmax(dim=1) == labels).double().mean())
     proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
     y_true = labels.cpu().numpy()
-    return EvalResult(loss, accuracy, float(macro_auc_ovr(y_true, proba)), proba, y_true)
+    metrics = {
+        "loss": float(F.cross_entropy(logits, labels)),
+        "acc": float((logits.argmax(dim=1) == labels).double().mean()),
+        "auc": float(macro_auc_ovr(y_true, proba)),
+    }
+    if target_fpr is not None:
+        has_both = 0 < int(y_true.sum()) < len(y_true)
+        choice = threshold_for_fpr(y_true, proba[:, 1], target_fpr) if has_both else None
+        metrics["tpr_at_fpr"] = choice.tpr if choice is not None else float("nan")
+    return EvalResult(metrics, proba, y_true)

@@ -1,14 +1,12 @@
-"""One training recipe for any registered model on any darklens dataset.
+"""One training recipe for any registered model trained by backpropagation.
 
-:func:`train` turns a :class:`TrainConfig` into a run folder::
-
-    config.yaml           every setting, resolved (image size, device, precision)
-    best.safetensors/json checkpoint with the best validation macro AUC so far; for two-class
-                          tasks its JSON holds the ``decision_threshold`` chosen on the
-                          validation split for ``target_fpr`` (see :func:`decision_threshold`)
-    last.safetensors/json checkpoint of the latest epoch
-    last_state.*          resume state (model, optimiser, schedule, history)
-    history.csv           per-epoch metrics (and TensorBoard scalars under tb/ when available)
+:func:`train` turns a :class:`TrainConfig` into a run folder (layout in :mod:`darklens.runs`):
+``best`` is the checkpoint with the best validation ``monitor`` so far (for two-class tasks its
+JSON also holds the ``decision_threshold`` chosen on the validation split for ``target_fpr``, see
+:func:`decision_threshold`), ``last`` the latest epoch's, ``last_state`` the resume state.
+What happens around the epochs (history.csv, TensorBoard, progress bars) is done by callbacks
+(:mod:`darklens.train.callbacks`). Stacked models are fitted one level up, by
+:mod:`darklens.recipes`.
 
 A killed run continues with ``resume=True`` to the same result as an uninterrupted one: every
 random choice of an epoch (shuffle, augmentation, dropout) is seeded from ``(seed, epoch, rank)``
@@ -21,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +28,16 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from darklens import runs as ckpt
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
-from darklens.models import create_model, model_inputs
+from darklens.data.preprocessing import Preprocessing
+from darklens.device import resolve_device, wants_cuda
+from darklens.models import create_model, model_entry, model_fit, model_inputs
 from darklens.models.pretrained import load_pretrained
-from darklens.train import checkpoint as ckpt
-from darklens.train.config import AUTO, TrainConfig, build_train_config
+from darklens.runs import BEST, CONFIG_FILE, HISTORY_FILE, LAST, STATE, TENSORBOARD_DIR
+from darklens.train.callbacks import Callback, CallbackList, HistoryCSV, TensorBoardLog
+from darklens.train.config import AUTO, TrainConfig, monitor_is_higher_better
 from darklens.train.data import (
     SplitData,
     batch_plan,
@@ -60,19 +62,15 @@ from darklens.train.loop import (
     evaluate_epoch,
     train_one_epoch,
 )
-from darklens.train.reporting import EpochProgress, TensorBoardLog, write_history
 from darklens.train.schedule import PlateauState, warmup_cosine_factor
-from darklens.train.stacking import is_stack, train_stack
 
-CONFIG_FILE = "config.yaml"
-BEST, LAST, STATE = "best", "last", "last_state"
-HISTORY_FILE = "history.csv"
 _AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
-    """Outcome of :func:`train`; epochs are counted from 1."""
+    """Outcome of :func:`train`; epochs are counted from 1. ``best_value`` is the best epoch's
+    ``monitor`` (a validation metric, see :class:`TrainConfig`)."""
 
     run_dir: Path
     best_epoch: int
@@ -80,6 +78,8 @@ class TrainResult:
     epochs_completed: int
     stopped_early: bool
     history: list[dict[str, float]]
+    monitor: str = "val_auc"
+    best_value: float = math.nan
 
     @property
     def best_checkpoint(self) -> Path:
@@ -92,11 +92,15 @@ class TrainResult:
 
 @dataclasses.dataclass
 class RunProgress:
-    """The mutable part of a run, stored as JSON in the resume state."""
+    """The mutable part of a run, stored as JSON in the resume state.
+
+    ``best_score`` is the best monitored value signed so that higher is better (a loss enters
+    negated); states written before ``monitor`` existed stored the val AUC as ``best_auc``.
+    """
 
     epoch: int = 0
     step: int = 0
-    best_auc: float = -math.inf
+    best_score: float = -math.inf
     best_epoch: int = 0
     epochs_since_best: int = 0
     stopped_early: bool = False
@@ -105,24 +109,27 @@ class RunProgress:
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["best_auc"] = self.best_auc if math.isfinite(self.best_auc) else None
+        out["best_score"] = self.best_score if math.isfinite(self.best_score) else None
         out["plateau"] = self.plateau.to_json()
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunProgress:
+        data = dict(data)
+        if "best_auc" in data:  # a state from before monitor existed: the val AUC was monitored
+            data["best_score"] = data.pop("best_auc")
         fields = {f.name for f in dataclasses.fields(cls)} - {"plateau"}
         values = {k: v for k, v in data.items() if k in fields}
         values["history"] = [_nan_for_none(row) for row in values.get("history", [])]
-        if values.get("best_auc") is None:
-            values["best_auc"] = -math.inf
+        if values.get("best_score") is None:
+            values["best_score"] = -math.inf
         return cls(**values, plateau=PlateauState.from_json(data["plateau"]))
 
-    def record(self, val_auc: float, patience: int) -> bool:
-        """Note an epoch's validation AUC; True if it is the best so far."""
-        improved = self.best_epoch == 0 or (math.isfinite(val_auc) and val_auc > self.best_auc)
+    def record(self, score: float, patience: int) -> bool:
+        """Note an epoch's monitored score (higher is better); True if it is the best so far."""
+        improved = self.best_epoch == 0 or (math.isfinite(score) and score > self.best_score)
         if improved:
-            self.best_auc = val_auc if math.isfinite(val_auc) else -math.inf
+            self.best_score = score if math.isfinite(score) else -math.inf
             self.best_epoch = self.epoch
             self.epochs_since_best = 0
         else:
@@ -136,17 +143,6 @@ def _nan_for_none(row: dict[str, Any]) -> dict[str, float]:
 
 
 # -- resolution of settings ----------------------------------------------------------------------
-def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """The torch device for ``auto``/``cpu``/``cuda``/``cuda:N`` (``cuda`` → this rank's GPU)."""
-    if requested == AUTO:
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {requested!r} requested but no CUDA GPU is visible; use cpu")
-        return torch.device("cuda", local_rank) if requested == "cuda" else torch.device(requested)
-    return torch.device("cpu")
-
-
 def resolve_config(config: TrainConfig, dataset: LensDataset, device: torch.device) -> TrainConfig:
     """Fill in what ``auto``/unset settings mean for this dataset and device."""
     _, height, width = dataset.image_shape
@@ -245,13 +241,15 @@ def train(
     out_dir: str | Path = "runs/run",
     *,
     resume: bool = False,
-    quiet: bool = False,
+    callbacks: Sequence[Callback] = (),
     should_stop: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on the dataset (``data_path`` or ``config.data``) into ``out_dir``.
 
-    ``should_stop`` is called with each finished epoch's history row; returning True ends training
-    there (the run stays resumable, and the schedule keeps its full length), e.g. for time budgets.
+    ``callbacks`` see every hook of :mod:`darklens.train.callbacks` (history.csv and TensorBoard
+    are always written; a progress bar is a callback the CLI adds). ``should_stop`` is called with
+    each finished epoch's history row; returning True ends training there (the run stays
+    resumable, and the schedule keeps its full length), e.g. for time budgets.
 
     With ``resume=True`` continue the run in ``out_dir`` from its last completed epoch; settings
     that would change the results must then match the run's (``epochs`` may grow).
@@ -260,15 +258,19 @@ def train(
         config = dataclasses.replace(config, data=str(data_path))
     if not config.data:
         raise ConfigError("no dataset given: pass --data FILE.h5 or set data in the config")
+    if model_fit(config.model) != "backprop":
+        raise ConfigError(
+            f"{config.model} is not trained by backpropagation; fit it with "
+            "darklens.recipes.fit (the CLI's `darklens train` does)"
+        )
     run_dir = Path(out_dir)
-    if is_stack(config.model):  # members trained by this recipe, then an SVM on top
-        return train_stack(config, run_dir, resume=resume, quiet=quiet, should_stop=should_stop)
     _check_run_dir(run_dir, resume)
-    ctx = init_distributed(use_cuda=_wants_cuda(config.device))
+    ctx = init_distributed(use_cuda=wants_cuda(config.device))
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
+    hooks = CallbackList(callbacks if ctx.is_main else ())
     try:
-        return _run(config, run_dir, resume, quiet, ctx, should_stop)
+        return _run(config, run_dir, resume, ctx, hooks, should_stop)
     finally:
         torch.use_deterministic_algorithms(deterministic)
         shutdown(ctx)
@@ -284,10 +286,6 @@ def pretrained_weights_path(path: str | Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained weights at {path}")
     return path
-
-
-def _wants_cuda(device: str) -> bool:
-    return device.startswith("cuda") or (device == AUTO and torch.cuda.is_available())
 
 
 def _check_run_dir(run_dir: Path, resume: bool) -> None:
@@ -308,20 +306,21 @@ def _run(
     config: TrainConfig,
     run_dir: Path,
     resume: bool,
-    quiet: bool,
     ctx: DistContext,
+    hooks: CallbackList,
     should_stop: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     device = resolve_device(config.device, ctx.local_rank)
     with LensDataset(config.data) as dataset:
         config = resolve_config(config, dataset, device)
+        _check_monitor(config, dataset)
         saved = ckpt.load_train_state(run_dir / STATE) if resume else None
         if saved is not None:
-            _check_resumable(config, dataset, saved[2], run_dir)
+            _check_resumable(config, dataset, saved, run_dir)
         extras = model_inputs(config.model)[1:]
         train_data, val_data = _open_splits(config, dataset, device, extras)
         if saved is not None:
-            preprocessing = saved[2]["preprocessing"]
+            preprocessing = Preprocessing.from_dict(saved.preprocessing)
         else:
             preprocessing = _preprocessing(config, dataset, train_data, extras)
         settings = _batch_settings(config, preprocessing, device)
@@ -329,21 +328,26 @@ def _run(
         torch.manual_seed(config.seed)
         model = create_model(model_spec["name"], **model_spec["kwargs"])
         if saved is not None:
-            model.load_state_dict(saved[0])
+            model.load_state_dict(saved.model)
         elif config.pretrained:
-            loaded = load_pretrained(model, pretrained_weights_path(config.pretrained))
-            if ctx.is_main and not quiet:
-                print(loaded.summary())
+            entry = model_entry(config.model)
+            loaded = load_pretrained(
+                model,
+                pretrained_weights_path(config.pretrained),
+                first_conv=entry.first_conv,
+                classifier=entry.classifier,
+            )
+            hooks.call("on_note", loaded.summary())
         memory_format = torch.channels_last if settings.channels_last else torch.preserve_format
         model = model.to(device=device, memory_format=memory_format)
         optimizer = build_optimizer(model, config)
         scaler = torch.amp.GradScaler(device.type) if settings.amp_dtype == torch.float16 else None
         progress = RunProgress()
         if saved is not None:
-            optimizer.load_state_dict(saved[1])
-            progress = RunProgress.from_json(saved[2]["progress"])
-            if scaler is not None and saved[2].get("scaler"):
-                scaler.load_state_dict(saved[2]["scaler"])
+            optimizer.load_state_dict(saved.optimizer)
+            progress = RunProgress.from_json(saved.progress)
+            if scaler is not None and saved.scaler:
+                scaler.load_state_dict(saved.scaler)
         weights = None
         if config.class_weighting == "balanced":
             weights = class_weights(train_data.labels, dataset.class_names).to(device)
@@ -359,10 +363,11 @@ def _run(
             optimizer,
             loss_fn,
             scaler,
+            list(dataset.class_names),
         )
         base_meta = {
             "model": model_spec,
-            "preprocessing": preprocessing,
+            "preprocessing": preprocessing.to_dict(),
             "class_names": list(dataset.class_names),
             "train_config": config.to_dict(),
         }
@@ -370,20 +375,47 @@ def _run(
             run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_stale_temporaries(run_dir)
             ckpt.atomic_write_text(run_dir / CONFIG_FILE, config.to_yaml())
+            hooks = CallbackList(
+                [
+                    HistoryCSV(run_dir / HISTORY_FILE, progress.history),
+                    TensorBoardLog(run_dir / TENSORBOARD_DIR),
+                    *hooks.callbacks,
+                ]
+            )
         barrier(ctx)
-        with EpochProgress(config.epochs, enabled=ctx.is_main and not quiet) as bar:
-            if saved is not None:
-                bar.note(f"resuming {run_dir} after epoch {progress.epoch}")
-            _train_epochs(runner, progress, run_dir, base_meta, bar, should_stop)
+        hooks.call("on_train_start", config.epochs, progress.epoch)
+        if saved is not None:
+            hooks.call("on_note", f"resuming {run_dir} after epoch {progress.epoch}")
+        try:
+            _train_epochs(runner, progress, run_dir, base_meta, hooks, should_stop)
+        finally:
+            hooks.call("on_train_end")
     barrier(ctx)
+    best_row = _best_row(progress)
     return TrainResult(
         run_dir=run_dir,
         best_epoch=progress.best_epoch,
-        best_val_auc=progress.best_auc if math.isfinite(progress.best_auc) else math.nan,
+        best_val_auc=best_row.get("val_auc", math.nan),
         epochs_completed=progress.epoch,
         stopped_early=progress.stopped_early,
         history=progress.history,
+        monitor=config.monitor,
+        best_value=best_row.get(config.monitor, math.nan),
     )
+
+
+def _best_row(progress: RunProgress) -> dict[str, float]:
+    if not 1 <= progress.best_epoch <= len(progress.history):
+        return {}
+    return progress.history[progress.best_epoch - 1]
+
+
+def _check_monitor(config: TrainConfig, dataset: LensDataset) -> None:
+    if config.monitor == "val_tpr_at_fpr" and len(dataset.class_names) != 2:
+        raise ConfigError(
+            f"monitor=val_tpr_at_fpr needs two classes; {dataset.path} has "
+            f"{len(dataset.class_names)} (use val_auc, val_loss or val_acc)"
+        )
 
 
 def _train_epochs(
@@ -391,28 +423,32 @@ def _train_epochs(
     progress: RunProgress,
     run_dir: Path,
     base_meta: dict[str, Any],
-    bar: EpochProgress,
+    hooks: CallbackList,
     should_stop: Callable[[dict[str, float]], bool] | None = None,
 ) -> None:
     """Epochs until ``config.epochs``, early stopping or ``should_stop``; rank 0 saves each one."""
     config, is_main = runner.config, runner.ctx.is_main
-    tensorboard = TensorBoardLog(run_dir / "tb" if is_main else None)
-    try:
-        while progress.epoch < config.epochs and not progress.stopped_early:
-            row, evaluation = runner.run(progress, bar)
-            is_best = progress.record(evaluation.macro_auc, config.early_stopping_patience)
-            progress.history.append(row)
-            if is_main:
-                _save_epoch(run_dir, runner, progress, base_meta, row, is_best, evaluation)
-                tensorboard.epoch(row)
-            bar.end_epoch(row, is_best)
-            if progress.stopped_early:
-                bar.note(f"early stop: no val AUC gain for {progress.epochs_since_best} epochs")
-            elif should_stop is not None and should_stop(row):
-                bar.note(f"stopped after epoch {progress.epoch} on request")
-                break
-    finally:
-        tensorboard.close()
+    higher_better = monitor_is_higher_better(config)
+    while progress.epoch < config.epochs and not progress.stopped_early:
+        row, evaluation = runner.run(progress, hooks)
+        value = row[config.monitor]
+        is_best = progress.record(
+            value if higher_better else -value, config.early_stopping_patience
+        )
+        progress.history.append(row)
+        if is_main:
+            _save_checkpoints(run_dir, runner, progress, base_meta, row, is_best, evaluation)
+        hooks.call("on_epoch_end", row, is_best)
+        if is_main:  # the resume state goes last, so it never runs ahead of the other files
+            _save_state(run_dir, runner, progress, base_meta)
+        if progress.stopped_early:
+            hooks.call(
+                "on_note",
+                f"early stop: no {config.monitor} gain for {progress.epochs_since_best} epochs",
+            )
+        elif should_stop is not None and should_stop(row):
+            hooks.call("on_note", f"stopped after epoch {progress.epoch} on request")
+            break
 
 
 def model_spec_for(
@@ -447,61 +483,62 @@ def _open_splits(
 
 
 def _batch_settings(
-    config: TrainConfig, preprocessing: dict[str, Any], device: torch.device
+    config: TrainConfig, preprocessing: Preprocessing, device: torch.device
 ) -> BatchSettings:
     return BatchSettings(
         device=device,
-        img_size=preprocessing["img_size"],
-        normalization=preprocessing["normalization"],
-        mean=preprocessing["mean"],
-        std=preprocessing["std"],
+        img_size=preprocessing.img_size,
+        normalization=preprocessing.normalization,
+        mean=preprocessing.mean,
+        std=preprocessing.std,
         augment=config.augment,
         amp_dtype=_AMP_DTYPES[config.amp_dtype] if config.amp else None,
         channels_last=bool(config.channels_last),
         grad_clip_norm=config.grad_clip_norm,
-        series_normalization=tuple(preprocessing.get("series_normalization", ())),
+        series_normalization=tuple(
+            preprocessing.series_normalization_for(name) for name in preprocessing.extras
+        ),
     )
 
 
 def _check_resumable(
-    config: TrainConfig, dataset: LensDataset, state: dict[str, Any], run_dir: Path
+    config: TrainConfig, dataset: LensDataset, state: ckpt.TrainState, run_dir: Path
 ) -> None:
-    saved_config = TrainConfig.from_dict(state["train_config"])
+    saved_config = TrainConfig.from_dict(state.train_config)
     conflicts = config.resume_conflicts(saved_config)
     if conflicts:
         raise ConfigError(
             f"cannot resume {run_dir} with different settings: {'; '.join(conflicts)}. "
             "Resume with the run's settings (its config.yaml) or start a new run folder"
         )
-    if list(state["class_names"]) != list(dataset.class_names):
+    if list(state.class_names) != list(dataset.class_names):
         raise ConfigError(
             f"{dataset.path} has classes {dataset.class_names}, but the run in {run_dir} was "
-            f"trained on {state['class_names']}"
+            f"trained on {state.class_names}"
         )
 
 
 def _preprocessing(
     config: TrainConfig, dataset: LensDataset, train_data: SplitData, extras: tuple[str, ...] = ()
-) -> dict[str, Any]:
+) -> Preprocessing:
     mean = std = None
     if config.normalization == "dataset":
         mean, std = split_channel_stats(train_data)
-    out: dict[str, Any] = {
-        "normalization": config.normalization,
-        "mean": mean,
-        "std": std,
-        "img_size": config.img_size,
-        "in_chans": dataset.image_shape[0],
-        "data_image_shape": list(dataset.image_shape[1:]),
-    }
-    if extras:  # series [T, C] are scaled per example; other extra inputs pass unchanged
-        shapes = {name: list(dataset.input_shape(name)) for name in extras}
-        out["inputs"] = ["images", *extras]
-        out["input_shapes"] = shapes
-        out["series_normalization"] = [
+    shapes = {name: tuple(dataset.input_shape(name)) for name in extras}
+    return Preprocessing(
+        normalization=config.normalization,
+        img_size=config.img_size,
+        in_chans=dataset.image_shape[0],
+        mean=None if mean is None else tuple(mean),
+        std=None if std is None else tuple(std),
+        data_image_shape=tuple(dataset.image_shape[1:]),
+        inputs=("images", *extras),
+        input_shapes=shapes,
+        # series [T, C] are scaled per example; other extra inputs pass unchanged
+        series_normalization=tuple(
             config.series_normalization if len(shapes[name]) == 2 else "none" for name in extras
-        ]
-    return out
+        ),
+    )
 
 
 def _wrap_ddp(model: nn.Module, device: torch.device, ctx: DistContext) -> nn.Module:
@@ -525,8 +562,11 @@ class _EpochRunner:
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
     scaler: torch.amp.GradScaler | None
+    class_names: list[str]
 
-    def run(self, progress: RunProgress, bar: EpochProgress) -> tuple[dict[str, float], EvalResult]:
+    def run(
+        self, progress: RunProgress, hooks: CallbackList
+    ) -> tuple[dict[str, float], EvalResult]:
         config, ctx, epoch = self.config, self.ctx, progress.epoch
         started = time.perf_counter()
         order = epoch_order(self.train_data.labels, config.seed, epoch, config.balanced_sampling)
@@ -535,7 +575,7 @@ class _EpochRunner:
         torch.manual_seed(derived_seed(config.seed, epoch, ctx.rank, 0))
         generator = torch.Generator(device=self.settings.device)
         generator.manual_seed(derived_seed(config.seed, epoch, ctx.rank, 1))
-        bar.start_epoch(epoch, len(plan))
+        hooks.call("on_epoch_start", epoch, len(plan))
         totals = train_one_epoch(
             self.train_model,
             self.train_data.batches(plan),
@@ -546,7 +586,7 @@ class _EpochRunner:
             lr_at,
             first_step=progress.step,
             scaler=self.scaler,
-            on_batch=bar.batch if bar.wants_batches else None,
+            on_batch=(lambda *a: hooks.call("on_batch_end", *a)) if hooks.wants_batches else None,
         )
         train_seconds = time.perf_counter() - started
         sums = torch.tensor(
@@ -559,17 +599,16 @@ class _EpochRunner:
         first_lr = lr_at(progress.step)
         progress.step += totals.steps
         progress.epoch += 1
+        val = {f"val_{name}": value for name, value in evaluation.metrics.items()}
         if config.schedule == "plateau" and progress.epoch > config.warmup_epochs:
-            progress.plateau.update(
-                evaluation.macro_auc, config.plateau_patience, config.plateau_factor
-            )
+            value = val[config.monitor]
+            signed = value if monitor_is_higher_better(config) else -value
+            progress.plateau.update(signed, config.plateau_patience, config.plateau_factor)
         row = {
             "epoch": progress.epoch,
             "train_loss": loss_sum / count,
             "train_acc": correct / count,
-            "val_loss": evaluation.loss,
-            "val_acc": evaluation.accuracy,
-            "val_auc": evaluation.macro_auc,
+            **val,
             "lr": first_lr,
             "seconds": time.perf_counter() - started,
             "images_per_s": count / max(train_seconds, 1e-9),
@@ -591,15 +630,17 @@ class _EpochRunner:
             return ordered, ordered_labels
 
         broadcast_buffers(self.model, ctx)
+        two_class = len(self.class_names) == 2
         return evaluate_epoch(
             self.model,
             self.val_data.batches(plan),
             self.settings,
             gather if ctx.active else None,
+            target_fpr=self.config.target_fpr if two_class else None,
         )
 
 
-def _save_epoch(
+def _save_checkpoints(
     run_dir: Path,
     runner: _EpochRunner,
     progress: RunProgress,
@@ -608,11 +649,12 @@ def _save_epoch(
     is_best: bool,
     evaluation: EvalResult,
 ) -> None:
-    """Write the epoch's files; the resume state goes last, so it never runs ahead of the rest."""
+    """Write the epoch's ``last`` (and, when it is the best, ``best``) checkpoint."""
     meta = {
         **base_meta,
         "epoch": progress.epoch,
-        "val_metrics": {"loss": row["val_loss"], "acc": row["val_acc"], "auc": row["val_auc"]},
+        "monitor": runner.config.monitor,
+        "val_metrics": dict(evaluation.metrics),
     }
     threshold = decision_threshold(evaluation, runner.config, base_meta["class_names"])
     if threshold is not None:
@@ -620,28 +662,18 @@ def _save_epoch(
     if is_best:
         ckpt.save_checkpoint(run_dir / BEST, runner.model, meta)
     ckpt.save_checkpoint(run_dir / LAST, runner.model, meta)
-    write_history(run_dir / HISTORY_FILE, progress.history)
-    state = {
-        "train_config": base_meta["train_config"],
-        "class_names": base_meta["class_names"],
-        "preprocessing": base_meta["preprocessing"],
-        "progress": progress.to_json(),
-        "scaler": runner.scaler.state_dict() if runner.scaler is not None else None,
-    }
-    ckpt.save_train_state(run_dir / STATE, runner.model, runner.optimizer, state)
 
 
-def train_from_cli(
-    out_dir: str | Path,
-    config_file: str | Path | None,
-    options: dict[str, Any],
-    assignments: dict[str, Any],
-    *,
-    resume: bool = False,
-    quiet: bool = False,
-) -> TrainResult:
-    """Layer the CLI's settings (over the run's own ``config.yaml`` when resuming) and train."""
-    saved = Path(out_dir) / CONFIG_FILE
-    base = TrainConfig.from_yaml(saved) if resume and saved.is_file() else None
-    config = build_train_config(config_file, options, assignments, base)
-    return train(config, None, out_dir, resume=resume, quiet=quiet)
+def _save_state(
+    run_dir: Path, runner: _EpochRunner, progress: RunProgress, base_meta: dict[str, Any]
+) -> None:
+    state = ckpt.TrainState(
+        model={},
+        optimizer={},
+        train_config=base_meta["train_config"],
+        class_names=base_meta["class_names"],
+        preprocessing=base_meta["preprocessing"],
+        progress=progress.to_json(),
+        scaler=runner.scaler.state_dict() if runner.scaler is not None else None,
+    )
+    ckpt.save_train_state(run_dir / STATE, runner.model, runner.optimizer, state.json_state())

@@ -5,7 +5,6 @@ Presets ``lensfind_space`` (Euclid-VIS-like), ``lensfind_ground`` (KiDS-like u, 
 ``darklens.simulate.simulate`` writes a dataset with classes ("non_lens", "lens").
 """
 
-from darklens.simulate.lensfind.composite import colour_composite
 from darklens.simulate.lensfind.config import (
     CLASS_NAMES,
     LOOKALIKE_KINDS,
@@ -34,7 +33,6 @@ __all__ = [
     "LensedSourceConfig",
     "LookalikeConfig",
     "SurveyConfig",
-    "colour_composite",
     "draw_lensfind_params",
     "get_lensfind_preset",
     "lensfind_layout",

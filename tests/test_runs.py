@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from darklens import runs as ckpt
 from darklens.models import create_model
-from darklens.train import checkpoint as ckpt
-from darklens.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from darklens.runs import CheckpointError, load_checkpoint, save_checkpoint
 
 KWARGS = {"in_chans": 1, "num_classes": 3, "img_size": 16, "dropout": 0.0}
 
@@ -172,14 +172,18 @@ def test_train_state_round_trip_continues_identically(tmp_path: Path):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     for seed in range(2):
         _adam_step(model, optimizer, seed)
-    ckpt.save_train_state(tmp_path / "last_state", model, optimizer, {"progress": {"epoch": 2}})
+    written = ckpt.TrainState(
+        {}, {}, {"model": "deeplense_cnn"}, ["a", "b", "c"], {"img_size": 32}, {"epoch": 2}
+    )
+    ckpt.save_train_state(tmp_path / "last_state", model, optimizer, written.json_state())
 
-    model_state, optim_state, state = ckpt.load_train_state(tmp_path / "last_state")
-    assert state["progress"] == {"epoch": 2}
+    state = ckpt.load_train_state(tmp_path / "last_state")
+    assert state.progress == {"epoch": 2} and state.class_names == ["a", "b", "c"]
+    assert state.train_config == {"model": "deeplense_cnn"} and state.scaler is None
     restored = create_model("deeplense_cnn", **KWARGS).train()
-    restored.load_state_dict(model_state)
+    restored.load_state_dict(state.model)
     restored_optimizer = torch.optim.AdamW(restored.parameters(), lr=5.0, weight_decay=0.0)
-    restored_optimizer.load_state_dict(optim_state)
+    restored_optimizer.load_state_dict(state.optimizer)
     assert restored_optimizer.param_groups[0]["lr"] == 1e-3
 
     _adam_step(model, optimizer, 7)

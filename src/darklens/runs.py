@@ -1,4 +1,14 @@
-"""Checkpoints that never run code when loaded: safetensors weights plus a JSON sidecar.
+"""Run folders and checkpoints: the file names, and checkpoints that never run code when loaded.
+
+A run folder (written by :func:`darklens.train.train`)::
+
+    config.yaml           every setting, resolved (image size, device, precision)
+    best.safetensors/json checkpoint selected on the validation monitor (see TrainConfig.monitor)
+    last.safetensors/json checkpoint of the latest epoch
+    last_state.*          resume state (model, optimiser, schedule, history): a TrainState
+    history.csv           per-epoch metrics (and TensorBoard scalars under tb/ when available)
+    members/<name>/       for stacked models: one complete run per member
+
 
 A checkpoint ``stem`` is two files, ``stem.safetensors`` (the model's tensors) and ``stem.json``
 (format, model name and constructor arguments, preprocessing, class names, metrics, the training
@@ -21,6 +31,7 @@ import os
 import struct
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +41,12 @@ import torch
 from torch import nn
 
 import darklens
+
+CONFIG_FILE = "config.yaml"
+BEST, LAST, STATE = "best", "last", "last_state"
+HISTORY_FILE = "history.csv"
+TENSORBOARD_DIR = "tb"
+MEMBERS_DIR = "members"
 
 FORMAT = "darklens-checkpoint"
 FORMAT_VERSION = 1
@@ -195,13 +212,13 @@ def save_checkpoint(stem: str | Path, model: nn.Module, meta: Mapping[str, Any])
     return json_path
 
 
-def checkpoint_json_path(path_or_run_dir: str | Path, which: str = "best") -> Path:
+def checkpoint_json_path(path_or_run_dir: str | Path, which: str = BEST) -> Path:
     """The JSON sidecar for a run folder (+ ``which``), a stem, a ``.json`` or a weights path."""
     path = Path(path_or_run_dir)
     if path.is_dir():
         candidate = path / f"{which}.json"
         if not candidate.is_file():
-            present = sorted(p.stem for p in path.glob("*.json") if p.stem != "last_state")
+            present = sorted(p.stem for p in path.glob("*.json") if p.stem != STATE)
             hint = f" (it has: {', '.join(present)})" if present else ""
             raise FileNotFoundError(f"no checkpoint {which!r} in run folder {path}{hint}")
         return candidate
@@ -219,7 +236,7 @@ def checkpoint_json_path(path_or_run_dir: str | Path, which: str = "best") -> Pa
     return json_path
 
 
-def read_checkpoint_meta(path_or_run_dir: str | Path, which: str = "best") -> tuple[Path, dict]:
+def read_checkpoint_meta(path_or_run_dir: str | Path, which: str = BEST) -> tuple[Path, dict]:
     """Locate a checkpoint and return ``(json_path, meta)`` after checking its format."""
     json_path = checkpoint_json_path(path_or_run_dir, which)
     meta = _read_json(json_path)
@@ -278,7 +295,7 @@ def build_model(spec: Mapping[str, Any], source: Path) -> nn.Module:
 
 
 def load_checkpoint(
-    path_or_run_dir: str | Path, which: str = "best", device: str | torch.device = "cpu"
+    path_or_run_dir: str | Path, which: str = BEST, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a model from a checkpoint and load its weights; returns ``(model, meta)``.
 
@@ -298,6 +315,35 @@ def load_checkpoint(
 
 
 # -- resume state --------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """A run's resume state: the model's and optimiser's tensors and the JSON state.
+
+    ``train_config`` (the resolved TrainConfig as a dict), ``class_names``, ``preprocessing`` (a
+    :class:`~darklens.data.preprocessing.Preprocessing` dict), ``progress`` (the trainer's epoch,
+    step, best monitored value, history, plateau state) and ``scaler`` (the AMP grad scaler's
+    state, when fp16 training used one).
+    """
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    train_config: dict[str, Any]
+    class_names: list[str]
+    preprocessing: dict[str, Any]
+    progress: dict[str, Any]
+    scaler: dict[str, Any] | None = None
+
+    def json_state(self) -> dict[str, Any]:
+        """Everything but the tensors, as stored in the state file's header."""
+        return {
+            "train_config": self.train_config,
+            "class_names": self.class_names,
+            "preprocessing": self.preprocessing,
+            "progress": self.progress,
+            "scaler": self.scaler,
+        }
+
+
 def save_train_state(
     stem: str | Path,
     model: nn.Module,
@@ -305,6 +351,9 @@ def save_train_state(
     state: Mapping[str, Any],
 ) -> Path:
     """Write the full resume state to ``stem.safetensors`` (+ readable ``stem.json``).
+
+    ``state`` is :meth:`TrainState.json_state` of the run (train_config, class_names,
+    preprocessing, progress, scaler).
 
     Tensors: the model's (``model.*``) and the optimiser's per-parameter state
     (``optim.<param>.<name>``). Everything else (optimiser hyper-parameters, scheduler numbers,
@@ -336,10 +385,8 @@ def save_train_state(
     return weights_path
 
 
-def load_train_state(
-    stem: str | Path,
-) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    """Read a resume state: ``(model_state_dict, optimizer_state_dict, state)``."""
+def load_train_state(stem: str | Path) -> TrainState:
+    """Read a resume state written by :func:`save_train_state`."""
     stem = Path(stem)
     weights_path = stem.with_name(stem.name + WEIGHTS_SUFFIX)
     if not weights_path.is_file():
@@ -367,4 +414,17 @@ def load_train_state(
     for param_id, entries in state["optimizer"]["scalars"].items():
         per_param.setdefault(int(param_id), {}).update(entries)
     optim_state = {"state": per_param, "param_groups": state["optimizer"]["param_groups"]}
-    return model_state, optim_state, state
+    missing = [
+        k for k in ("train_config", "class_names", "preprocessing", "progress") if k not in state
+    ]
+    if missing:
+        raise CheckpointError(f"{weights_path} lacks {', '.join(missing)}: not a complete state")
+    return TrainState(
+        model=model_state,
+        optimizer=optim_state,
+        train_config=state["train_config"],
+        class_names=list(state["class_names"]),
+        preprocessing=state["preprocessing"],
+        progress=state["progress"],
+        scaler=state.get("scaler"),
+    )

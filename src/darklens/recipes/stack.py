@@ -24,28 +24,22 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from darklens import runs as ckpt
 from darklens.config import ConfigError
 from darklens.data.h5 import LensDataset
-from darklens.train import checkpoint as ckpt
+from darklens.runs import BEST, CONFIG_FILE, LAST, MEMBERS_DIR, STATE
+from darklens.train.callbacks import Callback, CallbackList
 from darklens.train.config import TrainConfig
+from darklens.train.trainer import TrainResult, train
 
-STACK_MODELS = ("deepgravilens",)
-MEMBERS_DIR = "members"
 STACK_REPORT = "stack.json"
 MAX_SVM_FIT = 6000
-
-
-def is_stack(model: str) -> bool:
-    """True for models trained as a stack of separately trained members (not by backprop)."""
-    from darklens.models import resolve_model_name
-
-    return resolve_model_name(model) in STACK_MODELS
 
 
 def stratified_subset(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -84,17 +78,16 @@ def train_stack(
     run_dir: Path,
     *,
     resume: bool = False,
-    quiet: bool = False,
+    callbacks: Sequence[Callback] = (),
     should_stop: Callable[[dict[str, float]], bool] | None = None,
-) -> Any:
+) -> TrainResult:
     """Train every member of the stack ``config.model``, fit its SVM, save it as a checkpoint.
 
-    ``resume`` continues unfinished member runs (finished ones are reused). ``should_stop``
-    applies to each member's epochs; a member stopped early by it leaves the stack unfitted
-    (resume later). Returns a :class:`~darklens.train.trainer.TrainResult`.
+    ``resume`` continues unfinished member runs (finished ones are reused). ``callbacks`` see
+    every member's training and the stack's notes. ``should_stop`` applies to each member's
+    epochs; a member stopped early by it leaves the stack unfitted (resume later).
     """
-    from darklens.train.trainer import CONFIG_FILE, STATE, TrainResult, train
-
+    hooks = CallbackList(callbacks)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError(
             f"{config.model} is fitted on one process: train its members under torchrun as "
@@ -102,15 +95,14 @@ def train_stack(
         )
     members = _members(config)
     members_dir = run_dir / MEMBERS_DIR
-    if not resume and (members_dir.exists() or (run_dir / "best.json").exists()):
+    if not resume and (members_dir.exists() or (run_dir / f"{BEST}.json").exists()):
         raise FileExistsError(
             f"{run_dir} already holds a training run; continue it with --resume or choose "
             "another --out"
         )
     member_runs = []
     for index, name in enumerate(members, start=1):
-        if not quiet:
-            print(f"[{config.model}] member {index}/{len(members)}: {name}")
+        hooks.call("on_note", f"[{config.model}] member {index}/{len(members)}: {name}")
         member_dir = members_dir / name
         member_resume = (member_dir / f"{STATE}{ckpt.WEIGHTS_SUFFIX}").is_file()
         result = train(
@@ -118,7 +110,7 @@ def train_stack(
             None,
             member_dir,
             resume=member_resume,
-            quiet=quiet,
+            callbacks=callbacks,
             should_stop=should_stop,
         )
         if result.epochs_completed < config.epochs and not result.stopped_early:
@@ -131,14 +123,14 @@ def train_stack(
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.atomic_write_text(run_dir / CONFIG_FILE, config.to_yaml())
     ckpt.atomic_write_text(run_dir / STACK_REPORT, json.dumps(report, indent=2) + "\n")
-    ckpt.save_checkpoint(run_dir / "best", stack, meta)
-    ckpt.save_checkpoint(run_dir / "last", stack, meta)
-    if not quiet:
-        print(
-            f"[{config.model}] SVM kernel={report['svm']['kernel']} C={report['svm']['C']}: "
-            f"val accuracy {meta['val_metrics']['acc']:.4f}, val macro AUC "
-            f"{meta['val_metrics']['auc']:.4f}"
-        )
+    ckpt.save_checkpoint(run_dir / BEST, stack, meta)
+    ckpt.save_checkpoint(run_dir / LAST, stack, meta)
+    hooks.call(
+        "on_note",
+        f"[{config.model}] SVM kernel={report['svm']['kernel']} C={report['svm']['C']}: "
+        f"val accuracy {meta['val_metrics']['acc']:.4f}, val macro AUC "
+        f"{meta['val_metrics']['auc']:.4f}",
+    )
     return TrainResult(
         run_dir=run_dir,
         best_epoch=config.epochs,
@@ -161,7 +153,7 @@ def fit_stack(
     from darklens.models.stacking import build_stack, fit_svm_head, stack_kwargs
     from darklens.predict.predictor import Predictor
 
-    predictors = [Predictor.from_checkpoint(d, "best") for d in member_dirs]
+    predictors = [Predictor.from_checkpoint(d, BEST) for d in member_dirs]
     first = predictors[0].checkpoint_
     with LensDataset(config.data) as dataset:
         features, labels = {}, {}
