@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("predict", ("darklens.predict",)),
     ("evaluate", ("darklens.evaluate",)),
     ("recipes", ("darklens.recipes", "darklens.quickstart")),
-    ("cli", ("darklens.cli",)),
+    ("cli", ("darklens.cli", "darklens.__main__")),
 )
 
 
