@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("darklens.data",)),
     ("simulate", ("darklens.simulate",)),
     ("models", ("darklens.models",)),
-    ("metrics", ("darklens.evaluate.metrics",)),
+    ("metrics", ("darklens.evaluate.metrics", "darklens.evaluate.regression")),
     ("runs", ("darklens.runs",)),
     ("train", ("darklens.train",)),
     ("predict", ("darklens.predict",)),
