@@ -64,7 +64,32 @@ class DatasetWriter(AtomicWriter):
         self.n = n
         self.class_names = list(class_names)
         # No timestamps and a fixed library-version range: the same data gives the same file bytes.
-        self._file = h5py.File(self.partial, "w", libver=("v110", "v110"))
+        try:
+            self._file = h5py.File(self.partial, "w", libver=("v110", "v110"))
+        except BlockingIOError:
+            raise FileExistsError(
+                f"{self.path} is being written by another process ({self.partial.name} is "
+                "locked): wait for it to finish or choose another output"
+            ) from None
+        try:
+            self._layout(
+                image_shape, manifest, truth_columns, extra_inputs, chunk_images, compression
+            )
+        except BaseException:  # e.g. no space for the early-allocated images: leave nothing
+            self.abort()
+            raise
+        self._written = np.zeros(n, dtype=bool)
+
+    def _layout(
+        self,
+        image_shape: Sequence[int],
+        manifest: Mapping[str, Any] | None,
+        truth_columns: Mapping[str, tuple[tuple[int, ...], str]] | None,
+        extra_inputs: Mapping[str, tuple[int, ...]] | None,
+        chunk_images: int,
+        compression: str | None,
+    ) -> None:
+        n = self.n
         chunk = (min(chunk_images, n), *image_shape)
         self._file.create_dataset(
             "images",
@@ -100,7 +125,6 @@ class DatasetWriter(AtomicWriter):
         attrs["class_names"] = json.dumps(self.class_names)
         attrs["split_names"] = json.dumps(list(SPLIT_NAMES))
         attrs["manifest"] = json.dumps(dict(manifest or {}), default=_json_default)
-        self._written = np.zeros(n, dtype=bool)
 
     def write(
         self,
@@ -141,16 +165,18 @@ class DatasetWriter(AtomicWriter):
     def close(self) -> Path:
         """Finish the file and move it into place; raise if any image was never written."""
         missing = int((~self._written).sum())
-        self._file.close()
+        try:
+            self._file.close()
+        except BaseException:  # a full disk can fail the final flush: leave no .partial
+            self._discard()
+            raise
         if missing:
             self._discard()
             raise RuntimeError(f"{missing} of {self.n} images were never written; nothing saved")
         return self._publish()
 
     def abort(self) -> None:
-        if self._file.id.valid:
-            self._file.close()
-        self._discard()
+        self._abort_then_discard(lambda: self._file.close() if self._file.id.valid else None)
 
 
 def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:

@@ -281,13 +281,16 @@ class PredictionWriter(AtomicWriter):
             self._parquet.close()
 
     def close(self) -> Path:
-        """Finish the file and move it into place."""
-        self._close_handles()
+        """Finish the file and move it into place (a failed flush leaves no ``.partial``)."""
+        try:
+            self._close_handles()
+        except BaseException:
+            self._discard()
+            raise
         return self._publish()
 
     def abort(self) -> None:
-        self._close_handles()
-        self._discard()
+        self._abort_then_discard(self._close_handles)
 
 
 def _csv_cell(value: Any) -> str:
