@@ -437,7 +437,9 @@ def _remove_previous_export(out_dir: Path) -> None:
     try:
         listed = [resolve_within(out_dir, p) for p in record["files"] + record["folders"]]
     except (OutsideFolderError, TypeError) as err:
-        raise ValueError(f"{marker} lists a path outside {out_dir} ({err}); empty it by hand") from None
+        raise ValueError(
+            f"{marker} lists a path outside {out_dir} ({err}); empty it by hand"
+        ) from None
     for target in listed:
         if target.is_symlink() or target.is_file():
             target.unlink()
