@@ -115,7 +115,7 @@ def evaluate_cmd(
     )
     console = Console()
     console.print(_metrics_table(metrics))
-    console.print(f"report: {out / 'report.html'}", highlight=False)
+    console.print(f"report: {out / 'report.html'}", highlight=False, markup=False)
 
 
 @app.command("predict")
@@ -168,7 +168,9 @@ def predict_cmd(
 
     def report_skip(item: Any) -> None:
         skipped.append(item)
-        errors.print(f"skipped {item.source}: {item.reason}", highlight=False, soft_wrap=True)
+        errors.print(
+            f"skipped {item.source}: {item.reason}", highlight=False, soft_wrap=True, markup=False
+        )
 
     rows = predict_files(
         checkpoint,
@@ -190,7 +192,7 @@ def predict_cmd(
         mask_fill=None if mask_fill is None else parse_mask_fill(mask_fill),
     )
     note = f" ({len(skipped)} bad input(s) skipped)" if skipped else ""
-    Console().print(f"wrote {rows} rows to {out}{note}", highlight=False)
+    Console().print(f"wrote {rows} rows to {out}{note}", highlight=False, markup=False)
 
 
 @app.command("export-model")

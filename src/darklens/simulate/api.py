@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from darklens.config import ConfigError
+from darklens.guards import check_allocation, check_free_disk
 from darklens.simulate.lensfind.config import LensFindConfig
 from darklens.simulate.lensfind.engine import simulate_lensfind
 from darklens.simulate.lensfind.presets import LENSFIND_PRESETS
@@ -70,7 +71,10 @@ def resolve_config(
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {_one_line(err)}") from None
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: expected a YAML mapping of settings")
         config = config.merged(data)
@@ -79,6 +83,10 @@ def resolve_config(
     if deeplense_compat is not None:
         config = config.override({"deeplense_compat": deeplense_compat})
     return config
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
 
 
 def preset_summary(name: str) -> str:
@@ -135,6 +143,32 @@ def image_count(
     return per_class * len(config.class_names)
 
 
+TRUTH_BYTES_PER_IMAGE = 256  # labels, split code and truth columns, generously
+
+
+def estimate_output_bytes(config: PresetConfig, total: int) -> int:
+    """Bytes the dataset file of ``total`` images will take (float32 images, extra inputs and
+    per-image truth; HDF5's own overhead is small)."""
+    inst = config.instrument
+    bands = 1 if isinstance(config, SubstructureConfig) else len(inst.bands)
+    per_image = bands * inst.num_pix**2 * 4 + TRUTH_BYTES_PER_IMAGE
+    if isinstance(config, TransientsConfig):
+        per_image += inst.n_epochs * bands * 4
+        if inst.store_epoch_images:
+            per_image += inst.n_epochs * bands * inst.num_pix**2 * 4
+    return total * per_image
+
+
+def check_simulation_fits(config: PresetConfig, total: int, out: str | Path) -> int:
+    """Refuse a run whose file cannot fit on the disk of ``out`` or whose per-image tables
+    (labels, split codes, truth) cannot fit in memory, before anything is made; returns the
+    estimated file size in bytes."""
+    check_allocation(total * TRUTH_BYTES_PER_IMAGE, f"the tables of {total:,} images", out)
+    size = estimate_output_bytes(config, total)
+    check_free_disk(out, size, f"a dataset of {total:,} images")
+    return size
+
+
 def simulate(
     config: PresetConfig,
     out: str | Path,
@@ -151,6 +185,7 @@ def simulate(
 ) -> SimulationResult:
     """Run the engine that fits the config (sizes checked by :func:`image_count`)."""
     total = image_count(config, n, n_per_class, lens_fraction)
+    check_simulation_fits(config, total, out)
     common = dict(
         split=split,
         seed=seed,

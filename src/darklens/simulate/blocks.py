@@ -10,6 +10,7 @@ thread each, and build their own renderer from ``type(renderer)`` and ``renderer
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -73,6 +74,7 @@ def render_blocks(
 ) -> None:
     """For each block, in order: ``store(start, fn(renderer, seed, start, stop, *args))`` with
     ``args = block_args(start, stop)``."""
+    workers = worker_count(workers, len(blocks))
     if workers == 1:
         for start, stop in blocks:
             store(start, fn(renderer, seed, start, stop, *block_args(start, stop)))
@@ -111,7 +113,25 @@ def plan_blocks(
         raise ValueError("workers and batch_size must be >= 1")
     if device != "cpu" and workers > 1:
         raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    check_device(device)
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def check_device(device: str) -> None:
+    """Raise ValueError for a device name torch does not know or a GPU that is not there."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {device!r}: use cpu or cuda (cuda:N)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU is visible; use cpu")
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported here: use cpu or cuda")
+
+
+def worker_count(requested: int, n_blocks: int) -> int:
+    """Workers actually started: never more than there are blocks to render or CPU cores."""
+    return max(1, min(requested, n_blocks, os.cpu_count() or 1))
 
 
 def write_rendered_dataset(
