@@ -9,6 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+# Probabilities of one float32 network computed in different batchings (or thread counts) differ
+# by a few float32 ulps of the logits; compare them with this, never with float64 tolerances.
+FLOAT32_PROBA_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
+
 # -- pickle opcodes (protocol 2/3), assembled by hand so a test controls every byte --------------
 PROTO3 = b"\x80\x03"
 MARK, TUPLE, REDUCE, BUILD, STOP = b"(", b"t", b"R", b"b", b"."
