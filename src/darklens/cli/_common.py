@@ -36,7 +36,9 @@ _BARE_KEY = re.compile(r"^[A-Za-z_][\w.\-]*$")
 def error_line(message: str) -> None:
     """Print ``error: message`` on one line to stderr; the text is never read as rich markup."""
     text = " ".join(str(message).split()) or "unknown error"
-    console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True, emoji=False
+    )
 
 
 def user_error_message(err: BaseException) -> str:

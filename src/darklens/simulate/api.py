@@ -15,9 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from darklens.config import ConfigError
+from darklens.config import ConfigError, load_yaml
 from darklens.guards import check_allocation, check_free_disk
 from darklens.simulate.lensfind.config import LensFindConfig
 from darklens.simulate.lensfind.engine import simulate_lensfind
@@ -71,10 +69,7 @@ def resolve_config(
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {_one_line(err)}") from None
+        data = load_yaml(path.read_text(), path) or {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: expected a YAML mapping of settings")
         config = config.merged(data)
@@ -83,10 +78,6 @@ def resolve_config(
     if deeplense_compat is not None:
         config = config.override({"deeplense_compat": deeplense_compat})
     return config
-
-
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())
 
 
 def preset_summary(name: str) -> str:
