@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from darklens.data.description import InputDescription
 from darklens.data.transforms import dihedral_views, normalize_series, preprocess
 from darklens.train.checkpoint import load_checkpoint
 
@@ -70,6 +71,8 @@ class Predictor:
         }
         self._series_norm = list(preprocessing.get("series_normalization") or ())
         self.checkpoint_: dict[str, Any] | None = None
+        # What the training images were (bands, pixel scale, ...); None: unknown (old checkpoint).
+        self.input_description_: InputDescription | None = None
         self.threshold_ = check_threshold(threshold, len(self.classes_), "threshold")
 
     @classmethod
@@ -92,6 +95,8 @@ class Predictor:
             model, meta["preprocessing"], meta["class_names"], device, batch_size, tta, threshold
         )
         predictor.checkpoint_ = meta
+        if "input_description" in meta:
+            predictor.input_description_ = InputDescription.from_dict(meta["input_description"])
         if threshold is None:
             predictor.threshold_ = stored_threshold(meta, path_or_run_dir)
         return predictor

@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from darklens.config import ConfigError
+from darklens.data.description import describe_dataset
 from darklens.data.h5 import LensDataset
 from darklens.models import create_model, model_inputs
 from darklens.models.pretrained import load_pretrained
@@ -365,6 +366,7 @@ def _run(
             "preprocessing": preprocessing,
             "class_names": list(dataset.class_names),
             "train_config": config.to_dict(),
+            "input_description": describe_dataset(dataset.manifest, dataset.image_shape).to_dict(),
         }
         if ctx.is_main:  # files appear only once every setting has proven usable
             run_dir.mkdir(parents=True, exist_ok=True)
