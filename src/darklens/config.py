@@ -143,10 +143,10 @@ class Config:
         if path is not None and path.suffix in {".yaml", ".yml"}:
             if not path.is_file():
                 raise ConfigError(f"config file {path} does not exist")
-            text = path.read_text()
+            text, origin = path.read_text(), str(path)
         else:
-            text = str(source)
-        data = load_yaml(text, path if path is not None and path.is_file() else "YAML text")
+            text, origin = str(source), "YAML text"
+        data = load_yaml(text, origin)
         if not isinstance(data, Mapping):
             raise ConfigError(
                 f"expected a YAML mapping for {cls.__name__}, got {type(data).__name__}"

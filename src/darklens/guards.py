@@ -236,6 +236,8 @@ def describe_os_error(err: OSError, writing: str | Path | None = None) -> str:
     """One line for an I/O error: ``no space left on device writing X`` for a full disk, else
     what failed and where (``writing`` names the output when the error does not)."""
     where = err.filename or writing
+    if isinstance(err, OSError) and err.errno == errno.EFBIG:
+        return f"file size limit reached writing {where or 'the output'}"
     if is_disk_full(err):
         return f"no space left on device writing {where or 'the output'}"
     reason = err.strerror or str(err) or type(err).__name__

@@ -67,7 +67,9 @@ class DatasetWriter(AtomicWriter):
         self.class_names = list(class_names)
         # No timestamps and a fixed library-version range: the same data gives the same file bytes.
         try:
-            self._file = h5py.File(self.partial, "w", libver=("v110", "v110"))
+            # No chunk cache: image data reaches the disk inside write(), so a full disk raises
+            # there instead of in h5py's destructors (which only print, then crash at exit).
+            self._file = h5py.File(self.partial, "w", libver=("v110", "v110"), rdcc_nbytes=0)
         except BlockingIOError:
             raise FileExistsError(
                 f"{self.path} is being written by another process ({self.partial.name} is "
@@ -139,6 +141,21 @@ class DatasetWriter(AtomicWriter):
     ) -> None:
         """Write images ``start .. start+len(images)`` with labels, split codes, truth and any
         declared extra inputs (each must be written for every image)."""
+        try:
+            self._write(start, images, labels, split, truth, inputs)
+        except OSError:  # the disk is full or the file too large: nothing more will be kept
+            self._detach_disk()
+            raise
+
+    def _write(
+        self,
+        start: int,
+        images: np.ndarray,
+        labels: np.ndarray,
+        split: np.ndarray,
+        truth: Mapping[str, np.ndarray] | None,
+        inputs: Mapping[str, np.ndarray] | None,
+    ) -> None:
         stop = start + len(images)
         if start < 0 or stop > self.n:
             raise IndexError(f"block {start}:{stop} is outside the dataset of {self.n} images")
@@ -178,7 +195,35 @@ class DatasetWriter(AtomicWriter):
         return self._publish()
 
     def abort(self) -> None:
-        self._abort_then_discard(lambda: self._file.close() if self._file.id.valid else None)
+        self._abort_then_discard(self._close_after_failure)
+
+    def _close_after_failure(self) -> None:
+        """Close the half-written file without letting HDF5 retry failed writes.
+
+        After a write error (full disk, file size limit) HDF5 still flushes its caches on close,
+        fails again, and h5py retries in every destructor: hundreds of error lines and a crash at
+        exit. Pointing the file's descriptor at /dev/null first lets the flush succeed harmlessly;
+        the ``.partial`` file is deleted right after.
+        """
+        if not self._file.id.valid:
+            return
+        self._detach_disk()
+        try:
+            self._file.close()
+        except (OSError, RuntimeError, ValueError):
+            pass
+
+    def _detach_disk(self) -> None:
+        """Send the file's further writes to /dev/null (see :meth:`_close_after_failure`)."""
+        try:
+            fd = self._file.id.get_vfd_handle()
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+        except (OSError, ValueError, RuntimeError):
+            pass
 
 
 def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:
