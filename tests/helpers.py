@@ -114,7 +114,9 @@ def write_object_npy(path: Path, payload: bytes, shape: tuple[int, ...] = (2,)) 
     return path
 
 
-def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_python(
+    code: str, *args: str, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (a crash there cannot take the test run with it)."""
     return subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -122,4 +124,5 @@ def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.Comple
         text=True,
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )

@@ -10,12 +10,14 @@ cases.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.helpers import run_python
 
 EXAMPLES = 4000  # per file kind; about 12 s each on one core
 
 _FUZZ = r'''
-import io, pickle, sys, tempfile
+import io, pickle, sys
 from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -107,8 +109,7 @@ def mutate(data, mutations):
     return bytes(data)
 
 
-folder = Path(tempfile.mkdtemp())
-path = folder / "case.npy"
+path = Path.cwd() / "case.npy"
 outcomes = {"loaded": 0, "refused": 0}
 
 
@@ -142,8 +143,8 @@ print(outcomes["loaded"], outcomes["refused"])
 '''
 
 
-def _fuzz(kind: str) -> tuple[int, int]:
-    result = run_python(_FUZZ, kind, str(EXAMPLES), timeout=300)
+def _fuzz(kind: str, folder: Path) -> tuple[int, int]:
+    result = run_python(_FUZZ, kind, str(EXAMPLES), timeout=300, cwd=folder)
     assert result.returncode == 0, (
         f"fuzzing crashed or failed (status {result.returncode}):\n{result.stderr[-3000:]}"
     )
@@ -151,13 +152,13 @@ def _fuzz(kind: str) -> tuple[int, int]:
     return loaded, refused
 
 
-def test_mutated_deeplense_pairs_load_or_raise_the_documented_error():
-    loaded, refused = _fuzz("deeplense")
+def test_mutated_deeplense_pairs_load_or_raise_the_documented_error(tmp_path):
+    loaded, refused = _fuzz("deeplense", tmp_path)
     assert loaded + refused >= EXAMPLES
     assert loaded > 0 and refused > 0  # both outcomes were reached, so the mutations bite
 
 
-def test_mutated_deepgravilens_metadata_load_or_raise_the_documented_error():
-    loaded, refused = _fuzz("deepgravilens")
+def test_mutated_deepgravilens_metadata_load_or_raise_the_documented_error(tmp_path):
+    loaded, refused = _fuzz("deepgravilens", tmp_path)
     assert loaded + refused >= EXAMPLES
     assert loaded > 0 and refused > 0

@@ -5,7 +5,8 @@ dataset), one ``p_<class>`` probability column per class, ``predicted`` (the cla
 ``confidence`` (its probability). An ensemble averages the class probabilities of its members;
 they must agree on class names and input (channels, image size). The table is written to
 ``<out>.partial`` block by block and renamed when complete, so an interrupted run never leaves a
-file that looks whole. CSV by default; Parquet when the name ends ``.parquet`` (needs pyarrow).
+file that looks whole. CSV by default; Parquet when the name ends ``.parquet`` (pyarrow is a
+dependency).
 
 Two-class (lens-finding) checkpoints: ``predicted`` follows the checkpoint's decision threshold
 (lens when ``p_<class 1>`` exceeds it; see :class:`Predictor`) for a single checkpoint; an
