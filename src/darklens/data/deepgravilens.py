@@ -44,6 +44,7 @@ from darklens.data.deeplense import LayoutError
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
 from darklens.data.lensfind_folders import check_fractions, stratified_split
 from darklens.data.safe_pickle import NpyReadError, load_pickled_npy
+from darklens.guards import require_regular_file
 
 CLASS_NAMES = ("no_lens", "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
 SUBSETS = {
@@ -177,6 +178,7 @@ def find_group_files(folder: Path) -> tuple[int, dict[tuple[int, str], Path]]:
 
 def _load_numeric(path: Path) -> np.ndarray:
     try:
+        require_regular_file(path)  # a named pipe would hang np.load
         return np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as err:
         raise NpyReadError(path, f"not a numeric .npy array ({err})") from None
