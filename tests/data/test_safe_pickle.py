@@ -290,3 +290,15 @@ def test_python2_era_pickle_with_byte_strings_loads(tmp_path):
     from darklens.data.safe_pickle import unpickle_restricted
 
     np.testing.assert_array_equal(unpickle_restricted(payload, "py2"), image)
+
+
+def test_bytes_built_from_a_payload_are_capped():
+    from darklens.data.safe_pickle import PickleLimits, unpickle_restricted
+
+    pair = _object_pair(np.zeros((64, 64)), 1e-23)
+    payload = pickle.dumps(pair, protocol=4)
+    with pytest.raises(NpyReadError, match="pickled payload too large"):
+        unpickle_restricted(payload, "big.npy", limits=PickleLimits(max_array_bytes=4096))
+    with pytest.raises(NpyReadError, match="more than 10 objects"):
+        unpickle_restricted(payload, "many.npy", limits=PickleLimits(max_objects=10))
+    np.testing.assert_array_equal(unpickle_restricted(payload, "ok.npy")[0], pair[0])

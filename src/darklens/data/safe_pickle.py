@@ -243,7 +243,7 @@ class _Machine:
             else:
                 raise _Corrupt("the pickle ends without STOP")
         except (ValueError, OverflowError, MemoryError) as err:  # genops: bad or cut opcodes
-            if isinstance(err, NpyReadError):
+            if isinstance(err, (NpyReadError, SizeLimitError)):
                 raise
             raise _Corrupt(str(err)) from None
         if len(self.stack) != 1:
