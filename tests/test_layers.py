@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "darklens.config",
             "darklens.registry",
             "darklens.device",
+            "darklens.guards",
             "darklens._compat",
             "darklens._atomic",
         ),
