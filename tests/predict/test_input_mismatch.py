@@ -60,6 +60,13 @@ def test_band_order_and_mismatches():
         'pixel scale 0.08" but the model was trained at 0.05" (model_ii)'
     ]
     assert mismatches(model_ii, InputDescription()) == []  # nothing known: nothing to compare
+    wider = InputDescription(("VIS",), 0.05, (128, 128), "e-/s per pixel")
+    assert mismatches(model_ii, wider) == [
+        "128x128 px images (another field of view at the same pixel scale) but the model was "
+        "trained on 64x64 px"
+    ]
+    unscaled = InputDescription(("VIS",), None, (128, 128))
+    assert mismatches(model_ii, unscaled) == []  # no pixel scale: resized with a warning
 
 
 def test_description_comes_from_the_manifest():

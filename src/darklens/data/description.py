@@ -110,8 +110,10 @@ def band_order(trained: Sequence[str], given: Sequence[str]) -> list[int] | None
 
 def mismatches(trained: InputDescription, given: InputDescription) -> list[str]:
     """How ``given`` differs from ``trained`` in the fields both know (bands as a set: another
-    order is fixed by :func:`band_order`). The image size is recorded but not compared: the
-    predictor resizes other sizes to the model's and warns."""
+    order is fixed by :func:`band_order`). Another image size at the same pixel scale is another
+    field of view: resizing it to the model's size would change the angular scale, so it counts
+    as a mismatch; without pixel scales, sizes are not compared (the predictor resizes and
+    warns)."""
     found = []
     if trained.band_names and given.band_names:
         if band_order(trained.band_names, given.band_names) is None:
@@ -124,9 +126,23 @@ def mismatches(trained: InputDescription, given: InputDescription) -> list[str]:
             trained.pixel_scale_arcsec, given.pixel_scale_arcsec, rel_tol=PIXEL_SCALE_RTOL
         ):
             found.append(
-                f"pixel scale {given.pixel_scale_arcsec:g}\" but the model was trained at "
-                f"{trained.pixel_scale_arcsec:g}\""
+                f'pixel scale {given.pixel_scale_arcsec:g}" but the model was trained at '
+                f'{trained.pixel_scale_arcsec:g}"'
                 + (f" ({trained.preset})" if trained.preset else "")
+            )
+    same_scale = (
+        trained.pixel_scale_arcsec
+        and given.pixel_scale_arcsec
+        and math.isclose(
+            trained.pixel_scale_arcsec, given.pixel_scale_arcsec, rel_tol=PIXEL_SCALE_RTOL
+        )
+    )
+    if same_scale and trained.image_size_px and given.image_size_px:
+        if tuple(trained.image_size_px) != tuple(given.image_size_px):
+            found.append(
+                f"{given.image_size_px[0]}x{given.image_size_px[1]} px images (another field of "
+                f"view at the same pixel scale) but the model was trained on "
+                f"{trained.image_size_px[0]}x{trained.image_size_px[1]} px"
             )
     if trained.flux_units and given.flux_units and trained.flux_units != given.flux_units:
         found.append(
