@@ -299,8 +299,9 @@ def _header_problems(f: h5py.File) -> list[str]:
         elif not isinstance(f.get(key), h5py.Dataset):
             problems.append(f"/{key} is not a dataset")
         elif f[key].ndim != ndim or f[key].dtype.kind not in "iuf":
-            problems.append(f"/{key} is {f[key].dtype} of shape {f[key].shape}; expected "
-                            f"{ndim}-D numbers")
+            problems.append(
+                f"/{key} is {f[key].dtype} of shape {f[key].shape}; expected {ndim}-D numbers"
+            )
     return problems
 
 
@@ -370,7 +371,9 @@ class DatasetCheck:
 
 
 def empty_class_warnings(
-    labels: np.ndarray, split_codes: np.ndarray, class_names: Sequence[str],
+    labels: np.ndarray,
+    split_codes: np.ndarray,
+    class_names: Sequence[str],
     split_names: Sequence[str],
 ) -> list[str]:
     """One line per non-empty split that holds no example of some class."""
