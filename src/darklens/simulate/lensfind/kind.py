@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES
@@ -19,7 +20,9 @@ from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
     NOISE_STREAM,
     PARAMS_STREAM,
+    counter_keys,
     image_rng,
+    keys_tensor,
     layout_rng,
     stratified_split_codes,
 )
@@ -111,21 +114,25 @@ def render_block(
         draw_lensfind_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
         for index, label in zip(indices, labels, strict=True)
     ]
+    background, exposure = noise_levels(config)
     with one_cpu_thread(renderer.device):
         rendered = renderer.render(params)
-    background, exposure = noise_levels(config)
+        models = torch.from_numpy(rendered.models).to(renderer.device)
+        if config.instrument.noise == "ccd":
+            keys = keys_tensor(
+                counter_keys(seed, np.arange(start, stop), NOISE_STREAM), models.device
+            )
+            images = observe(models, keys, background, exposure).cpu().numpy()
+        else:
+            images = rendered.models
     ref = config.instrument.reference_index
     n_bands = len(config.instrument.bands)
-    images = np.empty_like(rendered.models)
     snr = np.zeros((len(params), n_bands))
-    for j, (index, p) in enumerate(zip(indices, params, strict=True)):
-        model = rendered.models[j]
-        if config.instrument.noise == "ccd":
-            images[j] = observe(model, image_rng(seed, index, NOISE_STREAM), background, exposure)
-        else:
-            images[j] = model
-        if p.deflector is not None:
-            snr[j] = lensed_snr(rendered.source_models[j], model, background, exposure)
+    lenses = np.flatnonzero([p.deflector is not None for p in params])
+    if len(lenses):
+        snr[lenses] = lensed_snr(
+            rendered.source_models[lenses], rendered.models[lenses], background, exposure
+        )
     nan_bands = np.full(n_bands, np.nan)
     source_mags = np.stack([p.source.magnitudes if p.source else nan_bands for p in params])
     lens_mags = np.stack([p.central_magnitudes() for p in params])
