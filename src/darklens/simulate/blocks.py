@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
@@ -77,7 +77,15 @@ def render_blocks(
     store: Callable[[int, Block], None],
 ) -> None:
     """For each block, in order: ``store(start, kind.render_block(renderer, seed, start, stop,
-    labels[start:stop]))``, rendered here or by ``workers`` forked processes."""
+    labels[start:stop]))``, rendered here or by ``workers`` forked processes.
+
+    On an accelerator, two threads render the next blocks while this one stores: one draws a
+    block's parameters on the host while the device renders the other's, and the device works
+    while the host writes (torch and NumPy release the GIL in their kernels and copies).
+    """
+    if workers == 1 and torch.device(getattr(renderer, "device", "cpu")).type != "cpu":
+        _render_overlapped(kind, renderer, seed, blocks, labels, store)
+        return
     if workers == 1:
         for start, stop in blocks:
             store(start, kind.render_block(renderer, seed, start, stop, labels[start:stop]))
@@ -97,6 +105,38 @@ def render_blocks(
                     return
                 start, stop = block
                 pending[start] = pool.submit(_worker_block, seed, start, stop, labels[start:stop])
+
+        top_up()
+        for start, _ in blocks:
+            store(start, pending.pop(start).result())
+            top_up()
+
+
+RENDER_THREADS = 2
+
+
+def _render_overlapped(
+    kind: SimulatorKind,
+    renderer: Any,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    labels: np.ndarray,
+    store: Callable[[int, Block], None],
+) -> None:
+    """Blocks rendered by :data:`RENDER_THREADS` threads, stored here in index order."""
+    queue = iter(blocks)
+    pending: dict[int, Future] = {}
+    with ThreadPoolExecutor(RENDER_THREADS) as pool:
+
+        def top_up() -> None:
+            while len(pending) < RENDER_THREADS:
+                block = next(queue, None)
+                if block is None:
+                    return
+                start, stop = block
+                pending[start] = pool.submit(
+                    kind.render_block, renderer, seed, start, stop, labels[start:stop]
+                )
 
         top_up()
         for start, _ in blocks:

@@ -42,6 +42,7 @@ from darklens.train.data import (
     SplitData,
     batch_plan,
     epoch_order,
+    on_device_if_it_fits,
     open_split,
     shard,
     split_channel_stats,
@@ -471,7 +472,9 @@ def _open_splits(
 ) -> tuple[SplitData, SplitData]:
     pin = device.type == "cuda"
     train_data, val_data = (
-        open_split(dataset, split, config.in_memory, config.num_workers, pin, extras)
+        on_device_if_it_fits(
+            open_split(dataset, split, config.in_memory, config.num_workers, pin, extras), device
+        )
         for split in (config.train_split, config.val_split)
     )
     if len(np.unique(val_data.labels)) < 2:
