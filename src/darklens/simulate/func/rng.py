@@ -187,10 +187,12 @@ def stratified_split_codes(
     return codes
 
 
-def _uniform64_at(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
-    """Float64 uniforms in (0, 1) of value ``counters`` (elementwise int64) of stream ``keys``."""
-    bits = _mix_torch(keys + (counters + 1) * _signed(_GAMMA))
-    return (_shift_right(bits, 11).to(torch.float64) + 0.5) * 2.0**-53
+def _uniform_pair(bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two float64 uniforms in (0, 1) from the two 32-bit halves of int64 bit patterns."""
+    scale = 2.0**-32
+    high = (_shift_right(bits, 32).to(torch.float64) + 0.5) * scale
+    low = ((bits & 0xFFFFFFFF).to(torch.float64) + 0.5) * scale
+    return high, low
 
 
 # Rates below this use inversion (sequential search), above it Hörmann's PTRS rejection.
@@ -200,45 +202,56 @@ _PTRS_MIN_RATE = 10.0
 def counter_poisson(keys: torch.Tensor, rates: torch.Tensor, start: int = 0) -> torch.Tensor:
     """Exact Poisson counts (float64, shape of ``rates`` [B, P]) from each image's stream.
 
-    Element p of image b uses values start + 2·P·r + 2p (and + 1) of its stream in round r, so
-    a count never depends on the other elements. Small rates: inversion of the CDF with one
-    uniform; rates ≥ 10: PTRS (Hörmann 1993, as NumPy's ``poisson``), rounds until accepted.
+    Element p of image b uses value start + r·P + p of its stream in round r (two 32-bit
+    uniforms), so a count never depends on the other elements. Rates of 0 give 0; rates below 10:
+    inversion of the CDF; rates ≥ 10: PTRS (Hörmann 1993, as NumPy's ``poisson``), rounds until
+    accepted.
     """
-    rates = rates.to(torch.float64)
-    batch, width = rates.shape
-    element = torch.arange(width, device=rates.device, dtype=torch.int64).expand(batch, width)
-    row_keys = keys[:, None].expand(batch, width)
-    counts = torch.zeros_like(rates)
-    small = rates < _PTRS_MIN_RATE
-    u = _uniform64_at(row_keys[small], start + 2 * element[small])
-    counts[small] = _poisson_inversion(rates[small], u)
-    pending = (~small).nonzero(as_tuple=True)
+    flat = rates.to(torch.float64).reshape(-1)
+    width = rates.shape[1]
+    u, v = (x.reshape(-1) for x in _uniform_pair(counter_bits_torch(keys, start, width)))
+    counts = torch.zeros_like(flat)
+    small = torch.nonzero((flat > 0) & (flat < _PTRS_MIN_RATE)).squeeze(1)
+    counts[small] = _poisson_inversion(flat[small], u[small])
+    pending = torch.nonzero(flat >= _PTRS_MIN_RATE).squeeze(1)
     round_ = 0
-    while pending[0].numel():
-        rate = rates[pending]
-        counters = start + 2 * width * round_ + 2 * element[pending]
-        u = _uniform64_at(row_keys[pending], counters)
-        v = _uniform64_at(row_keys[pending], counters + 1)
-        k, accepted = _ptrs_round(rate, u, v)
-        counts[pending[0][accepted], pending[1][accepted]] = k[accepted]
-        pending = (pending[0][~accepted], pending[1][~accepted])
+    while pending.numel():
+        if round_:
+            row = torch.div(pending, width, rounding_mode="floor")
+            counters = start + round_ * width + (pending - row * width) + 1
+            bits = _mix_torch(keys[row] + counters * _signed(_GAMMA))
+            u_round, v_round = _uniform_pair(bits)
+        else:
+            u_round, v_round = u[pending], v[pending]
+        k, accepted = _ptrs_round(flat[pending], u_round, v_round)
+        counts[pending[accepted]] = k[accepted]
+        pending = pending[~accepted]
         round_ += 1
-    return counts
+    return counts.reshape(rates.shape)
 
 
 def _poisson_inversion(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Smallest k with CDF(k) ≥ u, for rates < 10 (the search stops by k = 100, P < 1e-60)."""
+    """Smallest k with CDF(k) ≥ u, for rates < 10 (the search stops by k = 100, P < 1e-60);
+    elements already found leave the search every few steps."""
+    out = torch.zeros_like(rate)
+    active = torch.arange(len(rate), device=rate.device)
+    rate, u = rate.clone(), u.clone()
     k = torch.zeros_like(rate)
     term = torch.exp(-rate)
     cdf = term.clone()
     for step in range(1, 101):
-        below = u > cdf
-        if not bool(below.any()):
-            break
-        k = k + below.to(k.dtype)
-        term = term * rate / step
-        cdf = cdf + term
-    return k
+        k += u > cdf
+        term.mul_(rate).div_(step)
+        cdf += term
+        if step % 4 == 0:  # a host sync: drop the finished elements
+            left = u > cdf
+            done = ~left
+            out[active[done]] = k[done]
+            if not bool(left.any()):
+                return out
+            active, rate, u, k, term, cdf = (t[left] for t in (active, rate, u, k, term, cdf))
+    out[active] = k
+    return out
 
 
 def _ptrs_round(
