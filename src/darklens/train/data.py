@@ -62,7 +62,8 @@ class MemorySplit:
         moved = [t.to(device) for t in (self.images, *self.extras)]
         return MemorySplit(moved[0], self.labels, moved[1:], self.pin)
 
-    def batches(self, plan: Sequence[np.ndarray]) -> Iterator[Batch]:
+    def batches(self, plan: Sequence[np.ndarray], epoch: int = 0) -> Iterator[Batch]:
+        """The plan's batches (``epoch`` is unused: a file split is the same every epoch)."""
         device = self.images.device
         if not plan:
             return
@@ -124,7 +125,8 @@ class LazySplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batches(self, plan: Sequence[np.ndarray]) -> Iterator[Batch]:
+    def batches(self, plan: Sequence[np.ndarray], epoch: int = 0) -> Iterator[Batch]:
+        """The plan's batches (``epoch`` is unused: a file split is the same every epoch)."""
         loader = DataLoader(
             _BatchReader(self.dataset, self.indices, plan, self.extras),
             batch_size=None,
