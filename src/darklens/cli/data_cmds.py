@@ -63,10 +63,20 @@ def simulate(
     set_: list[str] = typer.Option([], "--set", help="Override one setting: key.path=value."),
     overwrite: bool = typer.Option(False, help="Replace an existing output file."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Render shards as Ray tasks on this cluster: local (start one here), auto, or "
+        "HOST:PORT of its head. Needs --shards.",
+    ),
+    shards: int | None = typer.Option(
+        None, help="With --ray: shard files (one index range each) under OUT.shards/."
+    ),
 ) -> None:
     """Simulate a dataset into one HDF5 file: substructure (no_sub / cdm / axion), lens
     finding (non_lens / lens) or lensed transients (no_lens / galaxy_lens / lensed_sn_ia /
-    lensed_sn_cc), depending on the preset."""
+    lensed_sn_cc), depending on the preset. With --ray and --shards: one file per shard and
+    OUT as their index, read as one dataset by train, evaluate and info."""
     from darklens.simulate.api import image_count, resolve_config
     from darklens.simulate.api import simulate as run_simulation
 
@@ -78,25 +88,40 @@ def simulate(
     if lens_fraction is not None:
         lens_fractions = parse_fractions(lens_fraction, "--lens-fraction")
     total = image_count(cfg, n, n_per_class, lens_fractions)
-    with counting_bar(f"simulate {cfg.preset}", total, enabled=not quiet) as advance:
-        result = run_simulation(
-            cfg,
-            out,
-            n=n,
-            n_per_class=n_per_class,
-            lens_fraction=lens_fractions,
-            split=fractions,
-            seed=seed,
-            workers=workers,
-            batch_size=batch_size,
-            device=device,
-            overwrite=overwrite,
-            progress=advance,
-        )
+    if (ray is None) != (shards is None):
+        raise ConfigError("--ray and --shards go together: --ray local|auto|HOST:PORT --shards N")
+    common = dict(
+        n=n,
+        n_per_class=n_per_class,
+        lens_fraction=lens_fractions,
+        split=fractions,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        overwrite=overwrite,
+    )
+    what = f"simulate {cfg.preset}" + (f" ({shards} shards)" if shards else "")
+    with counting_bar(what, total, enabled=not quiet) as advance:
+        if ray is not None:
+            result = _simulate_shards(cfg, out, ray, shards, advance, common)
+        else:
+            result = run_simulation(cfg, out, workers=workers, progress=advance, **common)
     out_console.print(
         f"wrote {result.n_images:,} images to [bold]{result.path}[/] in {result.seconds:.1f} s "
         f"({result.images_per_second:,.0f} images/s)"
     )
+
+
+def _simulate_shards(cfg, out: Path, address: str, shards, advance, common: dict):
+    """simulate_shards with a failed shard reported as one line (exit status 1)."""
+    from darklens.cli._common import console
+    from darklens.simulate.shards import ShardError, simulate_shards
+
+    try:
+        return simulate_shards(cfg, out, shards=shards, address=address, progress=advance, **common)
+    except ShardError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
 
 
 @app.command()

@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 
 from darklens._atomic import AtomicWriter
+from darklens.data.shards import check_virtual_sources
 
 FORMAT = "darklens-dataset"
 FORMAT_VERSION = 1
@@ -205,6 +206,9 @@ class LensDataset:
                 for key in ("images", "labels", "split"):
                     if key not in f:
                         raise DatasetFormatError(f"{self.path} lacks the /{key} dataset")
+                missing_shard = check_virtual_sources(self.path, f)
+                if missing_shard:
+                    raise DatasetFormatError(missing_shard)
                 self.class_names: list[str] = json.loads(attrs["class_names"])
                 self.split_names: list[str] = json.loads(attrs["split_names"])
                 self.manifest: dict[str, Any] = json.loads(attrs["manifest"])

@@ -75,20 +75,25 @@ def render_blocks(
     labels: np.ndarray,
     workers: int,
     store: Callable[[int, Block], None],
+    first_index: int = 0,
 ) -> None:
     """For each block, in order: ``store(start, kind.render_block(renderer, seed, start, stop,
-    labels[start:stop]))``, rendered here or by ``workers`` forked processes.
+    labels[start - first_index:stop - first_index]))``, rendered here or by ``workers`` forked
+    processes (``labels`` hold the images from ``first_index`` on).
 
     On an accelerator, two threads render the next blocks while this one stores: one draws a
     block's parameters on the host while the device renders the other's, and the device works
     while the host writes (torch and NumPy release the GIL in their kernels and copies).
     """
+    def own(start: int, stop: int) -> np.ndarray:
+        return labels[start - first_index : stop - first_index]
+
     if workers == 1 and torch.device(getattr(renderer, "device", "cpu")).type != "cpu":
-        _render_overlapped(kind, renderer, seed, blocks, labels, store)
+        _render_overlapped(kind, renderer, seed, blocks, own, store)
         return
     if workers == 1:
         for start, stop in blocks:
-            store(start, kind.render_block(renderer, seed, start, stop, labels[start:stop]))
+            store(start, kind.render_block(renderer, seed, start, stop, own(start, stop)))
         return
     ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
     queue = iter(blocks)
@@ -104,7 +109,7 @@ def render_blocks(
                 if block is None:
                     return
                 start, stop = block
-                pending[start] = pool.submit(_worker_block, seed, start, stop, labels[start:stop])
+                pending[start] = pool.submit(_worker_block, seed, start, stop, own(start, stop))
 
         top_up()
         for start, _ in blocks:
@@ -120,7 +125,7 @@ def _render_overlapped(
     renderer: Any,
     seed: int,
     blocks: Sequence[tuple[int, int]],
-    labels: np.ndarray,
+    labels_of: Callable[[int, int], np.ndarray],
     store: Callable[[int, Block], None],
 ) -> None:
     """Blocks rendered by :data:`RENDER_THREADS` threads, stored here in index order."""
@@ -135,7 +140,7 @@ def _render_overlapped(
                     return
                 start, stop = block
                 pending[start] = pool.submit(
-                    kind.render_block, renderer, seed, start, stop, labels[start:stop]
+                    kind.render_block, renderer, seed, start, stop, labels_of(start, stop)
                 )
 
         top_up()
@@ -169,10 +174,12 @@ def write_rendered_dataset(
     manifest: Mapping[str, Any],
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
+    first_index: int = 0,
 ) -> SimulationResult:
     """Render ``blocks`` of the kind into a dataset file at ``out`` (written atomically).
 
-    ``progress`` is called with the number of images finished after each block.
+    ``progress`` is called with the number of images finished after each block. A shard holds
+    images ``first_index`` onwards: its blocks are global index ranges, ``layout`` its own rows.
     """
     config = renderer.config
     n = len(layout.labels)
@@ -190,17 +197,18 @@ def write_rendered_dataset(
     ) as writer:
 
         def store(start: int, block: Block) -> None:
-            stop = start + len(block.images)
+            row = start - first_index
+            stop = row + len(block.images)
             writer.write(
-                start,
+                row,
                 block.images,
-                layout.labels[start:stop],
-                layout.split_codes[start:stop],
+                layout.labels[row:stop],
+                layout.split_codes[row:stop],
                 block.truth,
                 block.inputs or None,
             )
             if progress is not None:
                 progress(len(block.images))
 
-        render_blocks(kind, renderer, seed, blocks, layout.labels, workers, store)
+        render_blocks(kind, renderer, seed, blocks, layout.labels, workers, store, first_index)
     return SimulationResult(Path(out), n, time.perf_counter() - t0)
