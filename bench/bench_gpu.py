@@ -38,12 +38,16 @@ from darklens.simulate.kinds import kind_of
 from darklens.train import TrainConfig, train
 
 AGREEMENT_PRESETS = ("model_i", "model_ii", "lensfind_space", "lensfind_ground")
-# (preset, batch sizes) timed end to end
+# (preset, batch size, parameter-drawing worker processes) timed end to end; lens finding draws
+# per-image parameters in Python, in worker processes on a GPU machine's CPU cores
 SIMULATIONS = (
-    ("model_ii", (4096, 16384)),
-    ("model_i", (2048,)),
-    ("lensfind_space", (2048, 8192)),
-    ("lensfind_ground", (2048,)),
+    ("model_ii", 4096, 1),
+    ("model_ii", 16384, 1),
+    ("model_i", 2048, 1),
+    ("lensfind_space", 2048, 1),
+    ("lensfind_space", 2048, 12),
+    ("lensfind_space", 8192, 12),
+    ("lensfind_ground", 2048, 12),
 )
 MEASURED_TRUTH = ("lensed_snr", "lensed_snr_bands", "magnification")  # computed from pixels
 
@@ -91,28 +95,17 @@ def agreement(device: str) -> None:
     )
 
 
-def time_simulation(name: str, batch: int, device: str, seconds: float, work: Path) -> tuple:
+def time_simulation(
+    name: str, batch: int, workers: int, device: str, seconds: float, work: Path
+) -> tuple:
     config = resolve_config(name)
-    warm = simulate(
-        config,
-        work / "warm.h5",
-        device=device,
-        batch_size=batch,
-        overwrite=True,
-        **size_of(config, 2 * batch),
-    )
+    options = dict(device=device, batch_size=batch, workers=workers, overwrite=True)
+    warm = simulate(config, work / "warm.h5", **options, **size_of(config, 2 * batch))
     n = int(max(2 * batch, warm.images_per_second * seconds))
-    result = simulate(
-        config,
-        work / "timed.h5",
-        device=device,
-        batch_size=batch,
-        overwrite=True,
-        seed=1,
-        **size_of(config, n),
-    )
+    result = simulate(config, work / "timed.h5", seed=1, **options, **size_of(config, n))
     megabytes = (work / "timed.h5").stat().st_size / 1e6
-    return (name, batch, result.n_images, result.images_per_second, megabytes / result.seconds)
+    rate = result.images_per_second
+    return (name, batch, workers, result.n_images, rate, megabytes / result.seconds)
 
 
 def profile_simulation(name: str, batch: int, device: str, n: int, work: Path) -> None:
@@ -251,16 +244,16 @@ def main() -> None:
             time_simulation(
                 name,
                 max(16, int(batch * scale)),
+                min(workers, 2) if args.tiny else workers,
                 args.device,
                 args.seconds * (0.1 if args.tiny else 1),
                 work,
             )
-            for name, batches in SIMULATIONS
-            for batch in batches
+            for name, batch, workers in SIMULATIONS
         ]
         table(
             f"simulate end to end into HDF5 ({args.device})",
-            ("preset", "batch", "images", "images/s", "MB/s written"),
+            ("preset", "batch", "draw workers", "images", "images/s", "MB/s written"),
             rows,
         )
         profile_simulation(

@@ -51,7 +51,9 @@ def simulate(
     ),
     split: str = typer.Option("0.8,0.1,0.1", help="Train,val,test fractions."),
     seed: int = typer.Option(0, help="Dataset seed: image i depends only on (preset, seed, i)."),
-    workers: int = typer.Option(1, help="Worker processes (CPU)."),
+    workers: int = typer.Option(
+        1, help="Worker processes (CPU); on a GPU, processes drawing lens-finding parameters."
+    ),
     batch_size: int = typer.Option(256, help="Images rendered per batch."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     deeplense_compat: bool = typer.Option(

@@ -98,7 +98,9 @@ def simulate(
     size = SizeRequest(n, n_per_class, fractions)  # type: ignore[arg-type]
     split = kind.default_split if split is None else tuple(split)
     batch = kind.default_batch_size if batch_size is None else batch_size
-    blocks = plan_blocks(kind.count(config, size), batch, workers, device)
+    blocks = plan_blocks(
+        kind.count(config, size), batch, workers, device, draws_in_workers=bool(kind.draw_block)
+    )
     layout = kind.layout(config, size, split, seed)
     renderer = kind.renderer(config, device)
     return write_rendered_dataset(

@@ -85,10 +85,15 @@ def render_blocks(
     block's parameters on the host while the device renders the other's, and the device works
     while the host writes (torch and NumPy release the GIL in their kernels and copies).
     """
+
     def own(start: int, stop: int) -> np.ndarray:
         return labels[start - first_index : stop - first_index]
 
-    if workers == 1 and torch.device(getattr(renderer, "device", "cpu")).type != "cpu":
+    on_accelerator = torch.device(getattr(renderer, "device", "cpu")).type != "cpu"
+    if on_accelerator and workers > 1:
+        _render_with_draw_workers(kind, renderer, seed, blocks, own, store, workers)
+        return
+    if on_accelerator:
         _render_overlapped(kind, renderer, seed, blocks, own, store)
         return
     if workers == 1:
@@ -118,6 +123,58 @@ def render_blocks(
 
 
 RENDER_THREADS = 2
+
+
+def _worker_draw(seed: int, start: int, stop: int, labels: np.ndarray) -> Any:
+    assert _worker is not None, "worker not initialised"
+    kind, renderer = _worker
+    return kind.draw_block(renderer.config, seed, start, stop, labels)
+
+
+def _render_with_draw_workers(
+    kind: SimulatorKind,
+    renderer: Any,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    labels_of: Callable[[int, int], np.ndarray],
+    store: Callable[[int, Block], None],
+    workers: int,
+) -> None:
+    """A GPU run of a kind with per-image Python draws: ``workers`` processes draw the
+    parameters of upcoming blocks (forked: they never touch the GPU), :data:`RENDER_THREADS`
+    threads render them here, and blocks are stored in index order."""
+    ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+    init_args = (kind.name, renderer.config.to_dict())
+    queue = iter(blocks)
+    drawn: dict[int, Future] = {}
+    rendered: dict[int, Future] = {}
+    with (
+        ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=init_args
+        ) as draws,
+        ThreadPoolExecutor(RENDER_THREADS) as renders,
+    ):
+
+        def top_up() -> None:
+            while len(drawn) < 2 * workers:
+                block = next(queue, None)
+                if block is None:
+                    return
+                start, stop = block
+                drawn[start] = draws.submit(_worker_draw, seed, start, stop, labels_of(start, stop))
+
+        def render(start: int, stop: int) -> Block:
+            params = drawn.pop(start).result()
+            return kind.render_drawn(renderer, seed, start, stop, labels_of(start, stop), params)
+
+        top_up()
+        order = list(blocks)
+        for position, (start, _) in enumerate(order):
+            for ahead_start, ahead_stop in order[position : position + RENDER_THREADS]:
+                if ahead_start not in rendered:
+                    rendered[ahead_start] = renders.submit(render, ahead_start, ahead_stop)
+            store(start, rendered.pop(start).result())
+            top_up()
 
 
 def _render_overlapped(
@@ -150,15 +207,25 @@ def _render_overlapped(
 
 
 def plan_blocks(
-    n: int, batch_size: int, workers: int, device: str, what: str = "n"
+    n: int,
+    batch_size: int,
+    workers: int,
+    device: str,
+    what: str = "n",
+    draws_in_workers: bool = False,
 ) -> list[tuple[int, int]]:
-    """Check a simulation's size and parallel settings; return its (start, stop) blocks."""
+    """Check a simulation's size and parallel settings; return its (start, stop) blocks.
+
+    ``draws_in_workers``: the kind can draw parameters in worker processes for a GPU run."""
     if n < 1:
         raise ValueError(f"{what} must be >= 1, got {n}")
     if workers < 1 or batch_size < 1:
         raise ValueError("workers and batch_size must be >= 1")
-    if device != "cpu" and workers > 1:
-        raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    if device != "cpu" and workers > 1 and not draws_in_workers:
+        raise ValueError(
+            "use --workers 1 with a GPU device for this preset: the GPU already renders in "
+            "parallel and its parameters are drawn for whole blocks at once"
+        )
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 

@@ -38,7 +38,7 @@ from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
 from darklens.simulate.lensfind.presets import LENSFIND_PRESETS
 from darklens.simulate.lensfind.render import LensFindRenderer
-from darklens.simulate.lensfind.sampling import draw_lensfind_params
+from darklens.simulate.lensfind.sampling import LensFindParams, draw_lensfind_params
 
 DEFAULT_N = 1000
 DEFAULT_LENS_FRACTION = (0.06, 0.06, 0.01)
@@ -104,16 +104,35 @@ def truth_columns(config: LensFindConfig) -> dict[str, tuple[tuple[int, ...], st
     return columns
 
 
+def draw_block(
+    config: LensFindConfig, seed: int, start: int, stop: int, labels: np.ndarray
+) -> list[LensFindParams]:
+    """The parameters of images start..stop-1 (host-side Python: what worker processes draw
+    for a GPU run)."""
+    return [
+        draw_lensfind_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
+        for index, label in zip(range(start, stop), labels, strict=True)
+    ]
+
+
 def render_block(
     renderer: LensFindRenderer, seed: int, start: int, stop: int, labels: np.ndarray
 ) -> Block:
     """Images [b, bands, H, W] and truth for indices start..stop-1 with the given labels."""
+    params = draw_block(renderer.config, seed, start, stop, labels)
+    return render_drawn(renderer, seed, start, stop, labels, params)
+
+
+def render_drawn(
+    renderer: LensFindRenderer,
+    seed: int,
+    start: int,
+    stop: int,
+    labels: np.ndarray,
+    params: list[LensFindParams],
+) -> Block:
+    """:func:`render_block` for parameters already drawn by :func:`draw_block`."""
     config = renderer.config
-    indices = range(start, stop)
-    params = [
-        draw_lensfind_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
-        for index, label in zip(indices, labels, strict=True)
-    ]
     background, exposure = noise_levels(config)
     with one_cpu_thread(renderer.device):
         rendered = renderer.render(params)
@@ -233,6 +252,8 @@ KIND = SimulatorKind(
     layout=layout,
     renderer=lambda config, device: LensFindRenderer(config, device=device),
     render_block=render_block,
+    draw_block=draw_block,
+    render_drawn=render_drawn,
     image_shape=image_shape,
     truth_columns=truth_columns,
     manifest=lambda config, renderer, seed, size, split: dataset_manifest(
