@@ -141,9 +141,14 @@ def _render_with_draw_workers(
     workers: int,
 ) -> None:
     """A GPU run of a kind with per-image Python draws: ``workers`` processes draw the
-    parameters of upcoming blocks (forked: they never touch the GPU), :data:`RENDER_THREADS`
-    threads render them here, and blocks are stored in index order."""
-    ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+    parameters of upcoming blocks, :data:`RENDER_THREADS` threads render them here, and blocks
+    are stored in index order. The workers come from a fork server (this process holds a CUDA
+    context and threads, which a plain fork must not copy) that imported darklens once."""
+    if "forkserver" in get_all_start_methods():
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload([__name__, kind.render_block.__module__])
+    else:
+        ctx = get_context("spawn")
     init_args = (kind.name, renderer.config.to_dict())
     queue = iter(blocks)
     drawn: dict[int, Future] = {}

@@ -46,14 +46,15 @@ def _mix_numpy(z: np.ndarray) -> np.ndarray:
 
 def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
     """Logical right shift of int64 bit patterns (torch's ``>>`` is arithmetic)."""
-    return (z >> bits) & ((1 << (64 - bits)) - 1)
+    return (z >> bits).bitwise_and_((1 << (64 - bits)) - 1)
 
 
 def _mix_torch(z: torch.Tensor) -> torch.Tensor:
-    """:func:`_mix_numpy` on int64 tensors: the same bit patterns on any device."""
-    z = (z ^ _shift_right(z, 30)) * _signed(_MIX1)
-    z = (z ^ _shift_right(z, 27)) * _signed(_MIX2)
-    return z ^ _shift_right(z, 31)
+    """:func:`_mix_numpy` on int64 tensors, in place (``z`` is overwritten): the same bit
+    patterns on any device."""
+    z.bitwise_xor_(_shift_right(z, 30)).mul_(_signed(_MIX1))
+    z.bitwise_xor_(_shift_right(z, 27)).mul_(_signed(_MIX2))
+    return z.bitwise_xor_(_shift_right(z, 31))
 
 
 def counter_keys(seed: int, indices: np.ndarray | Sequence[int], stream: int) -> np.ndarray:
@@ -86,6 +87,17 @@ def counter_bits_torch(keys: torch.Tensor, start: int, count: int) -> torch.Tens
     return _mix_torch(keys[:, None] + counters[None, :] * _signed(_GAMMA))
 
 
+# On a CPU, values are made in row chunks of about this many (int64 temporaries stay in cache).
+_CPU_CHUNK_VALUES = 1 << 16
+
+
+def _row_chunks(keys: torch.Tensor, width: int) -> list[slice]:
+    """Row ranges to compute ``width`` values per row in: all rows at once on an accelerator."""
+    rows = len(keys)
+    step = rows if keys.device.type != "cpu" else max(1, _CPU_CHUNK_VALUES // max(width, 1))
+    return [slice(a, min(a + step, rows)) for a in range(0, rows, step)] or [slice(0, 0)]
+
+
 def keys_tensor(keys: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """uint64 keys as the int64 tensor (same bits) that the torch functions take."""
     return torch.from_numpy(keys.view(np.int64)).to(device)
@@ -99,14 +111,18 @@ def counter_uniform(keys: torch.Tensor, count: int, start: int = 0) -> torch.Ten
 
 def counter_normal(keys: torch.Tensor, count: int, start: int = 0) -> torch.Tensor:
     """Standard normals, float32 [B, count], by Box–Muller on two 24-bit uniforms per 64-bit value
-    (one value → two normals; |z| ≤ 5.9 by the 24-bit resolution, a 4e-9 tail left out)."""
+    (value j gives normals j and pairs + j; |z| ≤ 5.9 by the 24-bit resolution, a 4e-9 tail left
+    out). Computed in cache-sized row chunks on a CPU; each value is the same either way."""
     pairs = (count + 1) // 2
-    bits = counter_bits_torch(keys, start, pairs)
-    u1 = (_shift_right(bits, 40).to(torch.float32) + 0.5) * 2.0**-24
-    u2 = ((bits >> 16) & 0xFFFFFF).to(torch.float32) * (2.0 * math.pi * 2.0**-24)
-    radius = torch.sqrt(-2.0 * torch.log(u1))
-    normals = torch.cat([radius * torch.cos(u2), radius * torch.sin(u2)], dim=1)
-    return normals[:, :count]
+    out = torch.empty((len(keys), 2 * pairs), dtype=torch.float32, device=keys.device)
+    for rows in _row_chunks(keys, pairs):
+        bits = counter_bits_torch(keys[rows], start, pairs)
+        u1 = _shift_right(bits, 40).to(torch.float32).add_(0.5).mul_(2.0**-24)
+        u2 = (bits >> 16).bitwise_and_(0xFFFFFF).to(torch.float32).mul_(2.0 * math.pi * 2.0**-24)
+        radius = u1.log_().mul_(-2.0).sqrt_()
+        torch.mul(radius, torch.cos(u2), out=out[rows, :pairs])
+        torch.mul(radius, u2.sin_(), out=out[rows, pairs:])
+    return out[:, :count]
 
 
 class CounterRandom:
@@ -190,8 +206,8 @@ def stratified_split_codes(
 def _uniform_pair(bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Two float64 uniforms in (0, 1) from the two 32-bit halves of int64 bit patterns."""
     scale = 2.0**-32
-    high = (_shift_right(bits, 32).to(torch.float64) + 0.5) * scale
-    low = ((bits & 0xFFFFFFFF).to(torch.float64) + 0.5) * scale
+    high = _shift_right(bits, 32).to(torch.float64).add_(0.5).mul_(scale)
+    low = bits.bitwise_and_(0xFFFFFFFF).to(torch.float64).add_(0.5).mul_(scale)
     return high, low
 
 
@@ -209,7 +225,11 @@ def counter_poisson(keys: torch.Tensor, rates: torch.Tensor, start: int = 0) -> 
     """
     flat = rates.to(torch.float64).reshape(-1)
     width = rates.shape[1]
-    u, v = (x.reshape(-1) for x in _uniform_pair(counter_bits_torch(keys, start, width)))
+    u = torch.empty_like(rates, dtype=torch.float64)
+    v = torch.empty_like(u)
+    for rows in _row_chunks(keys, width):
+        u[rows], v[rows] = _uniform_pair(counter_bits_torch(keys[rows], start, width))
+    u, v = u.reshape(-1), v.reshape(-1)
     counts = torch.zeros_like(flat)
     small = torch.nonzero((flat > 0) & (flat < _PTRS_MIN_RATE)).squeeze(1)
     counts[small] = _poisson_inversion(flat[small], u[small])
