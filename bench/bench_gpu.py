@@ -16,6 +16,10 @@ Sections, each printed as a Markdown table as soon as it is measured:
    against the model's bare forward/backward/step on random tensors, with torch's deterministic
    algorithms on (as ``train`` runs) and off;
 5. on the fly: ``train --simulate model_ii`` images/s (rendering + training every step).
+
+``--auc-minutes M`` instead trains ResNet-18 for M minutes on a fixed 24,000-image model_ii
+training set and M minutes on fresh images every step, and prints the best validation macro AUC
+each reached (about 2·M minutes plus simulation).
 """
 
 from __future__ import annotations
@@ -227,12 +231,70 @@ def training(device: str, batch: int, n_per_class: int, steps: int, work: Path) 
     )
 
 
+def auc_per_minute(device: str, minutes: float, work: Path, scale: float = 1.0) -> None:
+    """Best validation macro AUC within ``minutes`` of training: a fixed 24,000-image model_ii
+    training set against fresh images every step (same model, batch 256, 30-epoch schedule)."""
+    data = simulate(
+        resolve_config("model_ii"),
+        work / "fixed.h5",
+        n_per_class=max(20, int(10_000 * scale)),
+        device=device,
+        batch_size=4096,
+        overwrite=True,
+        seed=1,
+    ).path
+    started: dict[str, float] = {}
+
+    def budget(name: str):
+        def stop(row: dict) -> bool:
+            return time.perf_counter() - started[name] > 60 * minutes
+
+        return stop
+
+    runs = {
+        "fixed 24,000-image file": TrainConfig(
+            data=str(data), batch_size=256, epochs=30, device=device, lr=2e-3, warmup_epochs=1
+        ),
+        "on the fly (fresh every step)": TrainConfig(
+            batch_size=256,
+            epochs=30,
+            device=device,
+            lr=2e-3,
+            warmup_epochs=1,
+            simulate={
+                "preset": "model_ii",
+                "steps_per_epoch": max(1, int(94 * scale)),
+                "eval_images": max(30, int(3000 * scale)),
+            },
+        ),
+    }
+    rows = []
+    for name, config in runs.items():
+        started[name] = time.perf_counter()
+        result = train(config, None, tempfile.mkdtemp(dir=work), should_stop=budget(name))
+        spent = (time.perf_counter() - started[name]) / 60
+        rows.append(
+            (name, result.epochs_completed, spent, result.best_val_auc, result.best_val_auc / spent)
+        )
+    table(
+        f"macro AUC within {minutes} GPU-minute(s) ({device})",
+        ("training data", "epochs", "minutes", "best val macro AUC", "AUC per minute"),
+        rows,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="small sizes: a CPU dry run")
     parser.add_argument("--seconds", type=float, default=6.0, help="per simulation timing")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: tmp)")
+    parser.add_argument(
+        "--auc-minutes",
+        type=float,
+        default=0.0,
+        help="only compare validation AUC reached in this many minutes: file vs on the fly",
+    )
     args = parser.parse_args()
     scale = 1 / 64 if args.tiny else 1.0
     print(
@@ -242,6 +304,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
+        if args.auc_minutes > 0:
+            auc_per_minute(args.device, args.auc_minutes, work, scale)
+            print(f"\nbench_gpu: {time.perf_counter() - t0:.0f} s")
+            return
         agreement(args.device)
         rows = [
             time_simulation(
