@@ -31,6 +31,7 @@ import platform
 import pstats
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,14 @@ SIMULATIONS = (
     ("lensfind_ground", 2048, 12),
 )
 MEASURED_TRUTH = ("lensed_snr", "lensed_snr_bands", "magnification")  # computed from pixels
+
+
+def section(name: str, run, *args) -> None:
+    """Run one section; a failure is printed and the next section still runs."""
+    try:
+        run(*args)
+    except Exception:  # a bench keeps going: the other sections' figures still count
+        print(f"\n### {name}: FAILED\n\n```\n{traceback.format_exc()}```")
 
 
 def table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
@@ -308,30 +317,38 @@ def main() -> None:
             auc_per_minute(args.device, args.auc_minutes, work, scale)
             print(f"\nbench_gpu: {time.perf_counter() - t0:.0f} s")
             return
-        agreement(args.device)
-        rows = [
-            time_simulation(
+        section("agreement", agreement, args.device)
+        seconds = args.seconds * (0.1 if args.tiny else 1)
+        rows = []
+        for name, batch, workers in SIMULATIONS:
+            section(
+                f"simulate {name}",
+                lambda *a: rows.append(time_simulation(*a)),
                 name,
                 max(16, int(batch * scale)),
                 min(workers, 2) if args.tiny else workers,
                 args.device,
-                args.seconds * (0.1 if args.tiny else 1),
+                seconds,
                 work,
             )
-            for name, batch, workers in SIMULATIONS
-        ]
         table(
             f"simulate end to end into HDF5 ({args.device})",
             ("preset", "batch", "draw workers", "images", "images/s", "MB/s written"),
             rows,
         )
-        profile_simulation(
-            "model_ii", max(16, int(16384 * scale)), args.device, int(100_000 * scale), work
-        )
-        profile_simulation(
-            "lensfind_space", max(16, int(8192 * scale)), args.device, int(30_000 * scale), work
-        )
-        training(
+        for name, batch, n in (("model_ii", 16384, 100_000), ("lensfind_space", 8192, 30_000)):
+            section(
+                f"profile {name}",
+                profile_simulation,
+                name,
+                max(16, int(batch * scale)),
+                args.device,
+                int(n * scale),
+                work,
+            )
+        section(
+            "training",
+            training,
             args.device,
             32 if args.tiny else 256,
             40 if args.tiny else 8000,

@@ -19,7 +19,7 @@ import torch
 
 from darklens.config import ConfigError
 from darklens.simulate.api import resolve_config, simulate
-from darklens.simulate.kinds import SimulatorKind, kind_of
+from darklens.simulate.kinds import SimulatorKind, SizeRequest, kind_of
 from darklens.train.config import TrainConfig
 
 EVAL_FILE = "simulated_eval.h5"
@@ -48,7 +48,7 @@ def prepare_eval_set(config: TrainConfig, run_dir: Path, resume: bool) -> Path:
     n_classes = len(sim.class_names)
     size: dict[str, Any] = {"n": n, "lens_fraction": (0.5, 0.5, 0.5)}
     try:
-        kind_of(sim).count(sim, _size_request(size))
+        kind_of(sim).count(sim, SizeRequest(n=n, lens_fraction=(0.5, 0.5, 0.5)))
     except ConfigError:
         size = {"n_per_class": -(-n // n_classes)}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -61,12 +61,6 @@ def prepare_eval_set(config: TrainConfig, run_dir: Path, resume: bool) -> Path:
         **size,
     )
     return path
-
-
-def _size_request(size: dict[str, Any]):
-    from darklens.simulate.kinds import SizeRequest
-
-    return SizeRequest(size.get("n"), size.get("n_per_class"), size.get("lens_fraction"))
 
 
 class SimulatedSplit:
