@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "darklens.progress",
             "darklens._compat",
             "darklens._atomic",
+            "darklens._ray",
         ),
     ),
     ("data", ("darklens.data",)),

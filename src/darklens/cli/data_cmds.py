@@ -52,7 +52,9 @@ def simulate(
     ),
     split: str = typer.Option("0.8,0.1,0.1", help="Train,val,test fractions."),
     seed: int = typer.Option(0, help="Dataset seed: image i depends only on (preset, seed, i)."),
-    workers: int = typer.Option(1, help="Worker processes (CPU)."),
+    workers: int = typer.Option(
+        1, help="Worker processes (CPU); on a GPU, processes drawing lens-finding parameters."
+    ),
     batch_size: int = typer.Option(256, help="Images rendered per batch."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     deeplense_compat: bool = typer.Option(
@@ -64,10 +66,20 @@ def simulate(
     set_: list[str] = typer.Option([], "--set", help="Override one setting: key.path=value."),
     overwrite: bool = typer.Option(False, help="Replace an existing output file."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Render shards as Ray tasks on this cluster: local (start one here), auto, or "
+        "HOST:PORT of its head. Needs --shards.",
+    ),
+    shards: int | None = typer.Option(
+        None, help="With --ray: shard files (one index range each) under OUT.shards/."
+    ),
 ) -> None:
     """Simulate a dataset into one HDF5 file: substructure (no_sub / cdm / axion), lens
     finding (non_lens / lens) or lensed transients (no_lens / galaxy_lens / lensed_sn_ia /
-    lensed_sn_cc), depending on the preset."""
+    lensed_sn_cc), depending on the preset. With --ray and --shards: one file per shard and
+    OUT as their index, read as one dataset by train, evaluate and info."""
     from darklens.guards import human_bytes
     from darklens.simulate.api import check_simulation_fits, image_count, resolve_config
     from darklens.simulate.api import simulate as run_simulation
@@ -80,6 +92,8 @@ def simulate(
     if lens_fraction is not None:
         lens_fractions = parse_fractions(lens_fraction, "--lens-fraction")
     total = image_count(cfg, n, n_per_class, lens_fractions)
+    if (ray is None) != (shards is None):
+        raise ConfigError("--ray and --shards go together: --ray local|auto|HOST:PORT --shards N")
     size = check_simulation_fits(cfg, total, out)
     if not quiet:
         Console(stderr=True).print(
@@ -87,21 +101,22 @@ def simulate(
             highlight=False,
             markup=False,
         )
-    with counting_bar(f"simulate {cfg.preset}", total, enabled=not quiet) as advance:
-        result = run_simulation(
-            cfg,
-            out,
-            n=n,
-            n_per_class=n_per_class,
-            lens_fraction=lens_fractions,
-            split=fractions,
-            seed=seed,
-            workers=workers,
-            batch_size=batch_size,
-            device=device,
-            overwrite=overwrite,
-            progress=advance,
-        )
+    common = dict(
+        n=n,
+        n_per_class=n_per_class,
+        lens_fraction=lens_fractions,
+        split=fractions,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        overwrite=overwrite,
+    )
+    what = f"simulate {cfg.preset}" + (f" ({shards} shards)" if shards else "")
+    with counting_bar(what, total, enabled=not quiet) as advance:
+        if ray is not None:
+            result = _simulate_shards(cfg, out, ray, shards, advance, common)
+        else:
+            result = run_simulation(cfg, out, workers=workers, progress=advance, **common)
     out_console.print(
         f"wrote {result.n_images:,} images to [bold]{escape(str(result.path))}[/] in "
         f"{result.seconds:.1f} s "
@@ -171,6 +186,18 @@ def _check_problems(path: Path) -> tuple[list[str], list[str]]:
         f"cannot check {path}: expected a dataset (.h5), a .npy file, a run folder or a "
         "checkpoint (.json)"
     )
+
+
+def _simulate_shards(cfg, out: Path, address: str, shards, advance, common: dict):
+    """simulate_shards with a failed shard reported as one line (exit status 1)."""
+    from darklens.cli._common import console
+    from darklens.simulate.shards import ShardError, simulate_shards
+
+    try:
+        return simulate_shards(cfg, out, shards=shards, address=address, progress=advance, **common)
+    except ShardError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
 
 
 @app.command()

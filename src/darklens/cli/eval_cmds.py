@@ -18,6 +18,7 @@ from darklens.cli._common import (
     user_errors,
 )
 from darklens.cli.progress import counting_bar, staged_bars
+from darklens.config import ConfigError
 
 EXPORT_FORMATS = ("onnx",)
 
@@ -166,6 +167,20 @@ def predict_cmd(
     ] = False,
     allow_mismatch: AllowMismatchOption = False,
     quiet: QuietOption = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Score on this Ray cluster with Ray Data (local, auto or HOST:PORT); --out is "
+            "then a folder of Parquet files.",
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int, typer.Option("--ray-workers", help="With --ray: scoring actors.")
+    ] = 1,
+    gpus_per_worker: Annotated[
+        float, typer.Option("--gpus-per-worker", help="With --ray: GPUs per scoring actor.")
+    ] = 0.0,
 ) -> None:
     """Predict class probabilities for image files; one table row per image.
 
@@ -177,6 +192,31 @@ def predict_cmd(
     """
     from darklens.data.bologna import parse_mask_fill
     from darklens.predict.batch import predict_files
+
+    if ray is not None:
+        from darklens.predict.distributed import predict_ray
+
+        if rank or mask_value is not None or mask_fill is not None:
+            raise ConfigError("--rank, --mask-value and --mask-fill do not apply with --ray")
+        rows = predict_ray(
+            checkpoint,
+            inputs,
+            out,
+            address=ray,
+            workers=ray_workers,
+            gpus_per_worker=gpus_per_worker,
+            tta=tta,
+            batch_size=batch_size,
+            device=device,
+            skip_bad=skip_bad,
+            split=split,
+            npz_key=key,
+            recursive=recursive,
+            which=which,
+            overwrite=overwrite,
+        )
+        Console().print(f"wrote {rows} rows to the Parquet folder {out}", highlight=False)
+        return
 
     errors = Console(stderr=True)
     skipped = []

@@ -62,9 +62,9 @@ class TrainProgress(Callback):
             f"epoch {epoch + 1}/{self.epochs}", total=steps, loss=math.nan, acc=math.nan
         )
 
-    def on_batch_end(self, loss: float, accuracy: float) -> None:
+    def on_batch_end(self, loss: float, accuracy: float, steps: int = 1) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=loss, acc=accuracy)
+            self._progress.update(self._task, advance=steps, loss=loss, acc=accuracy)
 
     def on_epoch_end(self, row: Mapping[str, float], is_best: bool) -> None:
         extras = "".join(

@@ -18,6 +18,18 @@ from darklens.config import parse_assignments
 def train_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write (or resume).")],
     data: Annotated[Path | None, typer.Option("--data", help="Dataset file (.h5).")] = None,
+    simulate: Annotated[
+        str | None,
+        typer.Option(
+            "--simulate",
+            help="Train on fresh images of this simulator preset, rendered on the training "
+            "device every step (instead of --data).",
+        ),
+    ] = None,
+    sim_set: Annotated[
+        list[str] | None,
+        typer.Option("--sim-set", help="Override one simulator setting: key=value (--simulate)."),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help="Registered model name.")] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="YAML file of training settings.")
@@ -59,6 +71,11 @@ def train_cmd(
         "device": device,
         "pretrained": None if pretrained is None else str(pretrained),
     }
+    if simulate is not None or sim_set:
+        options["simulate"] = {
+            **({"preset": simulate} if simulate is not None else {}),
+            **({"overrides": parse_assignments(sim_set)} if sim_set else {}),
+        }
     callbacks = [] if quiet else [TrainProgress()]
     result = fit_from_cli(
         out, config, options, parse_assignments(set_ or []), resume=resume, callbacks=callbacks

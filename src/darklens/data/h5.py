@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from darklens._atomic import AtomicWriter
+from darklens.data.shards import check_virtual_sources
 from darklens.guards import check_allocation, require_regular_file
 
 FORMAT = "darklens-dataset"
@@ -446,6 +447,9 @@ class LensDataset:
         require_regular_file(self.path)
         try:
             with h5py.File(self.path, "r") as f:
+                missing_shard = check_virtual_sources(self.path, f)
+                if missing_shard:
+                    raise DatasetFormatError(missing_shard)
                 problems = dataset_problems(f, self.path, first_only=True)
                 if problems:
                     raise DatasetFormatError(f"{self.path}: {problems[0]}")

@@ -44,13 +44,10 @@ def random_dihedral(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     _require_batch(x)
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"dihedral augmentation needs square images, got {tuple(x.shape[-2:])}")
-    views = _randint(N_DIHEDRAL, (x.shape[0],), generator).to(x.device)
-    out = torch.empty_like(x)
-    for k in range(N_DIHEDRAL):
-        chosen = torch.nonzero(views == k).squeeze(1)
-        if chosen.numel():
-            out[chosen] = dihedral(x[chosen], k)
-    return out
+    views = _randint(N_DIHEDRAL, (x.shape[0],), generator).to(x.device, non_blocking=True)
+    # All eight views, then each image's own: no data-dependent shapes, so no host sync on a GPU.
+    candidates = torch.stack(dihedral_views(x))
+    return candidates[views, torch.arange(x.shape[0], device=x.device)]
 
 
 # -- affine: sub-pixel shift, zoom, shear --------------------------------------------------------
@@ -66,12 +63,13 @@ def affine_matrices(
     """
     height, width = size
     batch = scale.shape[0]
-    forward = torch.zeros(batch, 2, 2, dtype=torch.float64)
+    forward = torch.zeros(batch, 2, 2, dtype=torch.float64, device=scale.device)
     forward[:, 0, 0] = scale.double()
     forward[:, 0, 1] = scale.double() * torch.tan(torch.deg2rad(shear_deg.double()))
     forward[:, 1, 1] = scale.double()
-    shift = shift_px.double() * torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64)
-    inverse = torch.linalg.inv(forward)
+    to_unit = torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64, device=scale.device)
+    shift = shift_px.double() * to_unit
+    inverse = torch.linalg.inv_ex(forward).inverse  # inv() would check errors: a GPU sync
     theta = torch.cat([inverse, -(inverse @ shift.unsqueeze(-1))], dim=2)
     return theta.float()
 
@@ -256,8 +254,9 @@ def _require_batch(x: torch.Tensor) -> None:
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(shape, generator=generator, device=generator.device).cpu()
+    """Uniforms on the generator's device (a copy to the host would wait for the GPU)."""
+    return torch.rand(shape, generator=generator, device=generator.device)
 
 
 def _randint(high: int, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    return torch.randint(high, shape, generator=generator, device=generator.device).cpu()
+    return torch.randint(high, shape, generator=generator, device=generator.device)

@@ -54,8 +54,10 @@ def fit_from_cli(
     saved = Path(out_dir) / CONFIG_FILE
     base = TrainConfig.from_yaml(saved) if resume and saved.is_file() else None
     config = build_train_config(config_file, options, assignments, base)
-    if not config.data:
+    if not config.data and not config.simulate.preset:
         from darklens.config import ConfigError
 
-        raise ConfigError("no dataset given: pass --data FILE.h5 or set data in the config")
+        raise ConfigError(
+            "no dataset given: pass --data FILE.h5 or --simulate PRESET, or set data in the config"
+        )
     return fit(config, out_dir, resume=resume, callbacks=callbacks)

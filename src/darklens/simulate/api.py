@@ -122,7 +122,7 @@ def simulate(
     batch = kind.default_batch_size if batch_size is None else batch_size
     total = kind.count(config, size)
     check_simulation_fits(config, total, out)
-    blocks = plan_blocks(total, batch, workers, device)
+    blocks = plan_blocks(total, batch, workers, device, draws_in_workers=bool(kind.draw_block))
     layout = kind.layout(config, size, split, seed)
     renderer = kind.renderer(config, device)
     return write_rendered_dataset(

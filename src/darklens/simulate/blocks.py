@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
@@ -77,14 +77,32 @@ def render_blocks(
     labels: np.ndarray,
     workers: int,
     store: Callable[[int, Block], None],
+    first_index: int = 0,
 ) -> None:
     """For each block, in order: ``store(start, kind.render_block(renderer, seed, start, stop,
-    labels[start:stop]))``, rendered here or by ``workers`` forked processes (at most one per
-    block and core)."""
+    labels[start - first_index:stop - first_index]))``, rendered here or by ``workers`` forked
+    processes, at most one per block and core (``labels`` hold the images from ``first_index``
+    on).
+
+    On an accelerator, two threads render the next blocks while this one stores: one draws a
+    block's parameters on the host while the device renders the other's, and the device works
+    while the host writes (torch and NumPy release the GIL in their kernels and copies).
+    """
+
+    def own(start: int, stop: int) -> np.ndarray:
+        return labels[start - first_index : stop - first_index]
+
     workers = worker_count(workers, len(blocks))
+    on_accelerator = torch.device(getattr(renderer, "device", "cpu")).type != "cpu"
+    if on_accelerator and workers > 1:
+        _render_with_draw_workers(kind, renderer, seed, blocks, own, store, workers)
+        return
+    if on_accelerator:
+        _render_overlapped(kind, renderer, seed, blocks, own, store)
+        return
     if workers == 1:
         for start, stop in blocks:
-            store(start, kind.render_block(renderer, seed, start, stop, labels[start:stop]))
+            store(start, kind.render_block(renderer, seed, start, stop, own(start, stop)))
         return
     ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
     queue = iter(blocks)
@@ -100,7 +118,96 @@ def render_blocks(
                 if block is None:
                     return
                 start, stop = block
-                pending[start] = pool.submit(_worker_block, seed, start, stop, labels[start:stop])
+                pending[start] = pool.submit(_worker_block, seed, start, stop, own(start, stop))
+
+        top_up()
+        for start, _ in blocks:
+            store(start, pending.pop(start).result())
+            top_up()
+
+
+RENDER_THREADS = 2
+
+
+def _worker_draw(seed: int, start: int, stop: int, labels: np.ndarray) -> Any:
+    assert _worker is not None, "worker not initialised"
+    kind, renderer = _worker
+    return kind.draw_block(renderer.config, seed, start, stop, labels)
+
+
+def _render_with_draw_workers(
+    kind: SimulatorKind,
+    renderer: Any,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    labels_of: Callable[[int, int], np.ndarray],
+    store: Callable[[int, Block], None],
+    workers: int,
+) -> None:
+    """A GPU run of a kind with per-image Python draws: ``workers`` processes draw the
+    parameters of upcoming blocks, :data:`RENDER_THREADS` threads render them here, and blocks
+    are stored in index order. The workers come from a fork server (this process holds a CUDA
+    context and threads, which a plain fork must not copy) that imported darklens once."""
+    if "forkserver" in get_all_start_methods():
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload([__name__, kind.render_block.__module__])
+    else:
+        ctx = get_context("spawn")
+    init_args = (kind.name, renderer.config.to_dict())
+    queue = iter(blocks)
+    drawn: dict[int, Future] = {}
+    rendered: dict[int, Future] = {}
+    with (
+        ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=init_args
+        ) as draws,
+        ThreadPoolExecutor(RENDER_THREADS) as renders,
+    ):
+
+        def top_up() -> None:
+            while len(drawn) < 2 * workers:
+                block = next(queue, None)
+                if block is None:
+                    return
+                start, stop = block
+                drawn[start] = draws.submit(_worker_draw, seed, start, stop, labels_of(start, stop))
+
+        def render(start: int, stop: int) -> Block:
+            params = drawn.pop(start).result()
+            return kind.render_drawn(renderer, seed, start, stop, labels_of(start, stop), params)
+
+        top_up()
+        order = list(blocks)
+        for position, (start, _) in enumerate(order):
+            for ahead_start, ahead_stop in order[position : position + RENDER_THREADS]:
+                if ahead_start not in rendered:
+                    rendered[ahead_start] = renders.submit(render, ahead_start, ahead_stop)
+            store(start, rendered.pop(start).result())
+            top_up()
+
+
+def _render_overlapped(
+    kind: SimulatorKind,
+    renderer: Any,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    labels_of: Callable[[int, int], np.ndarray],
+    store: Callable[[int, Block], None],
+) -> None:
+    """Blocks rendered by :data:`RENDER_THREADS` threads, stored here in index order."""
+    queue = iter(blocks)
+    pending: dict[int, Future] = {}
+    with ThreadPoolExecutor(RENDER_THREADS) as pool:
+
+        def top_up() -> None:
+            while len(pending) < RENDER_THREADS:
+                block = next(queue, None)
+                if block is None:
+                    return
+                start, stop = block
+                pending[start] = pool.submit(
+                    kind.render_block, renderer, seed, start, stop, labels_of(start, stop)
+                )
 
         top_up()
         for start, _ in blocks:
@@ -109,15 +216,25 @@ def render_blocks(
 
 
 def plan_blocks(
-    n: int, batch_size: int, workers: int, device: str, what: str = "n"
+    n: int,
+    batch_size: int,
+    workers: int,
+    device: str,
+    what: str = "n",
+    draws_in_workers: bool = False,
 ) -> list[tuple[int, int]]:
-    """Check a simulation's size and parallel settings; return its (start, stop) blocks."""
+    """Check a simulation's size and parallel settings; return its (start, stop) blocks.
+
+    ``draws_in_workers``: the kind can draw parameters in worker processes for a GPU run."""
     if n < 1:
         raise ValueError(f"{what} must be >= 1, got {n}")
     if workers < 1 or batch_size < 1:
         raise ValueError("workers and batch_size must be >= 1")
-    if device != "cpu" and workers > 1:
-        raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    if device != "cpu" and workers > 1 and not draws_in_workers:
+        raise ValueError(
+            "use --workers 1 with a GPU device for this preset: the GPU already renders in "
+            "parallel and its parameters are drawn for whole blocks at once"
+        )
     resolve_device(device)  # an unknown device or a missing GPU is a clear error
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
@@ -139,10 +256,12 @@ def write_rendered_dataset(
     manifest: Mapping[str, Any],
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
+    first_index: int = 0,
 ) -> SimulationResult:
     """Render ``blocks`` of the kind into a dataset file at ``out`` (written atomically).
 
-    ``progress`` is called with the number of images finished after each block.
+    ``progress`` is called with the number of images finished after each block. A shard holds
+    images ``first_index`` onwards: its blocks are global index ranges, ``layout`` its own rows.
     """
     config = renderer.config
     n = len(layout.labels)
@@ -160,17 +279,18 @@ def write_rendered_dataset(
     ) as writer:
 
         def store(start: int, block: Block) -> None:
-            stop = start + len(block.images)
+            row = start - first_index
+            stop = row + len(block.images)
             writer.write(
-                start,
+                row,
                 block.images,
-                layout.labels[start:stop],
-                layout.split_codes[start:stop],
+                layout.labels[row:stop],
+                layout.split_codes[row:stop],
                 block.truth,
                 block.inputs or None,
             )
             if progress is not None:
                 progress(len(block.images))
 
-        render_blocks(kind, renderer, seed, blocks, layout.labels, workers, store)
+        render_blocks(kind, renderer, seed, blocks, layout.labels, workers, store, first_index)
     return SimulationResult(Path(out), n, time.perf_counter() - t0)

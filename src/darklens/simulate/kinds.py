@@ -69,7 +69,10 @@ class SimulatorKind:
     - ``image_shape(config)``, ``truth_columns(config)`` (name → (shape, dtype)),
       ``extra_inputs(config)`` (name → per-image shape);
     - ``manifest(config, renderer, seed, size, split) -> dict`` (what the file records);
-    - ``summary(config) -> str``: one line for ``darklens presets``.
+    - ``summary(config) -> str``: one line for ``darklens presets``;
+    - optionally ``draw_block(config, seed, start, stop, labels)`` and ``render_drawn(renderer,
+      seed, start, stop, labels, drawn)``, the two halves of ``render_block``, for kinds whose
+      parameter draws are per-image Python: a GPU run then draws them in worker processes.
     """
 
     name: str  # the manifest's "kind"
@@ -84,6 +87,8 @@ class SimulatorKind:
     manifest: Callable[[Any, Any, int, SizeRequest, Sequence[float]], dict[str, Any]]
     summary: Callable[[Any], str]
     extra_inputs: Callable[[Any], dict[str, tuple[int, ...]]] = lambda config: {}
+    draw_block: Callable[[Any, int, int, int, np.ndarray], Any] | None = None
+    render_drawn: Callable[[Any, int, int, int, np.ndarray, Any], Block] | None = None
     default_split: tuple[float, float, float] = DEFAULT_SPLIT
     default_batch_size: int = 256
 

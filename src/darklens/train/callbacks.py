@@ -6,8 +6,10 @@ The trainer calls hooks by name on a :class:`CallbackList` (as Lightning Fabric'
 - ``on_train_start(epochs, resumed_after)`` — before the first epoch (``resumed_after`` > 0 when
   the run continues a saved one);
 - ``on_epoch_start(epoch, steps)`` — before each training epoch (epochs counted from 0);
-- ``on_batch_end(loss, accuracy)`` — after each step (only when some callback ``wants_batches``:
-  reading the loss synchronises the GPU);
+- ``on_batch_end(loss, accuracy, steps)`` — during an epoch, at most every
+  ``train.loop.REPORT_EVERY_S`` seconds and after its last step, with the steps done since the
+  previous call (only when some callback ``wants_batches``: reading the loss makes the host wait
+  for the GPU, so the loop does it rarely);
 - ``on_epoch_end(row, is_best)`` — after validation, with the epoch's history row;
 - ``on_note(message)`` — a line for the user (resume, early stop, pretrained weights);
 - ``on_train_end()`` — after the last epoch, also when training fails.
@@ -51,7 +53,7 @@ class Callback:
 
     def on_epoch_start(self, epoch: int, steps: int) -> None: ...
 
-    def on_batch_end(self, loss: float, accuracy: float) -> None: ...
+    def on_batch_end(self, loss: float, accuracy: float, steps: int) -> None: ...
 
     def on_epoch_end(self, row: Mapping[str, float], is_best: bool) -> None: ...
 

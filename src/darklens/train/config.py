@@ -74,6 +74,31 @@ class AugmentConfig(Config):
 
 
 @dataclasses.dataclass(frozen=True)
+class SimulateConfig(Config):
+    """Training on images simulated on the fly (``darklens train --simulate PRESET``).
+
+    ``preset`` names a simulator preset ("" trains from ``data``), ``overrides`` its dotted
+    settings. Every epoch renders ``steps_per_epoch`` fresh batches on the training device
+    (classes balanced); validation and test sets of ``eval_images`` images each are simulated
+    once, from a seed apart from the training images', into the run folder.
+    """
+
+    preset: str = ""
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    steps_per_epoch: int = 100
+    eval_images: int = 1000
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.overrides, dict),
+            f"simulate.overrides must be a mapping, got {self.overrides!r}",
+        )
+        object.__setattr__(self, "overrides", dict(self.overrides))
+        require(self.steps_per_epoch >= 1, "simulate.steps_per_epoch must be >= 1")
+        require(self.eval_images >= 4, "simulate.eval_images must be >= 4")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig(Config):
     """Everything that defines a training run (see ``darklens train --help`` for the CLI).
 
@@ -140,8 +165,21 @@ class TrainConfig(Config):
     num_workers: int = 0
     device: str = AUTO
     pretrained: str | None = None
+    simulate: SimulateConfig = dataclasses.field(default_factory=SimulateConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.simulate, Mapping):
+            object.__setattr__(
+                self, "simulate", SimulateConfig.from_dict(self.simulate, _where="simulate")
+            )
+        require(
+            isinstance(self.simulate, SimulateConfig),
+            f"simulate must be a mapping of on-the-fly simulation settings, got {self.simulate!r}",
+        )
+        require(
+            not (self.simulate.preset and self.data),
+            "give a dataset (data) or a preset to simulate on the fly (simulate.preset), not both",
+        )
         if isinstance(self.augment, Mapping):
             object.__setattr__(
                 self, "augment", AugmentConfig.from_dict(self.augment, _where="augment")

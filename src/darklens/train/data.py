@@ -23,6 +23,8 @@ from darklens.data.h5 import LensDataset
 from darklens.data.transforms import channel_stats
 
 MEMORY_FRACTION = 0.25  # load a split into RAM when it needs less than this share of free memory
+DEVICE_MEMORY_FRACTION = 0.25  # ... and onto the GPU when it needs less than this share of its free
+
 _STATS_BLOCK = 1024
 
 Inputs = tuple[torch.Tensor, ...]
@@ -30,26 +32,52 @@ Batch = tuple[Inputs, torch.Tensor]
 
 
 class MemorySplit:
-    """A split held in memory as float32 tensors; ``positions`` index within the split."""
+    """A split held in memory as float32 tensors (host or GPU); ``positions`` index within the
+    split. Held on a GPU, an epoch's batches are cut there from one upload of its plan; held on
+    the host with ``pin``, batches are gathered into pinned memory so that their copy to the GPU
+    does not wait for it."""
 
     def __init__(
-        self, images: torch.Tensor, labels: np.ndarray, extras: Sequence[torch.Tensor] = ()
+        self,
+        images: torch.Tensor,
+        labels: np.ndarray,
+        extras: Sequence[torch.Tensor] = (),
+        pin: bool = False,
     ) -> None:
         self.images = images
         self.labels = labels
         self.extras = tuple(extras)
+        self.pin = pin
+        self._labels = torch.from_numpy(np.asarray(labels)).to(images.device)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batches(self, plan: Sequence[np.ndarray]) -> Iterator[Batch]:
-        labels = torch.from_numpy(self.labels)
-        for positions in plan:
-            index = torch.from_numpy(positions)
-            yield (self.images[index], *(x[index] for x in self.extras)), labels[index]
+    @property
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.numel() for t in (self.images, *self.extras))
+
+    def to(self, device: torch.device) -> MemorySplit:
+        """The same split with its tensors on ``device``."""
+        moved = [t.to(device) for t in (self.images, *self.extras)]
+        return MemorySplit(moved[0], self.labels, moved[1:], self.pin)
+
+    def batches(self, plan: Sequence[np.ndarray], epoch: int = 0) -> Iterator[Batch]:
+        """The plan's batches (``epoch`` is unused: a file split is the same every epoch)."""
+        device = self.images.device
+        if not plan:
+            return
+        sizes = [len(p) for p in plan]
+        everything = torch.from_numpy(np.concatenate(plan)).to(device)
+        for index in torch.split(everything, sizes):
+            inputs = (self.images[index], *(x[index] for x in self.extras))
+            labels = self._labels[index]
+            if self.pin and device.type == "cpu":
+                inputs, labels = tuple(t.pin_memory() for t in inputs), labels.pin_memory()
+            yield inputs, labels
 
     def blocks(self) -> Iterator[torch.Tensor]:
-        yield self.images
+        yield self.images.cpu()
 
 
 class _BatchReader(Dataset):
@@ -99,7 +127,8 @@ class LazySplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batches(self, plan: Sequence[np.ndarray]) -> Iterator[Batch]:
+    def batches(self, plan: Sequence[np.ndarray], epoch: int = 0) -> Iterator[Batch]:
+        """The plan's batches (``epoch`` is unused: a file split is the same every epoch)."""
         loader = DataLoader(
             _BatchReader(self.dataset, self.indices, plan, self.extras),
             batch_size=None,
@@ -171,6 +200,7 @@ def open_split(
         images,
         dataset.labels[indices],
         [torch.from_numpy(dataset.inputs(name, indices).astype(np.float32)) for name in extras],
+        pin=pin_memory,
     )
 
 
@@ -186,6 +216,13 @@ def check_finite(dataset: LensDataset, images: torch.Tensor, indices: np.ndarray
         f"{int(indices[int(bad[0])])}); fix or drop them (`darklens check {dataset.path}` lists "
         "every problem)"
     )
+def on_device_if_it_fits(data: SplitData, device: torch.device) -> SplitData:
+    """An in-memory split moved onto a GPU ``device`` when it takes less than
+    :data:`DEVICE_MEMORY_FRACTION` of the GPU's free memory; otherwise unchanged."""
+    if not isinstance(data, MemorySplit) or device.type != "cuda":
+        return data
+    free_bytes, _ = torch.cuda.mem_get_info(device)
+    return data.to(device) if data.nbytes < DEVICE_MEMORY_FRACTION * free_bytes else data
 
 
 def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:

@@ -7,6 +7,7 @@ giving the learning rate of each step, and (under DDP) a function gathering eval
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ from darklens.data.transforms import (
 from darklens.train.config import AugmentConfig
 
 Inputs = tuple[torch.Tensor, ...]  # images first, then the model's extra inputs
+REPORT_EVERY_S = 0.5  # how often the loop reads loss/accuracy back for a progress display
 Batch = tuple[Inputs, torch.Tensor]
 
 
@@ -159,16 +161,21 @@ def train_one_epoch(
     lr_for_step: Callable[[int], float],
     first_step: int = 0,
     scaler: torch.amp.GradScaler | None = None,
-    on_batch: Callable[[float, float], None] | None = None,
+    on_batch: Callable[[float, float, int], None] | None = None,
+    report_every_s: float = REPORT_EVERY_S,
 ) -> TrainTotals:
     """One pass over ``batches``; the learning rate of every param group is set per step.
 
-    ``on_batch(loss, running_accuracy)`` is called after each step (e.g. a progress bar).
+    Loss and accuracy are summed on the device and read once at the end (reading them per step
+    would make the host wait for the GPU every step). ``on_batch(loss, running_accuracy, steps)``
+    (e.g. a progress bar) is called at most every ``report_every_s`` seconds and after the last
+    step, with the steps done since its previous call.
     """
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=settings.device)
     correct = torch.zeros((), dtype=torch.int64, device=settings.device)
-    count = steps = 0
+    count = steps = reported = 0
+    last_report = time.monotonic()
     for x, y in batches:
         lr = lr_for_step(first_step + steps)
         for group in optimizer.param_groups:
@@ -192,8 +199,11 @@ def train_one_epoch(
         count += len(targets)
         loss_sum += loss.detach().double() * len(targets)
         correct += (logits.detach().argmax(dim=1) == targets).sum()
-        if on_batch is not None:
-            on_batch(float(loss.detach()), int(correct) / count)
+        if on_batch is not None and time.monotonic() - last_report >= report_every_s:
+            on_batch(float(loss.detach()), int(correct) / count, steps - reported)
+            reported, last_report = steps, time.monotonic()
+    if on_batch is not None and steps > reported:
+        on_batch(float(loss.detach()), int(correct) / count, steps - reported)
     return TrainTotals(float(loss_sum), int(correct), count, steps)
 
 

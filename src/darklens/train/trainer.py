@@ -43,6 +43,7 @@ from darklens.train.data import (
     SplitData,
     batch_plan,
     epoch_order,
+    on_device_if_it_fits,
     open_split,
     shard,
     split_channel_stats,
@@ -63,6 +64,7 @@ from darklens.train.loop import (
     evaluate_epoch,
     train_one_epoch,
 )
+from darklens.train.onthefly import SimulatedSplit, eval_set_path, prepare_eval_set
 from darklens.train.schedule import PlateauState, warmup_cosine_factor
 
 _AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -158,7 +160,7 @@ def resolve_config(config: TrainConfig, dataset: LensDataset, device: torch.devi
     on_cuda = device.type == "cuda"
     return dataclasses.replace(
         config,
-        data=str(Path(dataset.path).resolve()),
+        data="" if config.simulate.preset else str(Path(dataset.path).resolve()),
         img_size=img_size,
         device=device.type,
         amp=on_cuda if config.amp == AUTO else config.amp,
@@ -257,8 +259,10 @@ def train(
     """
     if data_path is not None:
         config = dataclasses.replace(config, data=str(data_path))
-    if not config.data:
-        raise ConfigError("no dataset given: pass --data FILE.h5 or set data in the config")
+    if not config.data and not config.simulate.preset:
+        raise ConfigError(
+            "no dataset given: pass --data FILE.h5 or --simulate PRESET, or set data in the config"
+        )
     if model_fit(config.model) != "backprop":
         raise ConfigError(
             f"{config.model} is not trained by backpropagation; fit it with "
@@ -266,6 +270,8 @@ def train(
         )
     run_dir = Path(out_dir)
     _check_run_dir(run_dir, resume)
+    if config.simulate.preset:
+        prepare_eval_set(config, run_dir, resume)
     ctx = init_distributed(use_cuda=wants_cuda(config.device))
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -312,14 +318,14 @@ def _run(
     should_stop: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     device = resolve_device(config.device, ctx.local_rank)
-    with LensDataset(config.data) as dataset:
+    with LensDataset(config.data or eval_set_path(run_dir)) as dataset:
         config = resolve_config(config, dataset, device)
         _check_monitor(config, dataset)
         saved = ckpt.load_train_state(run_dir / STATE) if resume else None
         if saved is not None:
             _check_resumable(config, dataset, saved, run_dir)
         extras = model_inputs(config.model)[1:]
-        train_data, val_data = _open_splits(config, dataset, device, extras)
+        train_data, val_data = _open_splits(config, dataset, device, extras, ctx.world_size)
         if saved is not None:
             preprocessing = Preprocessing.from_dict(saved.preprocessing)
         else:
@@ -469,13 +475,24 @@ def model_spec_for(
 
 
 def _open_splits(
-    config: TrainConfig, dataset: LensDataset, device: torch.device, extras: tuple[str, ...] = ()
-) -> tuple[SplitData, SplitData]:
+    config: TrainConfig,
+    dataset: LensDataset,
+    device: torch.device,
+    extras: tuple[str, ...] = (),
+    world_size: int = 1,
+) -> tuple[SplitData | SimulatedSplit, SplitData]:
+    """The training and validation splits; on-the-fly runs render their training batches."""
     pin = device.type == "cuda"
-    train_data, val_data = (
-        open_split(dataset, split, config.in_memory, config.num_workers, pin, extras)
-        for split in (config.train_split, config.val_split)
-    )
+
+    def read(split: str) -> SplitData:
+        opened = open_split(dataset, split, config.in_memory, config.num_workers, pin, extras)
+        return on_device_if_it_fits(opened, device)
+
+    if config.simulate.preset:
+        train_data: SplitData | SimulatedSplit = SimulatedSplit(config, device, extras, world_size)
+    else:
+        train_data = read(config.train_split)
+    val_data = read(config.val_split)
     if len(np.unique(val_data.labels)) < 2:
         raise ValueError(
             f"split {config.val_split!r} of {dataset.path} holds only one class; the validation "
@@ -580,7 +597,7 @@ class _EpochRunner:
         hooks.call("on_epoch_start", epoch, len(plan))
         totals = train_one_epoch(
             self.train_model,
-            self.train_data.batches(plan),
+            self.train_data.batches(plan, epoch),
             self.optimizer,
             self.loss_fn,
             self.settings,

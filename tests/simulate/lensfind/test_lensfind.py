@@ -31,7 +31,13 @@ from darklens.simulate.func.profiles import (
     spiral_modulation,
 )
 from darklens.simulate.func.psf import gaussian_kernel_1d
-from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
+from darklens.simulate.func.rng import (
+    NOISE_STREAM,
+    PARAMS_STREAM,
+    counter_keys,
+    image_rng,
+    keys_tensor,
+)
 from darklens.simulate.lensfind import (
     LENSFIND_PRESETS,
     LOOKALIKE_KINDS,
@@ -421,11 +427,11 @@ def test_lensed_snr_is_the_noise_models_matched_filter_snr(name, overrides):
     expected = lensed_snr(source, model, background, exposure)
     variance = background[:, None, None] ** 2 + np.maximum(model, 0) / exposure[:, None, None]
     weights = source / variance
-    estimates = []
-    for k in range(300):
-        noisy = observe(model, np.random.default_rng(k), background, exposure)
-        residual = noisy - (model - source)
-        estimates.append((weights * residual).sum(axis=(1, 2)) / (weights * source).sum((1, 2)))
+    keys = keys_tensor(counter_keys(0, np.arange(300), NOISE_STREAM), "cpu")
+    models = torch.from_numpy(np.repeat(model[None], 300, axis=0))
+    noisy = observe(models, keys, background, exposure).numpy().astype(np.float64)
+    residual = noisy - (model - source)
+    estimates = (weights * residual).sum(axis=(2, 3)) / (weights * source).sum((1, 2))
     measured = 1.0 / np.std(estimates, axis=0)
     np.testing.assert_allclose(measured, expected, rtol=0.15)
 

@@ -10,7 +10,6 @@ from scipy import stats
 
 from darklens.data.h5 import LensDataset
 from darklens.simulate.api import resolve_config, simulate
-from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
 from darklens.simulate.substructure import deeplensesim as dls
 from darklens.simulate.substructure.kind import KIND
 from darklens.simulate.substructure.render import SubstructureRenderer
@@ -50,14 +49,14 @@ def test_compat_pixels_equal_deeplensesims(model, label):
     config = resolve_config(model, deeplense_compat=True)
     renderer = SubstructureRenderer(config)
     for index in range(2):
-        p = draw_image_params(config, label, image_rng(5, 3 * index + label, PARAMS_STREAM))
+        p = draw_image_params(config, label, 5, 3 * index + label)
         reference = dls.model_image(model, reference_params(p))
         ours = renderer.render([p])[0].astype(np.float64)
         peak = reference.max()
         assert np.max(np.abs(ours - reference)) <= PIXEL_TOLERANCE * peak
     if model != "model_i":  # the stored image: model + model, noise discarded
         block = KIND.render_block(renderer, 5, label, label + 1, np.array([label]))
-        p = draw_image_params(config, label, image_rng(5, label, PARAMS_STREAM))
+        p = draw_image_params(config, label, 5, label)
         stored = dls.stored_image(model, reference_params(p))
         assert np.max(np.abs(block.images[0, 0] - stored)) <= PIXEL_TOLERANCE * stored.max()
 
@@ -88,8 +87,10 @@ def test_compat_statistics_match_deeplensesims_for_independent_draws(model, tmp_
         assert z.max() < 5, (name, int(np.argmax(z)), z.max())
         flux_ours, flux_theirs = ours.sum(axis=(1, 2)), theirs.sum(axis=(1, 2))
         quantiles = [0.1, 0.5, 0.9]
+        # 8 %: three standard errors of the difference of two 500-image quantiles for Model I,
+        # whose total counts spread with the exposure (log-uniform over a factor 3.2).
         np.testing.assert_allclose(
-            np.quantile(flux_ours, quantiles), np.quantile(flux_theirs, quantiles), rtol=0.06
+            np.quantile(flux_ours, quantiles), np.quantile(flux_theirs, quantiles), rtol=0.08
         )
         assert stats.ks_2samp(flux_ours, flux_theirs).pvalue > 1e-3, name
 
@@ -103,7 +104,7 @@ def test_the_physical_preset_is_not_deeplensesims():
     physical = SubstructureRenderer(resolve_config("model_ii"))
     config = physical.config
     ours = physical.render(
-        [draw_image_params(config, 0, image_rng(0, i, PARAMS_STREAM)) for i in range(40)]
+        [draw_image_params(config, 0, 0, i) for i in range(40)]
     )
     assert ring_radius_px(ours) > ring_radius_px(theirs) + 5  # 16 px vs 8 px
     compat = SubstructureRenderer(resolve_config("model_ii", deeplense_compat=True))

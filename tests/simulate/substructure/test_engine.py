@@ -4,13 +4,14 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 
 from darklens.data.h5 import LensDataset
 from darklens.simulate.api import simulate
 from darklens.simulate.func.rng import (
     NOISE_STREAM,
-    PARAMS_STREAM,
-    image_rng,
+    counter_keys,
+    keys_tensor,
     layout_rng,
     stratified_split_codes,
 )
@@ -35,6 +36,10 @@ def render_block(renderer, seed, start, stop):
 def split_assignment(n_per_class, n_classes, fractions, seed):
     labels = np.arange(n_per_class * n_classes) % n_classes
     return stratified_split_codes(labels, fractions, layout_rng(seed, 0))
+
+
+def noise_keys(seed: int, indices: list[int]) -> torch.Tensor:
+    return keys_tensor(counter_keys(seed, np.asarray(indices), NOISE_STREAM), "cpu")
 
 
 def test_image_bytes_do_not_depend_on_batching():
@@ -116,16 +121,18 @@ def test_ccd_noise_has_lenstronomys_background_level():
     band = Euclid(band="VIS", psf_type="GAUSSIAN", coadd_years=6).kwargs_single_band()
     reference = SimAPI(64, band, {}).background_noise
     assert sigma == pytest.approx(reference, rel=1e-12)
-    empty = np.zeros((200, 200))
-    noisy = apply_noise(empty, config, np.random.default_rng(0), config.instrument.total_exposure_s)
+    empty = torch.zeros((2, 200, 200))
+    exposure = torch.full((2,), config.instrument.total_exposure_s)
+    noisy = apply_noise(empty, config, noise_keys(0, [0, 1]), exposure).numpy()
     assert noisy.std() == pytest.approx(sigma, rel=0.02)
+    assert not np.array_equal(noisy[0], noisy[1])  # each image has its own stream
 
 
 def test_deeplense_compat_model_ii_is_twice_the_noiseless_model():
     config = get_preset("model_ii").override({"deeplense_compat": True})
     renderer = SubstructureRenderer(config)
     images, _, _ = render_block(renderer, 0, 0, 3)
-    params = [draw_image_params(config, i % 3, image_rng(0, i, PARAMS_STREAM)) for i in range(3)]
+    params = [draw_image_params(config, i % 3, 0, i) for i in range(3)]
     models = renderer.render(params)
     np.testing.assert_array_equal(
         images[:, 0], (2.0 * models.astype(np.float64)).astype(np.float32)
@@ -137,9 +144,10 @@ def test_deeplense_compat_model_ii_is_twice_the_noiseless_model():
 
 def test_counts_noise_is_poisson_in_the_bright_limit():
     config = get_preset("model_i")
-    image = np.full((300, 300), 0.5)
+    image = torch.full((1, 300, 300), 0.5)
     exposure = 2000.0
-    counts = apply_noise(image, config, image_rng(0, 0, NOISE_STREAM), exposure)
+    counts = apply_noise(image, config, noise_keys(0, [0]), torch.tensor([exposure])).numpy()
+    assert np.all(counts == np.round(counts)) and counts.min() >= 0
     expected_mean = 0.5 * exposure
     # Poisson of (t·(m + shot + bkg)): variance = t·m + t·m + (t·rms)²
     expected_var = 2 * expected_mean + (exposure * config.instrument.background_rms) ** 2

@@ -11,8 +11,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from astropy.cosmology import FlatLambdaCDM
-from caustics.lenses.func import mass_to_rein_point
 
 SPEED_OF_LIGHT_KMS = 299_792.458
 ARCSEC_PER_RADIAN = 180.0 * 3600.0 / np.pi
@@ -32,6 +30,8 @@ def lensing_distances_mpc(
     """
     if kind not in DISTANCE_KINDS:
         raise ValueError(f"distance kind must be one of {DISTANCE_KINDS}, got {kind!r}")
+    from astropy.cosmology import FlatLambdaCDM  # ~1 s to import: only when a renderer is built
+
     cosmo = FlatLambdaCDM(H0=h0, Om0=omega_m)
     if kind == "angular_diameter":
         d_l = cosmo.angular_diameter_distance(z_lens).value
@@ -58,6 +58,8 @@ def point_mass_einstein_radius_arcsec(
     """
     d_l, d_s, d_ls = lensing_distances_mpc(z_lens, z_source, h0, omega_m, distances)
     mass = torch.as_tensor(np.asarray(mass_msun, dtype=np.float64))
+    from caustics.lenses.func import mass_to_rein_point
+
     rein = mass_to_rein_point(mass, torch.tensor(d_ls), torch.tensor(d_l), torch.tensor(d_s))
     return rein.numpy()
 
@@ -74,6 +76,8 @@ def deflection_rescaling(
     """
     if z_source == z_convention:
         return 1.0
+    from astropy.cosmology import FlatLambdaCDM
+
     cosmo = FlatLambdaCDM(H0=h0, Om0=omega_m)
     ratio = []
     for z in (z_source, z_convention):
@@ -86,6 +90,8 @@ def deflection_rescaling(
 # -- tabulated distances for per-image draws -----------------------------------------------------
 @lru_cache(maxsize=8)
 def _comoving_table_mpc(h0: float, omega_m: float) -> np.ndarray:
+    from astropy.cosmology import FlatLambdaCDM
+
     return FlatLambdaCDM(H0=h0, Om0=omega_m).comoving_distance(_Z_GRID).value
 
 

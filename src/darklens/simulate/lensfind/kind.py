@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES
@@ -19,7 +20,9 @@ from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
     NOISE_STREAM,
     PARAMS_STREAM,
+    counter_keys,
     image_rng,
+    keys_tensor,
     layout_rng,
     stratified_split_codes,
 )
@@ -35,7 +38,7 @@ from darklens.simulate.lensfind.config import LOOKALIKE_KINDS, LensFindConfig
 from darklens.simulate.lensfind.noise import lensed_snr, noise_levels, observe
 from darklens.simulate.lensfind.presets import LENSFIND_PRESETS
 from darklens.simulate.lensfind.render import LensFindRenderer
-from darklens.simulate.lensfind.sampling import draw_lensfind_params
+from darklens.simulate.lensfind.sampling import LensFindParams, draw_lensfind_params
 
 DEFAULT_N = 1000
 DEFAULT_LENS_FRACTION = (0.06, 0.06, 0.01)
@@ -101,31 +104,54 @@ def truth_columns(config: LensFindConfig) -> dict[str, tuple[tuple[int, ...], st
     return columns
 
 
+def draw_block(
+    config: LensFindConfig, seed: int, start: int, stop: int, labels: np.ndarray
+) -> list[LensFindParams]:
+    """The parameters of images start..stop-1 (host-side Python: what worker processes draw
+    for a GPU run)."""
+    return [
+        draw_lensfind_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
+        for index, label in zip(range(start, stop), labels, strict=True)
+    ]
+
+
 def render_block(
     renderer: LensFindRenderer, seed: int, start: int, stop: int, labels: np.ndarray
 ) -> Block:
     """Images [b, bands, H, W] and truth for indices start..stop-1 with the given labels."""
+    params = draw_block(renderer.config, seed, start, stop, labels)
+    return render_drawn(renderer, seed, start, stop, labels, params)
+
+
+def render_drawn(
+    renderer: LensFindRenderer,
+    seed: int,
+    start: int,
+    stop: int,
+    labels: np.ndarray,
+    params: list[LensFindParams],
+) -> Block:
+    """:func:`render_block` for parameters already drawn by :func:`draw_block`."""
     config = renderer.config
-    indices = range(start, stop)
-    params = [
-        draw_lensfind_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
-        for index, label in zip(indices, labels, strict=True)
-    ]
+    background, exposure = noise_levels(config)
     with one_cpu_thread(renderer.device):
         rendered = renderer.render(params)
-    background, exposure = noise_levels(config)
+        models = torch.from_numpy(rendered.models).to(renderer.device)
+        if config.instrument.noise == "ccd":
+            keys = keys_tensor(
+                counter_keys(seed, np.arange(start, stop), NOISE_STREAM), models.device
+            )
+            images = observe(models, keys, background, exposure).cpu().numpy()
+        else:
+            images = rendered.models
     ref = config.instrument.reference_index
     n_bands = len(config.instrument.bands)
-    images = np.empty_like(rendered.models)
     snr = np.zeros((len(params), n_bands))
-    for j, (index, p) in enumerate(zip(indices, params, strict=True)):
-        model = rendered.models[j]
-        if config.instrument.noise == "ccd":
-            images[j] = observe(model, image_rng(seed, index, NOISE_STREAM), background, exposure)
-        else:
-            images[j] = model
-        if p.deflector is not None:
-            snr[j] = lensed_snr(rendered.source_models[j], model, background, exposure)
+    lenses = np.flatnonzero([p.deflector is not None for p in params])
+    if len(lenses):
+        snr[lenses] = lensed_snr(
+            rendered.source_models[lenses], rendered.models[lenses], background, exposure
+        )
     nan_bands = np.full(n_bands, np.nan)
     source_mags = np.stack([p.source.magnitudes if p.source else nan_bands for p in params])
     lens_mags = np.stack([p.central_magnitudes() for p in params])
@@ -226,6 +252,8 @@ KIND = SimulatorKind(
     layout=layout,
     renderer=lambda config, device: LensFindRenderer(config, device=device),
     render_block=render_block,
+    draw_block=draw_block,
+    render_drawn=render_drawn,
     image_shape=image_shape,
     truth_columns=truth_columns,
     manifest=lambda config, renderer, seed, size, split: dataset_manifest(

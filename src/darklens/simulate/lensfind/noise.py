@@ -4,8 +4,9 @@ signal-to-noise of the lensed source under it."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from darklens.simulate.func.noise import add_ccd_noise
+from darklens.simulate.func.noise import ccd_noise_tensor
 from darklens.simulate.lensfind.config import LensFindConfig
 
 
@@ -23,24 +24,22 @@ def noise_levels(config: LensFindConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def observe(
-    model: np.ndarray,
-    rng: np.random.Generator,
+    models: torch.Tensor,
+    keys: torch.Tensor,
     background: np.ndarray,
     exposure: np.ndarray,
-) -> np.ndarray:
-    """Noisy float32 image [bands, H, W] from a noiseless one, band by band with one generator."""
-    bands = [
-        add_ccd_noise(model[b].astype(np.float64), rng, background[b], exposure[b])
-        for b in range(model.shape[0])
-    ]
-    return np.stack(bands).astype(np.float32)
+) -> torch.Tensor:
+    """Noisy float32 images [B, bands, H, W] from noiseless ones, each image from its own noise
+    stream ``keys`` [B], background σ and exposure per band."""
+    per_band = (background[None, :], exposure[None, :])
+    return ccd_noise_tensor(models, keys, *per_band).to(torch.float32)
 
 
 def lensed_snr(
-    source_model: np.ndarray, model: np.ndarray, background: np.ndarray, exposure: np.ndarray
+    source_models: np.ndarray, models: np.ndarray, background: np.ndarray, exposure: np.ndarray
 ) -> np.ndarray:
-    """Matched-filter S/N of the lensed source per band: sqrt(Σ_pixels s² / σ²), with
-    σ² = background² + max(model, 0)/t the variance of lenstronomy's noise for the full image."""
-    s = source_model.astype(np.float64)
-    variance = background[:, None, None] ** 2 + np.maximum(model, 0.0) / exposure[:, None, None]
-    return np.sqrt(np.array([np.sum(s[b] ** 2 / variance[b]) for b in range(s.shape[0])]))
+    """Matched-filter S/N of the lensed source per image and band [B, bands]: sqrt(Σ_pixels s²/σ²),
+    with σ² = background² + max(model, 0)/t the variance of lenstronomy's noise for the image."""
+    s = source_models.astype(np.float64)
+    variance = background[:, None, None] ** 2 + np.maximum(models, 0.0) / exposure[:, None, None]
+    return np.sqrt(np.sum(s**2 / variance, axis=(-2, -1)))

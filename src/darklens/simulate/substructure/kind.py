@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from darklens import __version__
 from darklens.data.h5 import SPLIT_NAMES
@@ -18,7 +19,9 @@ from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
     NOISE_STREAM,
     PARAMS_STREAM,
-    image_rng,
+    CounterRandom,
+    counter_keys,
+    keys_tensor,
     layout_rng,
     stratified_split_codes,
 )
@@ -34,7 +37,7 @@ from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.noise import apply_noise
 from darklens.simulate.substructure.presets import PRESETS
 from darklens.simulate.substructure.render import SubstructureRenderer
-from darklens.simulate.substructure.sampling import draw_image_params
+from darklens.simulate.substructure.sampling import draw_group_params
 
 DEFAULT_N_PER_CLASS = 1000
 # Dataset-level stream of the split permutation (apart from every image's streams).
@@ -60,39 +63,46 @@ def truth_columns(config: SubstructureConfig) -> dict[str, tuple[tuple[int, ...]
 def render_block(
     renderer: SubstructureRenderer, seed: int, start: int, stop: int, labels: np.ndarray
 ) -> Block:
-    """Images and truth for indices start..stop-1 with their labels (one intra-op CPU thread)."""
+    """Images and truth for indices start..stop-1 with their labels: parameters drawn on the
+    host for each label's images at once, rendering and noise on the renderer's device (one
+    intra-op thread on a CPU)."""
     config = renderer.config
-    params = [
-        draw_image_params(config, int(label), image_rng(seed, index, PARAMS_STREAM))
-        for index, label in zip(range(start, stop), labels, strict=True)
-    ]
-    with one_cpu_thread(renderer.device):
-        models = renderer.render(params)
-    images = np.empty((len(params), 1, *models.shape[1:]), dtype=np.float32)
-    for j, (index, p) in enumerate(zip(range(start, stop), params, strict=True)):
-        images[j, 0] = apply_noise(
-            models[j], config, image_rng(seed, index, NOISE_STREAM), p.exposure_s
-        )
-    k = config.cdm.n_subhalos
+    labels = np.asarray(labels)
+    indices = np.arange(start, stop)
+    n, k = len(indices), config.cdm.n_subhalos
+    images = np.empty((n, 1, renderer.num_pix, renderer.num_pix), dtype=np.float32)
     truth = {
-        "source_x_arcsec": np.array([p.source_x for p in params]),
-        "source_y_arcsec": np.array([p.source_y for p in params]),
-        "exposure_s": np.array([p.exposure_s for p in params]),
-        "axion_mass_ev": np.array([p.axion_mass_ev for p in params]),
-        "vortex_angle_rad": np.array([p.vortex_angle_rad for p in params]),
-        "vortex_half_length_arcsec": np.array([p.vortex_half_length_arcsec for p in params]),
-        "n_subhalos": np.array([len(p.subhalo_mass) for p in params], dtype=np.int32),
-        "subhalo_mass_msun": np.full((len(params), k), np.nan),
-        "subhalo_x_arcsec": np.full((len(params), k), np.nan),
-        "subhalo_y_arcsec": np.full((len(params), k), np.nan),
+        name: np.full((n, *shape), np.nan if dtype == "float64" else 0, dtype=dtype)
+        for name, (shape, dtype) in truth_columns(config).items()
     }
-    for j, p in enumerate(params):
-        m = len(p.subhalo_mass)
-        if m:
-            truth["subhalo_mass_msun"][j, :m] = p.subhalo_mass
-            truth["subhalo_x_arcsec"][j, :m] = p.point_x
-            truth["subhalo_y_arcsec"][j, :m] = p.point_y
+    with one_cpu_thread(renderer.device):
+        for label in np.unique(labels):
+            rows = np.flatnonzero(labels == label)
+            group = draw_group_params(
+                config, int(label), CounterRandom(seed, indices[rows], PARAMS_STREAM)
+            )
+            keys = keys_tensor(counter_keys(seed, indices[rows], NOISE_STREAM), renderer.device)
+            exposure = torch.as_tensor(group.exposure_s, device=renderer.device)
+            observed = apply_noise(renderer.render_group(group), config, keys, exposure)
+            images[rows, 0] = observed.cpu().numpy()
+            _group_truth(truth, rows, group, k)
     return Block(images, truth)
+
+
+def _group_truth(truth: dict[str, np.ndarray], rows: np.ndarray, group, k: int) -> None:
+    """Write one label group's truth into the block's columns (subhalo slots NaN past K)."""
+    truth["source_x_arcsec"][rows] = group.source_x
+    truth["source_y_arcsec"][rows] = group.source_y
+    truth["exposure_s"][rows] = group.exposure_s
+    truth["axion_mass_ev"][rows] = group.axion_mass_ev
+    truth["vortex_angle_rad"][rows] = group.vortex_angle_rad
+    truth["vortex_half_length_arcsec"][rows] = group.vortex_half_length_arcsec
+    m = group.subhalo_mass.shape[1]
+    truth["n_subhalos"][rows] = m
+    if m:
+        truth["subhalo_mass_msun"][rows, :m] = group.subhalo_mass
+        truth["subhalo_x_arcsec"][rows, :m] = group.point_x
+        truth["subhalo_y_arcsec"][rows, :m] = group.point_y
 
 
 def dataset_manifest(

@@ -1,33 +1,29 @@
-"""The observed substructure image for a noiseless one, with that image's noise generator."""
+"""The observed substructure images for a block of noiseless ones, on their device."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import torch
 
-import numpy as np
-
-from darklens.simulate.func.noise import add_ccd_noise, add_count_noise
-from darklens.simulate.substructure.config import InstrumentConfig, SubstructureConfig
+from darklens.simulate.func.noise import ccd_noise_tensor, count_noise_tensor
+from darklens.simulate.substructure.config import SubstructureConfig
 
 
 def apply_noise(
-    image: np.ndarray, config: SubstructureConfig, rng: np.random.Generator, exposure_s: float
-) -> np.ndarray:
-    """The observed image for one noiseless model image (float32)."""
+    images: torch.Tensor,
+    config: SubstructureConfig,
+    keys: torch.Tensor,
+    exposure_s: torch.Tensor,
+) -> torch.Tensor:
+    """Observed float32 images [B, H, W] for noiseless ones, from each image's noise stream
+    ``keys`` [B] (int64) and exposure [B] (s)."""
     inst = config.instrument
-    image = image.astype(np.float64)
     if config.deeplense_compat and config.compat.twice_noiseless_model:
         # DeepLenseSim's simple_sim_2 stores image_model + image_model and discards its noise.
-        observed = image + image
+        observed = images + images
     elif inst.noise == "ccd":
-        observed = add_ccd_noise(image, rng, _background_sigma(inst), exposure_s)
+        observed = ccd_noise_tensor(images, keys, inst.background_sigma, exposure_s)
     elif inst.noise == "counts":
-        observed = add_count_noise(image, rng, inst.background_rms, exposure_s)
+        observed = count_noise_tensor(images, keys, inst.background_rms, exposure_s)
     else:
-        observed = image
-    return observed.astype(np.float32)
-
-
-@lru_cache(maxsize=32)
-def _background_sigma(instrument: InstrumentConfig) -> float:
-    return instrument.background_sigma
+        observed = images
+    return observed.to(torch.float32)

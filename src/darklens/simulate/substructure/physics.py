@@ -10,11 +10,9 @@ def axion_half_length_arcsec(axion_mass_ev: np.ndarray | float, coefficient: flo
     return coefficient / (2.0 * np.asarray(axion_mass_ev, dtype=np.float64))
 
 
-def sample_power_law(
-    rng: np.random.Generator, n: int, low: float, high: float, slope: float
-) -> np.ndarray:
-    """Draw n values from p(m) ∝ m^slope on [low, high] by inverting the CDF (slope ≠ −1)."""
+def sample_power_law(u: np.ndarray, low: float, high: float, slope: float) -> np.ndarray:
+    """Values of p(m) ∝ m^slope on [low, high] for uniforms u in [0, 1): the inverse CDF
+    (slope ≠ −1)."""
     a = slope + 1.0
-    u = rng.uniform(0.0, 1.0, size=n)
     lo, hi = low**a, high**a
     return (lo + (hi - lo) * u) ** (1.0 / a)

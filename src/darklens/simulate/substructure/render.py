@@ -34,7 +34,7 @@ from darklens.simulate.func.profiles import subtract_point_deflections
 from darklens.simulate.func.psf import convolve_separable, gaussian_kernel_1d
 from darklens.simulate.func.tensors import TensorRenderer
 from darklens.simulate.substructure.config import SubstructureConfig
-from darklens.simulate.substructure.sampling import ImageParams
+from darklens.simulate.substructure.sampling import ImageParams, ParamGroup
 
 # Images per tensor pass on the CPU: [64, H·W] float32 tensors stay in cache (measured fastest);
 # accelerators take much larger passes.
@@ -170,26 +170,37 @@ class SubstructureRenderer(TensorRenderer):
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(params):
             groups.setdefault(len(p.point_x), []).append(i)
-        for n_points, group in groups.items():
-            for start in range(0, len(group), self.chunk):
-                members = group[start : start + self.chunk]
-                out[members] = self._render_same_size([params[i] for i in members], n_points)
+        for group in groups.values():
+            chosen = [params[i] for i in group]
+            out[group] = self.render_points(
+                np.array([[p.source_x, p.source_y] for p in chosen]),
+                np.stack([p.point_x for p in chosen]),
+                np.stack([p.point_y for p in chosen]),
+                np.stack([p.point_mass for p in chosen]),
+            ).cpu().numpy()
         return out
 
-    def _render_same_size(self, chosen: Sequence[ImageParams], n_points: int) -> np.ndarray:
-        source = np.array([[p.source_x, p.source_y] for p in chosen])
-        if n_points:
-            px = np.stack([p.point_x for p in chosen])
-            py = np.stack([p.point_y for p in chosen])
-            rein = self._point_rein_per_sqrt_msun * np.sqrt(
-                np.stack([p.point_mass for p in chosen])
-            )
-        else:
-            px = py = rein = np.zeros((len(chosen), 0))
-        images = self.render_tensors(
-            self._tensor(source), self._tensor(px), self._tensor(py), self._tensor(rein)
-        )
-        return images.cpu().numpy()
+    def render_group(self, group: ParamGroup) -> torch.Tensor:
+        """Noiseless images [b, H, W] of one label's parameters, on the renderer's device."""
+        source = np.stack([group.source_x, group.source_y], axis=1)
+        return self.render_points(source, group.point_x, group.point_y, group.point_mass)
+
+    def render_points(
+        self,
+        source_xy: np.ndarray,
+        point_x: np.ndarray,
+        point_y: np.ndarray,
+        point_mass_msun: np.ndarray,
+    ) -> torch.Tensor:
+        """Images [b, H, W] on the device for sources [b, 2] and point masses [b, K] (arcsec,
+        M☉), in chunks of ``self.chunk`` images."""
+        rein = self._point_rein_per_sqrt_msun * np.sqrt(point_mass_msun)
+        chunks = [
+            self.render_tensors(*(self._tensor(v[s : s + self.chunk]) for v in values))
+            for values in [(source_xy, point_x, point_y, rein)]
+            for s in range(0, len(source_xy), self.chunk)
+        ]
+        return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
 
     def render_tensors(
         self,
