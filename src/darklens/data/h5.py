@@ -81,7 +81,12 @@ class DatasetWriter(AtomicWriter):
         for name, (shape, dtype) in (truth_columns or {}).items():
             fill = np.nan if np.dtype(dtype).kind == "f" else 0
             truth.create_dataset(
-                name, shape=(n, *shape), dtype=dtype, fillvalue=fill, track_times=False
+                name,
+                shape=(n, *shape),
+                dtype=dtype,
+                fillvalue=fill,
+                track_times=False,
+                dcpl=_filled_up_front(),
             )
         inputs = self._file.create_group("inputs", track_order=False)
         for name, shape in (extra_inputs or {}).items():
@@ -113,13 +118,7 @@ class DatasetWriter(AtomicWriter):
     ) -> None:
         """Write images ``start .. start+len(images)`` with labels, split codes, truth and any
         declared extra inputs (each must be written for every image)."""
-        stop = start + len(images)
-        if start < 0 or stop > self.n:
-            raise IndexError(f"block {start}:{stop} is outside the dataset of {self.n} images")
-        if not np.all(np.isfinite(images)):
-            raise ValueError(f"images {start}:{stop} contain NaN or infinite values")
-        if np.any((labels < 0) | (labels >= len(self.class_names))):
-            raise ValueError(f"labels {start}:{stop} outside 0..{len(self.class_names) - 1}")
+        stop = check_block(start, images, labels, self.n, len(self.class_names))
         self._file["images"][start:stop] = images.astype(np.float32, copy=False)
         self._file["labels"][start:stop] = labels
         self._file["split"][start:stop] = split
@@ -153,6 +152,18 @@ class DatasetWriter(AtomicWriter):
         self._discard()
 
 
+def check_block(start: int, images: np.ndarray, labels: np.ndarray, n: int, n_classes: int) -> int:
+    """Check a block of images ``start ..`` for a dataset of ``n`` images; return its stop."""
+    stop = start + len(images)
+    if start < 0 or stop > n:
+        raise IndexError(f"block {start}:{stop} is outside the dataset of {n} images")
+    if not np.all(np.isfinite(images)):
+        raise ValueError(f"images {start}:{stop} contain NaN or infinite values")
+    if np.any((labels < 0) | (labels >= n_classes)):
+        raise ValueError(f"labels {start}:{stop} outside 0..{n_classes - 1}")
+    return stop
+
+
 def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:
     """Allocate all uncompressed chunks up front, in index order, without filling them.
 
@@ -164,6 +175,18 @@ def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    return dcpl
+
+
+def _filled_up_front() -> h5py.h5p.PropDCID:
+    """Allocate a (contiguous) truth column at creation and write its fill value there.
+
+    Its address then never depends on which column a block happened to write first, and values
+    never written read as the fill value (NaN for floats, 0 for integers).
+    """
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
     return dcpl
 
 
