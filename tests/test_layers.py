@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("predict", ("darklens.predict",)),
     ("evaluate", ("darklens.evaluate",)),
     ("recipes", ("darklens.recipes", "darklens.quickstart")),
+    ("lightning", ("darklens.lightning",)),
     ("cli", ("darklens.cli",)),
 )
 
