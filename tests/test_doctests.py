@@ -9,6 +9,7 @@ import pytest
 
 # Modules whose docstrings carry examples (the pages of the API reference link to them).
 DOCUMENTED = (
+    "darklens.citations",
     "darklens.simulate.api",
     "darklens.data.memory",
     "darklens.data.torch_dataset",

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "darklens.device",
             "darklens._compat",
             "darklens._atomic",
+            "darklens.citations",
         ),
     ),
     ("data", ("darklens.data",)),

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from darklens import __version__
+from darklens.citations import report_citations
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.metrics import DEFAULT_LENS_RATE, check_lens_rate, classification_metrics
 from darklens.evaluate.report import write_report
@@ -215,6 +216,9 @@ def evaluate_checkpoint(
             "ensemble_size": len(predictors),
             "n_images": int(indices.size),
             "darklens_version": __version__,
+            "citations": report_citations(
+                dataset.manifest, [p.checkpoint_["model"]["name"] for p in predictors]
+            ),
         }
         if len(class_names) == 2:
             metrics["evaluation"]["decision_threshold_source"] = threshold_source

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from darklens import __version__
+from darklens.citations import dataset_citations
 from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
@@ -114,7 +115,10 @@ def dataset_manifest(
         "main_einstein_radius_arcsec": renderer.main_einstein_radius_arcsec,
         "source_amplitude": renderer.amplitude,
         "image_units": "counts" if config.instrument.noise == "counts" else "e-/s per pixel",
+        "pixel_scale_arcsec": config.instrument.pixel_scale_arcsec,
+        "band_names": [config.instrument.name],
         "darklens_version": __version__,
+        "citations": dataset_citations(config.preset),
     }
 
 
