@@ -58,3 +58,17 @@ def test_simulated_manifests_carry_version_and_citations():
 )  # fmt: skip
 def test_report_citations_merge_dataset_and_models_without_repeats(manifest, models, expected):
     assert [c["key"] for c in report_citations(manifest, models)] == expected
+
+
+def test_citation_file_names_this_version():
+    import tomllib
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert cff["cff-version"] == "1.2.0" and cff["title"].startswith("darklens")
+    assert str(cff["version"]) == project["version"] and cff["license"] == "MIT"
+    assert cff["authors"] and all("title" in ref for ref in cff["references"])
