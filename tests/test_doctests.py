@@ -12,6 +12,7 @@ DOCUMENTED = (
     "darklens.citations",
     "darklens.simulate.api",
     "darklens.data.memory",
+    "darklens.data.exchange",
     "darklens.data.torch_dataset",
     "darklens.lightning",
 )

@@ -15,6 +15,10 @@ _EXPORTS = {
     "InMemoryDataset": "darklens.data.memory",
     "open_dataset": "darklens.data.memory",
     "TorchLensDataset": "darklens.data.torch_dataset",
+    "ImagePreprocess": "darklens.data.torch_dataset",
+    "export_parquet": "darklens.data.exchange",
+    "export_fits": "darklens.data.exchange",
+    "import_exchange": "darklens.data.exchange",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -152,8 +152,8 @@ class InMemoryDataset:
                 ds.split_codes,
                 ds.class_names,
                 ds.manifest,
-                {name: ds.truth(name) for name in _file_order(ds, "truth")},
-                {name: ds.inputs(name) for name in _file_order(ds, "inputs")},
+                {name: ds.truth(name) for name in file_order(ds.path, "truth")},
+                {name: ds.inputs(name) for name in file_order(ds.path, "inputs")},
             )
 
     def __repr__(self) -> str:
@@ -178,12 +178,12 @@ def _per_image(what: str, columns: Mapping[str, np.ndarray] | None, n: int) -> d
     return out
 
 
-def _file_order(ds: LensDataset, group: str) -> list[str]:
-    """Names in a dataset file's group in the order they were created (their header addresses),
-    so that a loaded dataset saves back to the same bytes."""
+def file_order(path: str | Path, group: str) -> list[str]:
+    """The names in a dataset file's group (``truth``, ``inputs``) in the order they were
+    created (their header addresses), so that copies of the file can write the same bytes."""
     import h5py
 
-    with h5py.File(ds.path, "r") as f:
+    with h5py.File(path, "r") as f:
         if group not in f:
             return []
         members = f[group]
