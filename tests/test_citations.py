@@ -11,6 +11,7 @@ from darklens.citations import (
     MODEL_SOURCES,
     PRESET_SOURCES,
     REFERENCES,
+    SOURCE_CITATIONS,
     dataset_citations,
     model_citations,
     report_citations,
@@ -27,6 +28,8 @@ def test_every_preset_and_model_cites_its_sources_and_no_entry_is_dead():
         assert len(keys) > 3, f"{name} names no literature source"
     for name in models:
         assert model_citations(name), f"model {name} cites no paper"
+    for keys in SOURCE_CITATIONS.values():
+        assert all(key in REFERENCES for key in keys)
     for table, names in ((PRESET_SOURCES, presets), (MODEL_SOURCES, models)):
         for pattern, keys in table.items():
             assert any(fnmatch.fnmatchcase(n, pattern) for n in names), f"{pattern} matches none"
@@ -53,7 +56,8 @@ def test_simulated_manifests_carry_version_and_citations():
         ({"citations": [{"key": "mine", "reference": "Me 2026"}]}, ["cmu_deeplens"],
          ["darklens", "mine", "lanusse2018"]),
         ({"source": "deeplense-import"}, ["resnet18_cbam"],
-         ["darklens", "woo2018_cbam", "he2016_resnet"]),
+         ["darklens", "alexander2020", "deeplensesim", "woo2018_cbam", "he2016_resnet"]),
+        ({"source": "my-own-files"}, ["lastro_cnn"], ["darklens", "schaefer2018"]),
     ],
 )  # fmt: skip
 def test_report_citations_merge_dataset_and_models_without_repeats(manifest, models, expected):

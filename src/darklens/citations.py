@@ -106,6 +106,12 @@ _REFERENCES = (
         arxiv="2205.00701",
     ),
     Reference(
+        "deepgravilens_data",
+        "Pinciroli Vago & Fraternali 2023, DeepGraviLens data release (Zenodo 7860294)",
+        "the released lensed-transient images, light curves and metadata",
+        doi="10.5281/zenodo.7860294",
+    ),
+    Reference(
         "deepzipper",
         "Morgan et al. 2022, ApJ 927: DeepZipper, a novel deep-learning architecture for lensed "
         "supernovae identification",
@@ -179,6 +185,12 @@ PRESET_SOURCES: dict[str, tuple[str, ...]] = {
     "lensfind_deeplense": ("hsc",),
     "transients_*": ("deepgravilens", "deepzipper", "bazin2009"),
 }
+# an imported dataset's manifest "source" -> the works behind the data
+SOURCE_CITATIONS: dict[str, tuple[str, ...]] = {
+    "deeplense-import": ("alexander2020", "deeplensesim"),
+    "bologna-import": ("metcalf2019",),
+    "DeepGraviLens (Zenodo 7860294)": ("deepgravilens", "deepgravilens_data"),
+}
 # model name pattern -> the papers of its architecture
 MODEL_SOURCES: dict[str, tuple[str, ...]] = {
     "deeplense_cnn": ("alexander2020",),
@@ -221,6 +233,11 @@ def dataset_citations(preset: str) -> list[dict[str, str]]:
     return _entries(("darklens", *_keys_for(preset, PRESET_SOURCES), *_LIBRARIES))
 
 
+def source_citations(source: str) -> list[dict[str, str]]:
+    """darklens and the works behind an imported dataset (by its manifest's ``source``)."""
+    return _entries(("darklens", *SOURCE_CITATIONS.get(source, ())))
+
+
 def model_citations(model: str | None) -> list[dict[str, str]]:
     """The papers of a registered model's architecture (empty for unknown names)."""
     return _entries(_keys_for(model, MODEL_SOURCES) if model else ())
@@ -228,14 +245,17 @@ def model_citations(model: str | None) -> list[dict[str, str]]:
 
 def report_citations(manifest: Mapping[str, Any], models: Iterable[str]) -> list[dict[str, str]]:
     """What a report on ``models`` over a dataset with ``manifest`` should cite: darklens, the
-    dataset's own citations (its manifest's, else its preset's; none for a dataset imported
-    without either), then the models' papers."""
+    dataset's own citations (its manifest's, else its preset's or its import source's), then
+    the models' papers."""
     recorded, preset = manifest.get("citations"), manifest.get("preset")
+    source = manifest.get("source")
     dataset: list = []
     if isinstance(recorded, list):
         dataset = recorded
     elif isinstance(preset, str):
         dataset = dataset_citations(preset)
+    elif isinstance(source, str):
+        dataset = source_citations(source)
     entries = [_darklens().to_dict()]
     for entry in [*dataset, *(e for m in models for e in model_citations(m))]:
         if isinstance(entry, Mapping) and all(e["key"] != entry.get("key") for e in entries):
