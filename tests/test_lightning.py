@@ -143,3 +143,38 @@ def test_plateau_schedule_is_refused_clearly(substructure):
     dm = LensDataModule(substructure, batch_size=6)
     with pytest.raises(ConfigError, match="cosine or none"):
         LensClassifier.for_data(dm, model="deeplense_cnn", schedule="plateau")
+
+
+def test_balanced_sampling_draws_classes_evenly_and_is_asked_of_the_data_module():
+    data = simulate(
+        "lensfind_space", n=200, lens_fraction=(0.1, 0.5, 0.5), seed=0,
+        split=(0.8, 0.1, 0.1), overrides={"instrument.num_pix": 16},
+    )  # fmt: skip
+    plain = LensDataModule(data, batch_size=32, seed=1)
+    balanced = LensDataModule(data, batch_size=32, seed=1, balanced_sampling=True)
+    lens_share = [
+        float(torch.cat([y for _, y in dm.train_dataloader()]).float().mean())
+        for dm in (plain, balanced)
+    ]
+    assert lens_share[0] == pytest.approx(0.1, abs=0.01)  # every image once
+    assert 0.4 < lens_share[1] < 0.6  # drawn with replacement, classes equally likely
+    again = LensDataModule(data, batch_size=32, seed=1, balanced_sampling=True)
+    first, second = (torch.cat([x for x, _ in dm.train_dataloader()]) for dm in (balanced, again))
+    assert torch.equal(first, second)
+    with pytest.raises(ConfigError, match="balanced_sampling=True"):
+        LensClassifier.for_data(plain, model="deeplense_cnn", balanced_sampling=True)
+
+
+def test_pretrained_weights_are_loaded_like_darklens_train_does(substructure, tmp_path):
+    dm = LensDataModule(substructure, batch_size=6)
+    first = LensClassifier.for_data(dm, model="deeplense_cnn", seed=0)
+    first.save_darklens_checkpoint(tmp_path / "run" / "best")
+    fresh = LensClassifier.for_data(dm, model="deeplense_cnn", seed=5)
+    tuned = LensClassifier.for_data(
+        dm, model="deeplense_cnn", seed=5, pretrained=str(tmp_path / "run")
+    )
+    state, fresh_state = first.model.state_dict(), fresh.model.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in tuned.model.state_dict().items())
+    assert not all(torch.equal(v, state[k]) for k, v in fresh_state.items())
+    with pytest.raises(FileNotFoundError, match="no pretrained weights"):
+        LensClassifier.for_data(dm, model="deeplense_cnn", pretrained=str(tmp_path / "nowhere"))

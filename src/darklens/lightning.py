@@ -12,9 +12,10 @@
   :meth:`LensClassifier.save_darklens_checkpoint` writes a darklens checkpoint that
   :class:`~darklens.predict.Predictor`, ``darklens evaluate`` and ``darklens predict`` read.
 
-Lightning's ``Trainer`` decides the number of epochs (``TrainConfig.epochs`` is not used), the
-device and the precision; ``TrainConfig.schedule="plateau"`` is refused (use ``cosine`` or
-``none``).
+Lightning's ``Trainer`` decides what ``darklens train`` takes from other ``TrainConfig`` fields:
+the number of epochs, the device, the precision, gradient clipping and early stopping (its
+callbacks); the data module decides batch sizes, workers and balanced sampling.
+``TrainConfig.schedule="plateau"`` is refused (use ``cosine`` or ``none``).
 
 Examples:
     >>> import darklens, lightning.pytorch as pl
@@ -39,14 +40,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from darklens._compat import import_torchvision
 from darklens.config import ConfigError
 from darklens.data.memory import open_dataset
 from darklens.data.preprocessing import Preprocessing
 from darklens.data.torch_dataset import Source, TorchLensDataset
-from darklens.models import create_model, model_inputs
+from darklens.models import create_model, load_pretrained, model_entry, model_inputs
 from darklens.runs import save_checkpoint
 from darklens.train.config import TrainConfig
 from darklens.train.data import open_split
@@ -66,6 +67,7 @@ from darklens.train.trainer import (
     derived_seed,
     model_spec_for,
     preprocessing_for,
+    pretrained_weights_path,
 )
 
 import_torchvision()  # Lightning imports torchmetrics, which imports torchvision
@@ -87,7 +89,9 @@ class LensDataModule(pl.LightningDataModule):
     Batches are ``(images, labels)``, or dicts (``image``, ``label``, ``index`` and each extra
     input) when the dataset has extra inputs; ``extras`` picks which (default: all of them).
     The training order comes from a generator seeded with ``seed``: the same seed, the same
-    batches. A trailing training batch of one image is dropped (batch norm cannot train on it).
+    batches. With ``balanced_sampling`` each epoch draws its images with replacement so that
+    every class is equally likely (as ``TrainConfig.balanced_sampling``). A trailing training
+    batch of one image is dropped (batch norm cannot train on it).
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class LensDataModule(pl.LightningDataModule):
         train_split: str = "train",
         val_split: str = "val",
         test_split: str = "test",
+        balanced_sampling: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 2:
@@ -113,6 +118,7 @@ class LensDataModule(pl.LightningDataModule):
         self.extras = tuple(self.reader.input_names if extras is None else extras)
         self.seed = seed
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.balanced_sampling = balanced_sampling
         self._datasets: dict[str, TorchLensDataset] = {}
 
     @property
@@ -132,11 +138,17 @@ class LensDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         data = self.dataset("train")
+        generator = torch.Generator().manual_seed(self.seed)
+        sampler = None
+        if self.balanced_sampling:
+            weights = 1.0 / np.bincount(data.labels)[data.labels]
+            sampler = WeightedRandomSampler(weights.tolist(), len(data), generator=generator)
         return DataLoader(
             data,
             batch_size=self.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(self.seed),
+            shuffle=sampler is None,
+            sampler=sampler,
+            generator=generator,
             num_workers=self.num_workers,
             drop_last=len(data) % self.batch_size == 1,
         )
@@ -206,7 +218,8 @@ class LensClassifier(pl.LightningModule):
     def for_data(cls, data: LensDataModule, model: str = "default", **settings: Any):
         """A classifier for ``data``'s classes and images; ``settings`` are
         :class:`~darklens.train.config.TrainConfig` fields (``lr``, ``normalization``,
-        ``augment``, ``class_weighting``, ``seed``, ...)."""
+        ``augment``, ``class_weighting``, ``seed``, ``pretrained`` (a darklens run or a local
+        weights file, loaded as ``darklens train --pretrained`` does), ...)."""
         config = TrainConfig(model=model, **settings)
         reader = data.reader
         extras = model_inputs(model)[1:]
@@ -219,13 +232,25 @@ class LensClassifier(pl.LightningModule):
         _, height, width = reader.image_shape
         if config.img_size is None and height != width:
             raise ConfigError(f"non-square {height}x{width} images: set img_size")
+        if config.balanced_sampling and not data.balanced_sampling:
+            raise ConfigError(
+                "balanced sampling is the data module's: pass LensDataModule(..., "
+                "balanced_sampling=True)"
+            )
         config = dataclasses.replace(config, img_size=config.img_size or height)
         train = open_split(reader, config.train_split, in_memory=False, extras=extras)
         preprocessing = preprocessing_for(config, reader, train, extras)
         weights = None
         if config.class_weighting == "balanced":
             weights = class_weights(train.labels, reader.class_names).tolist()
-        return cls(preprocessing, reader.class_names, config, weights)
+        module = cls(preprocessing, reader.class_names, config, weights)
+        if config.pretrained:
+            entry = model_entry(model)
+            path = pretrained_weights_path(config.pretrained)
+            load_pretrained(
+                module.model, path, first_conv=entry.first_conv, classifier=entry.classifier
+            )
+        return module
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Logits for preprocessed inputs (images first, then the model's extra inputs)."""

@@ -83,8 +83,9 @@ def export_parquet(
     prepare_out_dir(out_dir, overwrite)
     write_marker(out_dir, schema, files)
     (out_dir / DATA_DIR).mkdir(exist_ok=True)
+    truth = {name: reader.truth(name) for name, _, _ in schema.truth_columns}  # read once
     for (_, _, _, block), relative in zip(blocks, files, strict=True):
-        table = _table(pa, reader, block, schema)
+        table = _table(pa, reader, block, schema, truth)
         pa.parquet.write_table(table, out_dir / relative, compression="zstd")
     patterns = {
         s: f"{DATA_DIR}/{s}-*.parquet" for s in SPLIT_NAMES if any(b[0] == s for b in blocks)
@@ -119,7 +120,9 @@ def _nested(pa: Any, values: np.ndarray) -> Any:
     return array
 
 
-def _table(pa: Any, reader: Any, block: np.ndarray, schema: Schema) -> Any:
+def _table(
+    pa: Any, reader: Any, block: np.ndarray, schema: Schema, truth: dict[str, np.ndarray]
+) -> Any:
     columns: dict[str, Any] = {
         "index": pa.array(block.astype(np.int64)),
         "image": _nested(pa, reader.images(block)),
@@ -127,7 +130,7 @@ def _table(pa: Any, reader: Any, block: np.ndarray, schema: Schema) -> Any:
         "split": pa.array([SPLIT_NAMES[c] for c in reader.split_codes[block]], pa.string()),
     }
     for name, _, dtype in schema.truth_columns:
-        columns[f"truth_{name}"] = _nested(pa, reader.truth(name)[block].astype(dtype))
+        columns[f"truth_{name}"] = _nested(pa, truth[name][block].astype(dtype))
     for name, _ in schema.extra_inputs:
         columns[f"input_{name}"] = _nested(pa, reader.inputs(name, block).astype(np.float32))
     table = pa.table(columns)
