@@ -3,9 +3,8 @@
 # torch==2.13.0 is named in the same pip command as everything that depends on it, so pip takes the
 # local CPU build instead of pulling the CUDA stack from the registry.
 #
-#   scripts/setup.sh                 # the package, its dependencies, the test tools, Lightning,
-#                                    # Parquet and the documentation tools (extras dev, lightning,
-#                                    # parquet, docs)
+#   scripts/setup.sh                 # the package, its dependencies, the test tools, Lightning
+#                                    # and the documentation tools (extras dev, lightning, docs)
 #   scripts/setup.sh --with-browser  # also Debian's Chromium, for the headless report test
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +16,7 @@ stamp=.venv/.darklens-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/constraints.txt -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -c requirements/constraints.txt torch==2.13.0 \
-        -e ".[dev,lightning,parquet,docs]"
+        -e ".[dev,lightning,docs]"
     touch "$stamp"
 fi
 

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "darklens.config",
             "darklens.registry",
             "darklens.device",
+            "darklens.guards",
             "darklens._compat",
             "darklens._atomic",
             "darklens.citations",
@@ -30,14 +31,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("darklens.data",)),
     ("simulate", ("darklens.simulate",)),
     ("models", ("darklens.models",)),
-    ("metrics", ("darklens.evaluate.metrics",)),
+    ("metrics", ("darklens.evaluate.metrics", "darklens.evaluate.regression")),
     ("runs", ("darklens.runs",)),
     ("train", ("darklens.train",)),
     ("predict", ("darklens.predict",)),
     ("evaluate", ("darklens.evaluate",)),
     ("recipes", ("darklens.recipes", "darklens.quickstart")),
     ("lightning", ("darklens.lightning",)),
-    ("cli", ("darklens.cli",)),
+    ("cli", ("darklens.cli", "darklens.__main__")),
 )
 
 

@@ -168,6 +168,12 @@ _REFERENCES = (
         arxiv="2010.11929",
     ),
     Reference(
+        "ronneberger2015_unet",
+        "Ronneberger, Fischer & Brox 2015, MICCAI: U-Net",
+        "the unet architecture",
+        arxiv="1505.04597",
+    ),
+    Reference(
         "liu2021_swin",
         "Liu et al. 2021, ICCV: Swin Transformer",
         "the swin_tiny architecture",
@@ -208,6 +214,7 @@ MODEL_SOURCES: dict[str, tuple[str, ...]] = {
     "munet": ("deepgravilens",),
     "glonet": ("deepgravilens",),
     "deepgravilens": ("deepgravilens",),
+    "unet": ("ronneberger2015_unet",),
 }
 
 

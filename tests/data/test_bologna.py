@@ -22,6 +22,7 @@ from darklens.data.bologna import (
 from darklens.data.deeplense import BadInputFile, LayoutError
 from darklens.data.h5 import DatasetWriter, LensDataset
 from darklens.predict import Predictor
+from tests.helpers import FLOAT32_PROBA_TOLERANCE
 
 SIDE = 9
 GROUND = ("R", "I", "G", "U")
@@ -410,7 +411,9 @@ def test_predict_fills_masked_pixels_as_asked(trained_run: Path, tmp_path: Path)
         assert result.exit_code == 0, result.output
         filled = np.where(masked, fills[:, None, None].astype(np.float32), raw)[:, None]
         scores[text] = _probabilities(out)
-        np.testing.assert_allclose(scores[text], predictor.predict_proba(filled), rtol=1e-6)
+        np.testing.assert_allclose(
+            scores[text], predictor.predict_proba(filled), **FLOAT32_PROBA_TOLERANCE
+        )
     assert not np.allclose(scores["zero"], scores["median"])  # the option reaches the model
 
 

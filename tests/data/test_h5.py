@@ -103,8 +103,8 @@ def test_extra_inputs_round_trip_and_are_required(tmp_path):
 
 
 def test_truth_write_order_does_not_change_the_file_bytes(tmp_path):
-    """Truth columns are allocated when declared: which one a block writes first is irrelevant,
-    and a value never written reads as the fill value."""
+    """Truth columns are written in declaration order: the order of a block's dict is
+    irrelevant, and a value never written reads as the fill value."""
     import hashlib
 
     columns = {"a": ((), "float64"), "b": ((2,), "int32")}

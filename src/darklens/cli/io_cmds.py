@@ -79,4 +79,4 @@ def export_cmd(
     if layout not in EXPORT_LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; available: {', '.join(EXPORT_LAYOUTS)}")
     written = EXPORT_LAYOUTS[layout](dataset, out, split=split, overwrite=overwrite)
-    Console().print(f"wrote {written} images to {out} ({layout} layout)")
+    Console().print(f"wrote {written} images to {out} ({layout} layout)", markup=False)

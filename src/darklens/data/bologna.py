@@ -60,6 +60,7 @@ from darklens.data.lensfind_folders import (
     stratified_split,
     write_images,
 )
+from darklens.guards import require_regular_file
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,10 @@ def read_band(path: Path) -> np.ndarray:
     """The 2-D image of one band file as float32; BadInputFile names the file."""
     from astropy.io import fits
 
+    try:
+        require_regular_file(path)  # a named pipe would hang fits.open
+    except (OSError, ValueError) as err:
+        raise BadInputFile(path, str(err)) from None
     try:
         with fits.open(path, memmap=False) as hdus:
             data = next((np.array(h.data) for h in hdus if h.is_image and h.data is not None), None)

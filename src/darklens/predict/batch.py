@@ -5,7 +5,8 @@ dataset), one ``p_<class>`` probability column per class, ``predicted`` (the cla
 ``confidence`` (its probability). An ensemble averages the class probabilities of its members;
 they must agree on class names and input (channels, image size). The table is written to
 ``<out>.partial`` block by block and renamed when complete, so an interrupted run never leaves a
-file that looks whole. CSV by default; Parquet when the name ends ``.parquet`` (needs pyarrow).
+file that looks whole. CSV by default; Parquet when the name ends ``.parquet`` (pyarrow is a
+dependency).
 
 Two-class (lens-finding) checkpoints: ``predicted`` follows the checkpoint's decision threshold
 (lens when ``p_<class 1>`` exceeds it; see :class:`Predictor`) for a single checkpoint; an
@@ -32,8 +33,15 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from darklens._atomic import AtomicWriter
-from darklens.data.bologna import MASK_VALUE, MaskFill, is_bologna_folder, iter_bologna_images
+from darklens.data.bologna import (
+    MASK_VALUE,
+    MaskFill,
+    is_bologna_folder,
+    iter_bologna_images,
+    scan_band_files,
+)
 from darklens.data.deeplense import SkippedFile
+from darklens.data.description import InputDescription, band_order, check_input
 from darklens.data.h5 import LensDataset
 from darklens.predict.inputs import (
     DATASET_SUFFIXES,
@@ -41,6 +49,8 @@ from darklens.predict.inputs import (
     PredictionInputs,
     SkipHandler,
     SkippedInput,
+    expand_inputs,
+    input_kind,
     iter_blocks,
 )
 from darklens.predict.predictor import Predictor, check_threshold
@@ -281,13 +291,16 @@ class PredictionWriter(AtomicWriter):
             self._parquet.close()
 
     def close(self) -> Path:
-        """Finish the file and move it into place."""
-        self._close_handles()
+        """Finish the file and move it into place (a failed flush leaves no ``.partial``)."""
+        try:
+            self._close_handles()
+        except BaseException:
+            self._discard()
+            raise
         return self._publish()
 
     def abort(self) -> None:
-        self._close_handles()
-        self._discard()
+        self._abort_then_discard(self._close_handles)
 
 
 def _csv_cell(value: Any) -> str:
@@ -326,6 +339,9 @@ class BolognaInputs:
         self.skip_bad = skip_bad
         self.on_skip = on_skip
         self.skipped: list[SkippedInput] = []
+        self.band_names: tuple[str, ...] = scan_band_files(root).survey.bands
+        self.order: list[int] | None = None  # channel permutation into the model's band order
+        self.coordinates: dict[str, tuple[float, float]] = {}
 
     def _skip(self, problem: SkippedFile) -> None:
         skipped = SkippedInput(problem.path, problem.reason)
@@ -341,6 +357,8 @@ class BolognaInputs:
             skip_bad=self.skip_bad,
             on_skip=self._skip,
         ):
+            if self.order is not None:
+                image = image[self.order]
             if image.shape[0] != self.in_chans:
                 raise BadInputError(
                     f"ID {image_id}",
@@ -411,6 +429,7 @@ def predict_files(
     progress: bool = False,
     mask_value: float | None = None,
     mask_fill: MaskFill | None = None,
+    allow_mismatch: bool = False,
 ) -> int:
     """Predict every image of ``inputs`` (files/folders, see :mod:`darklens.predict.inputs`) with
     one checkpoint or the mean of several, and write the table ``out``; returns its row count.
@@ -420,6 +439,12 @@ def predict_files(
     highest first, and adds a ``rank`` column. ``mask_value`` / ``mask_fill`` set how masked
     pixels of a Bologna challenge folder are filled (see :func:`prediction_inputs`). Raises
     ValueError (writing nothing) if no image is left.
+
+    Datasets (their manifest), FITS files (their WCS pixel scale) and Bologna folders (their
+    band names) are checked against what the checkpoints were trained on
+    (:mod:`darklens.data.description`), refused on a mismatch unless ``allow_mismatch``;
+    Bologna bands are put in the model's band order when both are named. FITS inputs add
+    ``ra_deg`` / ``dec_deg`` columns (the image centre; empty without a celestial WCS).
     """
     output_format(out)
     if batch_size < 1:
@@ -442,6 +467,15 @@ def predict_files(
         mask_value=mask_value,
         mask_fill=mask_fill,
     )
+    check = _input_checker(predictors, as_path_list(checkpoints), allow_mismatch)
+    if isinstance(source, BolognaInputs):
+        source.order = _bologna_order(predictors[0], source)
+        check(str(source.inputs[0]), InputDescription(band_names=source.band_names))
+    else:
+        source.on_description = check
+    coordinates = not isinstance(source, BolognaInputs) and any(
+        input_kind(p) == "fits" for p in expand_inputs(source.inputs, recursive)
+    )
     extras = predictors[0].inputs_[1:]
     if extras:
         paths = as_path_list(inputs)
@@ -455,9 +489,10 @@ def predict_files(
     else:
         blocks = ((ids, images, None) for ids, images in source.blocks(batch_size))
     threshold, _ = ensemble_threshold(predictors)
+    columns = COORDINATE_COLUMNS if coordinates else ()
     with (
         PredictionWriter(
-            out, class_names, overwrite=overwrite, threshold=threshold, ranked=rank
+            out, class_names, overwrite=overwrite, threshold=threshold, ranked=rank, extra=columns
         ) as writer,
         progress_counter(progress, "predicting") as bar,
     ):
@@ -468,10 +503,10 @@ def predict_files(
             if rank:
                 collected.append((ids, proba))
             else:
-                writer.write(ids, proba)
+                writer.write(ids, proba, _coordinate_values(source, ids, columns))
             bar.advance(task, len(ids))
         if rank and collected:
-            _write_ranked(writer, collected, batch_size)
+            _write_ranked(writer, collected, batch_size, source, columns)
         if writer.rows == 0:
             skipped = f" ({len(source.skipped)} skipped as bad)" if source.skipped else ""
             raise ValueError(
@@ -486,13 +521,61 @@ def lens_score_order(score: np.ndarray) -> np.ndarray:
 
 
 def _write_ranked(
-    writer: PredictionWriter, collected: list[tuple[list[str], np.ndarray]], block: int
+    writer: PredictionWriter,
+    collected: list[tuple[list[str], np.ndarray]],
+    block: int,
+    source: PredictionInputs | BolognaInputs,
+    columns: Sequence[str],
 ) -> None:
     ids = [item for block_ids, _ in collected for item in block_ids]
     proba = np.concatenate([p for _, p in collected])
     order = lens_score_order(proba[:, 1])
     for start in range(0, order.size, block):
         rows = order[start : start + block]
+        row_ids = [ids[i] for i in rows]
         writer.write(
-            [ids[i] for i in rows], proba[rows], ranks=range(start + 1, start + 1 + rows.size)
+            row_ids,
+            proba[rows],
+            _coordinate_values(source, row_ids, columns),
+            ranks=range(start + 1, start + 1 + rows.size),
         )
+
+
+COORDINATE_COLUMNS = ("ra_deg", "dec_deg")
+
+
+def _coordinate_values(
+    source: PredictionInputs | BolognaInputs, ids: Sequence[str], columns: Sequence[str]
+) -> dict[str, list[str]] | None:
+    """RA/Dec text per row (empty where the file has no celestial WCS), or None."""
+    if not columns:
+        return None
+    centres = [source.coordinates.get(i) for i in ids]
+    return {
+        name: ["" if c is None else format(c[k], ".10g") for c in centres]
+        for k, name in enumerate(columns)
+    }
+
+
+def _input_checker(
+    predictors: Sequence[Predictor], sources: Sequence[Path], allow_mismatch: bool
+) -> Any:
+    """A callback ``(input, description)`` that checks the input against every member."""
+
+    def check(source: str, description: InputDescription) -> None:
+        for predictor, checkpoint in zip(predictors, sources, strict=True):
+            check_input(
+                predictor.input_description_, description, source, str(checkpoint),
+                allow_mismatch,
+            )
+
+    return check
+
+
+def _bologna_order(predictor: Predictor, source: BolognaInputs) -> list[int] | None:
+    """The permutation putting a Bologna folder's bands in the model's order (None: keep)."""
+    trained = predictor.input_description_
+    if trained is None or not trained.band_names:
+        return None
+    order = band_order(trained.band_names, source.band_names)
+    return None if order == list(range(len(source.band_names))) else order

@@ -8,14 +8,15 @@ size options it takes: ``n_per_class`` for substructure datasets, ``n`` (total) 
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-import yaml
-
-from darklens.config import ConfigError
+from darklens.config import ConfigError, load_yaml
 from darklens.data.memory import InMemoryDataset
+from darklens.guards import check_allocation, check_free_disk
 from darklens.simulate.blocks import (
     SimulationResult,
     plan_blocks,
@@ -52,7 +53,7 @@ def resolve_config(
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text(), path) or {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: expected a YAML mapping of settings")
         config = config.merged(data)
@@ -78,6 +79,34 @@ def image_count(
     """Total images a run makes; ConfigError when a size option does not fit the preset kind."""
     fractions = None if lens_fraction is None else tuple(lens_fraction)
     return kind_of(config).count(config, SizeRequest(n, n_per_class, fractions))
+
+
+TRUTH_BYTES_PER_IMAGE = 256  # labels, split code and truth columns, generously
+
+
+def estimate_output_bytes(config: Any, total: int) -> int:
+    """Bytes the dataset file of ``total`` images will take (float32 images, extra inputs and
+    per-image truth; HDF5's own overhead is small)."""
+    kind = kind_of(config)
+    values = math.prod(kind.image_shape(config))
+    values += sum(math.prod(shape) for shape in kind.extra_inputs(config).values())
+    return total * (4 * values + TRUTH_BYTES_PER_IMAGE)
+
+
+def check_simulation_fits(config: Any, total: int, out: str | Path | None) -> int:
+    """Refuse a run whose file cannot fit on the disk of ``out`` or whose per-image tables
+    (labels, split codes, truth) cannot fit in memory, before anything is made; returns the
+    estimated file size in bytes. Without ``out`` (in memory) the whole dataset must fit in the
+    free memory."""
+    if out is None:
+        size = estimate_output_bytes(config, total)
+        what = f"an in-memory dataset of {total:,} images"
+        check_allocation(size, what, "darklens.simulate", limit=sys.maxsize)
+        return size
+    check_allocation(total * TRUTH_BYTES_PER_IMAGE, f"the tables of {total:,} images", out)
+    size = estimate_output_bytes(config, total)
+    check_free_disk(out, size, f"a dataset of {total:,} images")
+    return size
 
 
 @overload
@@ -143,7 +172,8 @@ def simulate(
     called with the number of images finished after each block.
 
     Image i depends only on (config, seed, i): the same bytes for any batch size or worker
-    count, in memory or in a file.
+    count, in memory or in a file. A run that cannot fit on the disk (or, in memory, in the free
+    memory) is refused up front.
 
     Examples:
         >>> import darklens
@@ -166,7 +196,9 @@ def simulate(
     size = SizeRequest(n, n_per_class, fractions)  # type: ignore[arg-type]
     split = kind.default_split if split is None else tuple(split)
     batch = kind.default_batch_size if batch_size is None else batch_size
-    blocks = plan_blocks(kind.count(config, size), batch, workers, device)
+    total = kind.count(config, size)
+    check_simulation_fits(config, total, out)
+    blocks = plan_blocks(total, batch, workers, device)
     layout = kind.layout(config, size, split, seed)
     renderer = kind.renderer(config, device)
     run = {

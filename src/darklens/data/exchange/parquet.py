@@ -48,7 +48,7 @@ def _pyarrow() -> Any:
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise ValueError(
-            "Parquet needs pyarrow, which is not installed: pip install 'darklens[parquet]'"
+            "Parquet needs pyarrow (a darklens dependency), which is missing: pip install pyarrow"
         ) from None
     return pyarrow
 
