@@ -95,3 +95,10 @@ def test_unknown_presets_and_wrong_size_options_are_named():
         simulate("model_iv", n_per_class=2)
     with pytest.raises(Exception, match="--n-per-class"):
         simulate("model_ii", n=6)
+
+
+def test_an_in_memory_dataset_that_cannot_fit_is_refused_before_rendering():
+    from darklens.guards import SizeLimitError
+
+    with pytest.raises(SizeLimitError, match="in-memory dataset of 3,000,000,000 images"):
+        simulate("model_ii", n_per_class=1_000_000_000)
