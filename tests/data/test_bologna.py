@@ -75,7 +75,7 @@ def write_csv(path: Path, truth: dict[int, dict], header=HEADER, float_ids: bool
 
 
 def _import(root: Path, out: Path, **options):
-    return import_bologna(root, out, progress=False, **options)
+    return import_bologna(root, out, **options)
 
 
 def test_ground_set_assembles_bands_in_folder_order(tmp_path: Path):

@@ -103,11 +103,11 @@ def test_failed_export_leaves_no_truncated_file_and_cannot_be_imported(
     assert not [p for p in tree.rglob(".*.tmp")], "temporary files were left behind"
     assert json.loads((tree / EXPORT_MARKER).read_text())["complete"] is False
     with pytest.raises(LayoutError, match="unfinished darklens export"):
-        import_deeplense(tree, tmp_path / "back.h5", progress=False)
+        import_deeplense(tree, tmp_path / "back.h5")
     # The unfinished export is replaced by a complete one, which imports.
     export_deeplense(data, tree, overwrite=True)
     assert json.loads((tree / EXPORT_MARKER).read_text())["complete"] is True
-    report = import_deeplense(tree, tmp_path / "back.h5", progress=False)
+    report = import_deeplense(tree, tmp_path / "back.h5")
     assert report.n_images == 12
 
 
@@ -119,7 +119,7 @@ def test_import_refuses_an_export_whose_marker_is_not_complete(tmp_path):
     del record["complete"]
     (tree / EXPORT_MARKER).write_text(json.dumps(record))
     with pytest.raises(LayoutError, match="unfinished"):
-        import_deeplense(tree, tmp_path / "back.h5", progress=False)
+        import_deeplense(tree, tmp_path / "back.h5")
     assert not (tmp_path / "back.h5").exists()
 
 
@@ -136,7 +136,7 @@ def test_named_pipe_in_an_import_folder_is_a_bad_file_not_a_hang(tmp_path):
         "import sys\n"
         "from darklens.data.deeplense import BadInputFile, import_deeplense\n"
         "try:\n"
-        "    import_deeplense(sys.argv[1], sys.argv[2], progress=False)\n"
+        "    import_deeplense(sys.argv[1], sys.argv[2])\n"
         "except BadInputFile as err:\n"
         "    print('refused:', err)\n"
     )

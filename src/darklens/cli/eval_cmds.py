@@ -17,6 +17,7 @@ from darklens.cli._common import (
     SkipBadOption,
     user_errors,
 )
+from darklens.cli.progress import counting_bar, staged_bars
 
 EXPORT_FORMATS = ("onnx",)
 
@@ -109,20 +110,21 @@ def evaluate_cmd(
     """
     from darklens.evaluate.run import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(
-        checkpoint,
-        data,
-        out,
-        split=split,
-        tta=tta,
-        batch_size=batch_size,
-        device=device,
-        which=which,
-        progress=not quiet,
-        threshold=threshold,
-        lens_rate=lens_rate,
-        allow_mismatch=allow_mismatch,
-    )
+    with staged_bars(not quiet) as progress:
+        metrics = evaluate_checkpoint(
+            checkpoint,
+            data,
+            out,
+            split=split,
+            tta=tta,
+            batch_size=batch_size,
+            device=device,
+            which=which,
+            progress=progress,
+            threshold=threshold,
+            lens_rate=lens_rate,
+            allow_mismatch=allow_mismatch,
+        )
     console = Console()
     console.print(_metrics_table(metrics))
     console.print(f"report: {out / 'report.html'}", highlight=False, markup=False)
@@ -185,26 +187,27 @@ def predict_cmd(
             f"skipped {item.source}: {item.reason}", highlight=False, soft_wrap=True, markup=False
         )
 
-    rows = predict_files(
-        checkpoint,
-        inputs,
-        out,
-        tta=tta,
-        batch_size=batch_size,
-        device=device,
-        skip_bad=skip_bad,
-        split=split,
-        npz_key=key,
-        recursive=recursive,
-        which=which,
-        overwrite=overwrite,
-        rank=rank,
-        on_skip=report_skip,
-        progress=not quiet,
-        mask_value=mask_value,
-        mask_fill=None if mask_fill is None else parse_mask_fill(mask_fill),
-        allow_mismatch=allow_mismatch,
-    )
+    with counting_bar("predicting", None, enabled=not quiet) as advance:
+        rows = predict_files(
+            checkpoint,
+            inputs,
+            out,
+            tta=tta,
+            batch_size=batch_size,
+            device=device,
+            skip_bad=skip_bad,
+            split=split,
+            npz_key=key,
+            recursive=recursive,
+            which=which,
+            overwrite=overwrite,
+            rank=rank,
+            on_skip=report_skip,
+            progress=advance,
+            mask_value=mask_value,
+            mask_fill=None if mask_fill is None else parse_mask_fill(mask_fill),
+            allow_mismatch=allow_mismatch,
+        )
     note = f" ({len(skipped)} bad input(s) skipped)" if skipped else ""
     Console().print(f"wrote {rows} rows to {out}{note}", highlight=False, markup=False)
 

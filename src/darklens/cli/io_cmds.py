@@ -17,6 +17,7 @@ from darklens.cli._common import (
     skipped_table,
     user_errors,
 )
+from darklens.cli.progress import staged_bars
 from darklens.data.deeplense import CLASS_NAMES, ImportReport, export_deeplense, import_deeplense
 from darklens.data.exchange import EXPORT_LAYOUTS as EXCHANGE_LAYOUTS
 from darklens.data.exchange import detect_layout, import_exchange
@@ -52,12 +53,16 @@ def import_cmd(
     """Import DeepLense .npy folders, or a darklens Parquet/HF or FITS export, into one darklens
     dataset file."""
     if detect_layout(directory) is not None:
-        done = import_exchange(directory, out, overwrite=overwrite)
+        with staged_bars() as progress:
+            done = import_exchange(directory, out, overwrite=overwrite, progress=progress)
         Console().print(
             counts_table(f"{out} ({done.layout} export)", done.counts, done.class_names)
         )
         return
-    report = import_deeplense(directory, out, skip_bad=skip_bad, overwrite=overwrite)
+    with staged_bars() as progress:
+        report = import_deeplense(
+            directory, out, skip_bad=skip_bad, overwrite=overwrite, progress=progress
+        )
     _print_report(report)
 
 

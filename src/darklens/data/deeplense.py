@@ -30,23 +30,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress
 
 from darklens import __version__
 from darklens._atomic import atomic_output
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter, LensDataset
 from darklens.data.safe_pickle import NpyReadError, load_npy_safely
 from darklens.guards import OutsideFolderError, resolve_within
+from darklens.progress import Progress, stage_counter
 
 CLASS_NAMES: tuple[str, ...] = ("no_sub", "cdm", "axion")
 CLASS_ALIASES: dict[str, str] = {
-    "no": "no_sub", "no_sub": "no_sub", "none": "no_sub",
-    "cdm": "cdm", "sphere": "cdm", "subhalo": "cdm",
-    "axion": "axion", "vort": "axion", "vortex": "axion",
+    "no": "no_sub",
+    "no_sub": "no_sub",
+    "none": "no_sub",
+    "cdm": "cdm",
+    "sphere": "cdm",
+    "subhalo": "cdm",
+    "axion": "axion",
+    "vort": "axion",
+    "vortex": "axion",
 }
 SPLIT_ALIASES: dict[str, str] = {
-    "train": "train", "val": "val", "validation": "val", "test": "test",
+    "train": "train",
+    "val": "val",
+    "validation": "val",
+    "test": "test",
 }
 MAX_CHANNELS = 4
 MASS_COLUMN = "axion_mass_ev"
@@ -286,10 +294,10 @@ def discover_files(root: str | Path) -> tuple[str, list[SourceFile]]:
 
 # -- import ----------------------------------------------------------------------------------------
 def _check_files(
-    files: Sequence[SourceFile], skip_bad: bool, progress: Progress
+    files: Sequence[SourceFile], skip_bad: bool, progress: Progress | None
 ) -> tuple[list[SourceFile], list[SkippedFile], tuple[int, ...]]:
     """First pass: read and validate every file; returns the good ones and their common shape."""
-    task = progress.add_task("checking files", total=len(files))
+    advance = stage_counter(progress, "checking files", len(files))
     good: list[tuple[SourceFile, tuple[int, ...]]] = []
     skipped: list[SkippedFile] = []
     for source in files:
@@ -300,7 +308,7 @@ def _check_files(
             if not skip_bad:
                 raise
             skipped.append(SkippedFile(source.relative, err.reason))
-        progress.advance(task)
+        advance(1)
     if not good:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
         raise ValueError(f"no valid images: all {len(files)} files were skipped ({reasons} ...)")
@@ -339,9 +347,10 @@ def import_deeplense(
     *,
     skip_bad: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Convert a DeepLense folder tree into one darklens dataset file.
+    """Convert a DeepLense folder tree into one darklens dataset file (``progress``: see
+    :mod:`darklens.progress`).
 
     Splits come from the folder names (everything is ``train`` when there are no split
     folders). Truth columns: ``axion_mass_ev`` (eV, NaN for plain images) and ``source_index``
@@ -355,39 +364,40 @@ def import_deeplense(
         raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite)")
     layout, files = discover_files(root)
     columns = {MASS_COLUMN: ((), "float64"), SOURCE_COLUMN: ((), "int64")}
-    console = Console(stderr=True)
-    with Progress(console=console, disable=not progress, transient=True) as bar:
-        kept, skipped, shape = _check_files(files, skip_bad, bar)
-        manifest = {
-            "source": "deeplense-import",
-            "root": str(root.resolve()),
-            "layout": layout,
-            "files": len(kept),
-            "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
-            "source_files": [f.relative for f in kept],
-            "darklens_version": __version__,
-        }
-        task = bar.add_task("writing dataset", total=len(kept))
-        with DatasetWriter(
-            out, n=len(kept), image_shape=shape, class_names=CLASS_NAMES, manifest=manifest,
-            truth_columns=columns, overwrite=overwrite,
-        ) as writer:
-            for start in range(0, len(kept), WRITE_BLOCK):
-                block = kept[start : start + WRITE_BLOCK]
-                images, masses = zip(
-                    *(read_deeplense_file(f.path) for f in block), strict=True
-                )
-                writer.write(
-                    start,
-                    np.stack(images),
-                    np.array([f.label for f in block], dtype=np.int64),
-                    np.array([f.split for f in block], dtype=np.uint8),
-                    {
-                        MASS_COLUMN: np.array(masses, dtype=np.float64),
-                        SOURCE_COLUMN: np.arange(start, start + len(block), dtype=np.int64),
-                    },
-                )
-                bar.advance(task, len(block))
+    kept, skipped, shape = _check_files(files, skip_bad, progress)
+    manifest = {
+        "source": "deeplense-import",
+        "root": str(root.resolve()),
+        "layout": layout,
+        "files": len(kept),
+        "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
+        "source_files": [f.relative for f in kept],
+        "darklens_version": __version__,
+    }
+    advance = stage_counter(progress, "writing dataset", len(kept))
+    with DatasetWriter(
+        out,
+        n=len(kept),
+        image_shape=shape,
+        class_names=CLASS_NAMES,
+        manifest=manifest,
+        truth_columns=columns,
+        overwrite=overwrite,
+    ) as writer:
+        for start in range(0, len(kept), WRITE_BLOCK):
+            block = kept[start : start + WRITE_BLOCK]
+            images, masses = zip(*(read_deeplense_file(f.path) for f in block), strict=True)
+            writer.write(
+                start,
+                np.stack(images),
+                np.array([f.label for f in block], dtype=np.int64),
+                np.array([f.split for f in block], dtype=np.uint8),
+                {
+                    MASS_COLUMN: np.array(masses, dtype=np.float64),
+                    SOURCE_COLUMN: np.arange(start, start + len(block), dtype=np.int64),
+                },
+            )
+            advance(len(block))
     return ImportReport(out, layout, shape, _counts(kept), tuple(skipped))
 
 

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from darklens import __version__
 from darklens._atomic import atomic_folder
@@ -29,15 +27,16 @@ from darklens.data.description import check_input, describe_dataset
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.metrics import DEFAULT_LENS_RATE, check_lens_rate, classification_metrics
 from darklens.evaluate.report import write_report
-from darklens.predict.batch import (
+from darklens.predict.ensemble import (
     PathLike,
-    PredictionWriter,
     as_path_list,
     ensemble_proba,
     ensemble_threshold,
     load_predictors,
 )
 from darklens.predict.predictor import Predictor, check_threshold
+from darklens.predict.tables import PredictionWriter
+from darklens.progress import Progress, stage_counter
 from darklens.runs import HISTORY_FILE, checkpoint_json_path
 
 LIGHT_CURVES = "light_curves"
@@ -145,17 +144,6 @@ def _title(json_paths: Sequence[Path], dataset: Path, split: str) -> str:
     return f"darklens evaluation: {first}{more} on {dataset.name} ({split})"
 
 
-def _progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=not enabled,
-    )
-
-
 def evaluate_checkpoint(
     checkpoints: PathLike | Sequence[PathLike],
     data: PathLike,
@@ -166,7 +154,7 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     device: str = "cpu",
     which: str = "best",
-    progress: bool = False,
+    progress: Progress | None = None,
     threshold: float | None = None,
     lens_rate: float = DEFAULT_LENS_RATE,
     allow_mismatch: bool = False,
@@ -203,21 +191,22 @@ def evaluate_checkpoint(
         given = describe_dataset(dataset.manifest, dataset.image_shape)
         for predictor, json_path in zip(predictors, json_paths, strict=True):
             check_input(
-                predictor.input_description_, given, str(dataset.path), str(json_path),
+                predictor.input_description_,
+                given,
+                str(dataset.path),
+                str(json_path),
                 allow_mismatch,
             )
         indices = split_indices(dataset, split)
         labels = dataset.labels[indices]
-        with _progress_bar(progress) as bar:
-            task = bar.add_task(f"evaluating {split}", total=int(indices.size))
-            proba = predict_split(
-                predictors,
-                dataset,
-                indices,
-                tta=tta,
-                block_size=batch_size,
-                on_block=lambda n: bar.advance(task, n),
-            )
+        proba = predict_split(
+            predictors,
+            dataset,
+            indices,
+            tta=tta,
+            block_size=batch_size,
+            on_block=stage_counter(progress, f"evaluating {split}", int(indices.size)),
+        )
         class_names = list(dataset.class_names)
         metrics = classification_metrics(
             labels, proba, class_names, threshold=threshold, lens_rate=lens_rate
@@ -239,8 +228,18 @@ def evaluate_checkpoint(
         history = json_paths[0].parent / HISTORY_FILE
         with atomic_folder(out_dir, replace=is_report_folder) as out:
             _write_outputs(
-                out, metrics, class_names, labels, proba, indices, threshold, dataset,
-                history if history.is_file() else None, predictors[0], json_paths, split,
+                out,
+                metrics,
+                class_names,
+                labels,
+                proba,
+                indices,
+                threshold,
+                dataset,
+                history if history.is_file() else None,
+                predictors[0],
+                json_paths,
+                split,
             )
     return metrics
 

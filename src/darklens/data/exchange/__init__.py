@@ -30,6 +30,7 @@ from darklens.data.exchange.common import MARKER, ExchangeError, read_marker
 from darklens.data.exchange.fits import export_fits, import_fits
 from darklens.data.exchange.parquet import export_parquet, import_parquet
 from darklens.data.h5 import LensDataset
+from darklens.progress import Progress
 
 __all__ = [
     "EXPORT_LAYOUTS",
@@ -81,9 +82,10 @@ def import_exchange(
     out: str | Path,
     *,
     overwrite: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ImportedExport:
-    """Import a Parquet/HF or FITS export (see :func:`detect_layout`) into a dataset file."""
+    """Import a Parquet/HF or FITS export (see :func:`detect_layout`) into a dataset file
+    (``progress``: see :mod:`darklens.progress`)."""
     layout = detect_layout(path)
     if layout is None:
         raise ExchangeError(

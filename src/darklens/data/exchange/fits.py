@@ -18,7 +18,7 @@ back the exported file's bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from darklens.data.exchange.common import (
 )
 from darklens.data.h5 import SPLIT_NAMES
 from darklens.data.memory import DatasetReader, open_dataset
+from darklens.progress import Progress, stage_counter
 
 CATALOG = "catalog.fits"
 IMAGES_DIR = "images"
@@ -159,7 +160,7 @@ def import_fits(
     out: str | Path,
     *,
     overwrite: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Path, Schema]:
     """Write a FITS export back into a dataset file; returns the file and the export's schema."""
     folder = Path(folder)
@@ -172,12 +173,12 @@ def import_fits(
     if outside:
         raise ExchangeError(f"{CATALOG} names files the export did not write: {outside[:3]}")
     importer = RowImporter(out, schema, np.asarray(table["INDEX"], dtype=np.int64), overwrite)
+    advance = stage_counter(progress, "importing images", len(table))
     try:
         for start in range(0, len(table), BLOCK):
             block = table[start : start + BLOCK]
             importer.write(_rows(folder, block, schema))
-            if progress is not None:
-                progress(len(block))
+            advance(len(block))
     except BaseException:
         importer.abort()
         raise

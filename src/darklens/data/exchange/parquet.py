@@ -15,7 +15,7 @@ its own (e.g. downloaded from the Hub) still imports.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from darklens.data.exchange.common import (
 )
 from darklens.data.h5 import SPLIT_NAMES
 from darklens.data.memory import open_dataset
+from darklens.progress import Progress, stage_counter
 
 SCHEMA_KEY = b"darklens"
 DATA_DIR = "data"
@@ -153,7 +154,7 @@ def import_parquet(
     out: str | Path,
     *,
     overwrite: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Path, Schema]:
     """Write the rows of Parquet shards exported by darklens (a folder or one file) back into a
     dataset file, in image-index order; returns the file and the export's schema."""
@@ -166,12 +167,12 @@ def import_parquet(
             raise ExchangeError(f"{file} belongs to another export than {files[0]}")
     index = np.concatenate([_read(pa, f, ["index"])["index"].to_numpy() for f in files])
     importer = RowImporter(out, schema, index, overwrite)
+    advance = stage_counter(progress, "importing rows", int(index.size))
     try:
         for file in files:
             rows = _rows(_read(pa, file, None), schema, file)
             importer.write(rows)
-            if progress is not None:
-                progress(len(rows.index))
+            advance(len(rows.index))
     except BaseException:
         importer.abort()
         raise
