@@ -3,7 +3,9 @@
 # torch==2.13.0 is named in the same pip command as everything that depends on it, so pip takes the
 # local CPU build instead of pulling the CUDA stack from the registry.
 #
-#   scripts/setup.sh                 # the package, its dependencies, Ray and the test tools
+#   scripts/setup.sh                 # the package, its dependencies, the test tools, Ray,
+#                                    # Lightning and the documentation tools
+#                                    # (extras dev, ray, lightning, docs)
 #   scripts/setup.sh --with-browser  # also Debian's Chromium, for the headless report test
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,8 @@ fi
 stamp=.venv/.darklens-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/constraints.txt -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -c requirements/constraints.txt torch==2.13.0 -e ".[dev,ray]"
+    .venv/bin/python -m pip install --quiet -c requirements/constraints.txt torch==2.13.0 \
+        -e ".[dev,ray,lightning,docs]"
     touch "$stamp"
 fi
 

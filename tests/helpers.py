@@ -200,3 +200,20 @@ def make_lens_dataset(path: Path, seed: int = 0) -> Path:
     with DatasetWriter(path, labels.size, images.shape[1:], LENS_CLASSES) as writer:
         writer.write(0, images, labels, split)
     return path
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def simulate_tiny(tmp_path: Path, preset: str, **size) -> Path:
+    """A dataset file of a few images of ``preset`` (small grids; splits 0.5/0.25/0.25)."""
+    from darklens.simulate.api import simulate
+
+    overrides = {} if preset.startswith("transients") else {"instrument.num_pix": 16}
+    path = tmp_path / f"{preset}.h5"
+    simulate(preset, path, seed=5, split=(0.5, 0.25, 0.25), overrides=overrides, **size)
+    return path

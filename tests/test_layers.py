@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "darklens._compat",
             "darklens._atomic",
             "darklens._ray",
+            "darklens.citations",
         ),
     ),
     ("data", ("darklens.data",)),
@@ -38,6 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("predict", ("darklens.predict",)),
     ("evaluate", ("darklens.evaluate",)),
     ("recipes", ("darklens.recipes", "darklens.quickstart")),
+    ("lightning", ("darklens.lightning",)),
     ("cli", ("darklens.cli", "darklens.__main__")),
 )
 

@@ -100,3 +100,29 @@ def test_extra_inputs_round_trip_and_are_required(tmp_path):
     np.testing.assert_array_equal(ds.inputs("light_curves", [1, 4]), curves[[1, 4]])
     with pytest.raises(KeyError, match="no extra input"):
         ds.inputs("epochs")
+
+
+def test_truth_write_order_does_not_change_the_file_bytes(tmp_path):
+    """Truth columns are written in declaration order: the order of a block's dict is
+    irrelevant, and a value never written reads as the fill value."""
+    import hashlib
+
+    columns = {"a": ((), "float64"), "b": ((2,), "int32")}
+    values = {"a": np.array([1.5, 2.5]), "b": np.array([[1, 2], [3, 4]])}
+    digests = []
+    for order in (["a", "b"], ["b", "a"]):
+        path = tmp_path / f"{order[0]}.h5"
+        with DatasetWriter(path, 3, (1, 4, 4), ["x"], truth_columns=columns) as w:
+            w.write(
+                0,
+                np.zeros((2, 1, 4, 4)),
+                np.zeros(2, int),
+                np.zeros(2, np.uint8),
+                {name: values[name] for name in order},
+            )
+            w.write(2, np.zeros((1, 1, 4, 4)), np.zeros(1, int), np.zeros(1, np.uint8))
+        digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+    ds = LensDataset(tmp_path / "a.h5")
+    assert ds.truth("a")[:2].tolist() == [1.5, 2.5] and np.isnan(ds.truth("a")[2])
+    assert ds.truth("b")[2].tolist() == [0, 0]

@@ -85,6 +85,10 @@ def test_metrics_json_records_the_evaluation(report, trained_run, toy_h5, test_s
     out, metrics = report
     stored = json.loads((out / "metrics.json").read_text())
     assert stored["accuracy"] == pytest.approx(metrics["accuracy"])
+    # the toy dataset names no preset: darklens and the model's paper (deeplense_cnn)
+    citations = stored["evaluation"].pop("citations")
+    assert [c["key"] for c in citations] == ["darklens", "alexander2020"]
+    assert darklens.__version__ in citations[0]["reference"]
     assert stored["evaluation"] == {
         "checkpoints": [str((trained_run / "best.json").resolve())],
         "dataset": str(toy_h5.resolve()),
@@ -106,6 +110,7 @@ def test_report_is_self_contained_with_history_and_galleries(report):
     for figure in ("roc.png", "confusion.png", "training_curves.png", "gallery_correct.png"):
         assert (out / figure).is_file(), figure
     assert "Training history" in page and "ensemble_size" in page  # history + evaluation record
+    assert "How to cite" in page and "arXiv:1909.07346" in page
 
 
 def test_ensemble_is_the_mean_of_its_members(trained_run, second_run, toy_h5, test_split, tmp_path):

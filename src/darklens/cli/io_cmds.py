@@ -19,8 +19,10 @@ from darklens.cli._common import (
 )
 from darklens.cli.progress import staged_bars
 from darklens.data.deeplense import CLASS_NAMES, ImportReport, export_deeplense, import_deeplense
+from darklens.data.exchange import EXPORT_LAYOUTS as EXCHANGE_LAYOUTS
+from darklens.data.exchange import detect_layout, import_exchange
 
-EXPORT_LAYOUTS = {"deeplense": export_deeplense}
+EXPORT_LAYOUTS = {"deeplense": export_deeplense, **EXCHANGE_LAYOUTS}
 
 
 def _print_report(report: ImportReport) -> None:
@@ -38,13 +40,25 @@ def _print_report(report: ImportReport) -> None:
 @user_errors
 def import_cmd(
     directory: Annotated[
-        Path, typer.Argument(help="DeepLense folder: class, split or Model_X folders.")
+        Path,
+        typer.Argument(
+            help="DeepLense folder (class, split or Model_X folders), or a darklens export "
+            "(Parquet/HF folder or .parquet file, FITS folder)."
+        ),
     ],
     out: DatasetOutOption,
     skip_bad: SkipBadOption = False,
     overwrite: OverwriteDatasetOption = False,
 ) -> None:
-    """Import DeepLense .npy folders into one darklens dataset file."""
+    """Import DeepLense .npy folders, or a darklens Parquet/HF or FITS export, into one darklens
+    dataset file."""
+    if detect_layout(directory) is not None:
+        with staged_bars() as progress:
+            done = import_exchange(directory, out, overwrite=overwrite, progress=progress)
+        Console().print(
+            counts_table(f"{out} ({done.layout} export)", done.counts, done.class_names)
+        )
+        return
     with staged_bars() as progress:
         report = import_deeplense(
             directory, out, skip_bad=skip_bad, overwrite=overwrite, progress=progress
@@ -57,13 +71,16 @@ def import_cmd(
 def export_cmd(
     dataset: Annotated[Path, typer.Argument(help="darklens dataset file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write.")],
-    layout: Annotated[str, typer.Option(help="Folder layout: deeplense.")] = "deeplense",
+    layout: Annotated[
+        str, typer.Option(help="Folder layout: deeplense, parquet, hf (= parquet) or fits.")
+    ] = "deeplense",
     split: Annotated[str, typer.Option(help="all, train, val or test.")] = "all",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier darklens export in --out.")
     ] = False,
 ) -> None:
-    """Export a dataset file as a community folder layout of .npy files."""
+    """Export a dataset file as a folder: DeepLense .npy files, Parquet shards with a dataset
+    card (Hugging Face), or FITS cutouts."""
     if layout not in EXPORT_LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; available: {', '.join(EXPORT_LAYOUTS)}")
     written = EXPORT_LAYOUTS[layout](dataset, out, split=split, overwrite=overwrite)

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from darklens import __version__
+from darklens.citations import source_citations
 from darklens.data.deeplense import BadInputFile, LayoutError, SkippedFile
 from darklens.data.h5 import LensDataset
 from darklens.data.lensfind_folders import (
@@ -581,6 +582,7 @@ def import_bologna(
         "ignored_columns": list(table.ignored_columns),
         "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
         "darklens_version": __version__,
+        "citations": source_citations("bologna-import"),
     }
     columns = {name: ((), "float64") for name in table.truth}
     columns[ID_COLUMN] = ((), "int64")

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from darklens import __version__
+from darklens.citations import source_citations
 from darklens.data.deeplense import LayoutError
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
 from darklens.data.lensfind_folders import check_fractions, stratified_split
@@ -344,6 +345,7 @@ def import_deepgravilens(
         "image_units": "as released (DeepGraviLens preprocessing)",
         "ignored_metadata": list(ignored),
         "darklens_version": __version__,
+        "citations": source_citations("DeepGraviLens (Zenodo 7860294)"),
     }
     with DatasetWriter(
         out,

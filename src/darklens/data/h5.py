@@ -66,6 +66,7 @@ class DatasetWriter(AtomicWriter):
         super().__init__(path, overwrite)
         self.n = n
         self.class_names = list(class_names)
+        self._truth_order = list(truth_columns or {})
         # No timestamps and a fixed library-version range: the same data gives the same file bytes.
         try:
             # No chunk cache: image data reaches the disk inside write(), so a full disk raises
@@ -157,20 +158,17 @@ class DatasetWriter(AtomicWriter):
         truth: Mapping[str, np.ndarray] | None,
         inputs: Mapping[str, np.ndarray] | None,
     ) -> None:
-        stop = start + len(images)
-        if start < 0 or stop > self.n:
-            raise IndexError(f"block {start}:{stop} is outside the dataset of {self.n} images")
-        if not np.all(np.isfinite(images)):
-            raise ValueError(f"images {start}:{stop} contain NaN or infinite values")
-        if np.any((labels < 0) | (labels >= len(self.class_names))):
-            raise ValueError(f"labels {start}:{stop} outside 0..{len(self.class_names) - 1}")
+        stop = check_block(start, images, labels, self.n, len(self.class_names))
         self._file["images"][start:stop] = images.astype(np.float32, copy=False)
         self._file["labels"][start:stop] = labels
         self._file["split"][start:stop] = split
-        for name, values in (truth or {}).items():
-            if name not in self._file["truth"]:
-                raise KeyError(f"truth column {name!r} was not declared")
-            self._file["truth"][name][start:stop] = values
+        unknown = set(truth or {}) - set(self._truth_order)
+        if unknown:
+            raise KeyError(f"truth column(s) {sorted(unknown)} were not declared")
+        # in declaration order: a column's space is allocated when first written, so the file
+        # bytes never depend on the order of the block's dict
+        for name in (name for name in self._truth_order if name in (truth or {})):
+            self._file["truth"][name][start:stop] = truth[name]
         declared = set(self._file["inputs"])
         if set(inputs or {}) != declared:
             raise KeyError(
@@ -225,6 +223,18 @@ class DatasetWriter(AtomicWriter):
                 os.close(null)
         except (OSError, ValueError, RuntimeError):
             pass
+
+
+def check_block(start: int, images: np.ndarray, labels: np.ndarray, n: int, n_classes: int) -> int:
+    """Check a block of images ``start ..`` for a dataset of ``n`` images; return its stop."""
+    stop = start + len(images)
+    if start < 0 or stop > n:
+        raise IndexError(f"block {start}:{stop} is outside the dataset of {n} images")
+    if not np.all(np.isfinite(images)):
+        raise ValueError(f"images {start}:{stop} contain NaN or infinite values")
+    if np.any((labels < 0) | (labels >= n_classes)):
+        raise ValueError(f"labels {start}:{stop} outside 0..{n_classes - 1}")
+    return stop
 
 
 def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:

@@ -308,6 +308,20 @@ def _config_text(config: Any) -> str:
     return str(config)
 
 
+def _citations_html(citations: Sequence[Mapping[str, Any]]) -> str:
+    """The works a report rests on (see :mod:`darklens.citations`), one list item each."""
+    items = []
+    for entry in citations:
+        links = [f"doi:{entry['doi']}" if entry.get("doi") else ""]
+        links += [f"arXiv:{entry['arxiv']}" if entry.get("arxiv") else "", entry.get("url", "")]
+        where = "; ".join(link for link in links if link)
+        items.append(
+            f"<li>{_esc(entry.get('reference', entry.get('key', '')))}"
+            f"{f' ({_esc(where)})' if where else ''} — {_esc(entry.get('why', ''))}</li>"
+        )
+    return f"<ul>{''.join(items)}</ul>"
+
+
 def _page(title: str, meta: str, sections: list[tuple[str, str, str]]) -> str:
     body = "".join(
         f'<section id="{_esc(anchor)}"><h2>{_esc(heading)}</h2>{content}</section>'
@@ -445,6 +459,9 @@ def write_report(
                 ),
             )
         )
+    citations = (metrics.get("evaluation") or {}).get("citations")
+    if citations:
+        sections.append(("cite", "How to cite", _citations_html(citations)))
     if config is not None:
         sections.append(("config", "Configuration", f"<pre>{_esc(_config_text(config))}</pre>"))
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from darklens import __version__
 from darklens._atomic import atomic_folder
+from darklens.citations import report_citations
 from darklens.data.description import check_input, describe_dataset
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.metrics import DEFAULT_LENS_RATE, check_lens_rate, classification_metrics
@@ -218,6 +219,9 @@ def evaluate_checkpoint(
             "ensemble_size": len(predictors),
             "n_images": int(indices.size),
             "darklens_version": __version__,
+            "citations": report_citations(
+                dataset.manifest, [p.checkpoint_["model"]["name"] for p in predictors]
+            ),
         }
         if len(class_names) == 2:
             metrics["evaluation"]["decision_threshold_source"] = threshold_source

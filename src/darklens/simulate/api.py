@@ -1,4 +1,5 @@
-"""One entry point for every simulator kind: find a preset, resolve its config, write a dataset.
+"""One entry point for every simulator kind: find a preset, resolve its config, simulate a
+dataset into a file or into memory.
 
 Presets of all kinds (:mod:`darklens.simulate.kinds`) share one namespace. Each kind decides which
 size options it takes: ``n_per_class`` for substructure datasets, ``n`` (total) and
@@ -8,13 +9,20 @@ size options it takes: ``n_per_class`` for substructure datasets, ``n`` (total) 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from darklens.config import ConfigError, load_yaml
+from darklens.data.memory import InMemoryDataset
 from darklens.guards import check_allocation, check_free_disk
-from darklens.simulate.blocks import SimulationResult, plan_blocks, write_rendered_dataset
+from darklens.simulate.blocks import (
+    SimulationResult,
+    plan_blocks,
+    render_dataset_in_memory,
+    write_rendered_dataset,
+)
 from darklens.simulate.kinds import SizeRequest, get_any_preset, kind_of, preset_names
 
 __all__ = [
@@ -85,16 +93,41 @@ def estimate_output_bytes(config: Any, total: int) -> int:
     return total * (4 * values + TRUTH_BYTES_PER_IMAGE)
 
 
-def check_simulation_fits(config: Any, total: int, out: str | Path) -> int:
+def check_simulation_fits(config: Any, total: int, out: str | Path | None) -> int:
     """Refuse a run whose file cannot fit on the disk of ``out`` or whose per-image tables
     (labels, split codes, truth) cannot fit in memory, before anything is made; returns the
-    estimated file size in bytes."""
+    estimated file size in bytes. Without ``out`` (in memory) the whole dataset must fit in the
+    free memory."""
+    if out is None:
+        size = estimate_output_bytes(config, total)
+        what = f"an in-memory dataset of {total:,} images"
+        check_allocation(size, what, "darklens.simulate", limit=sys.maxsize)
+        return size
     check_allocation(total * TRUTH_BYTES_PER_IMAGE, f"the tables of {total:,} images", out)
     size = estimate_output_bytes(config, total)
     check_free_disk(out, size, f"a dataset of {total:,} images")
     return size
 
 
+@overload
+def simulate(
+    config: Any,
+    out: None = None,
+    n: int | None = None,
+    n_per_class: int | None = None,
+    lens_fraction: Sequence[float] | None = None,
+    split: Sequence[float] | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    batch_size: int | None = None,
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> InMemoryDataset: ...
+
+
+@overload
 def simulate(
     config: Any,
     out: str | Path,
@@ -108,13 +141,56 @@ def simulate(
     device: str = "cpu",
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
-) -> SimulationResult:
-    """Simulate a dataset of the config's kind into ``out`` (written atomically).
+    overrides: Mapping[str, Any] | None = None,
+) -> SimulationResult: ...
 
-    Image i depends only on (config, seed, i): the same bytes for any batch size or worker count.
-    ``split`` and ``batch_size`` default to the kind's; ``progress`` is called with the number of
-    images finished after each block. A run that cannot fit on the disk is refused up front.
+
+def simulate(
+    config: Any,
+    out: str | Path | None = None,
+    n: int | None = None,
+    n_per_class: int | None = None,
+    lens_fraction: Sequence[float] | None = None,
+    split: Sequence[float] | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    batch_size: int | None = None,
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> SimulationResult | InMemoryDataset:
+    """Simulate a dataset of a preset (by name) or a config of any kind, into memory or a file.
+
+    With ``out`` the dataset is written there atomically and a :class:`SimulationResult` (path,
+    image count, seconds) comes back; without, the same arrays come back as an
+    :class:`~darklens.data.memory.InMemoryDataset` (images, labels, split codes, truth, extra
+    inputs, manifest), and no file is written. ``overrides`` are dotted settings applied to the
+    config (``{"instrument.num_pix": 32}``). Size options depend on the kind: ``n_per_class``
+    for substructure presets, ``n`` and ``lens_fraction`` (per split) for lens finding, ``n``
+    for lensed transients. ``split`` and ``batch_size`` default to the kind's; ``progress`` is
+    called with the number of images finished after each block.
+
+    Image i depends only on (config, seed, i): the same bytes for any batch size or worker
+    count, in memory or in a file. A run that cannot fit on the disk (or, in memory, in the free
+    memory) is refused up front.
+
+    Examples:
+        >>> import darklens
+        >>> tiny = {"instrument.num_pix": 16}
+        >>> ds = darklens.simulate("model_ii", n_per_class=4, seed=0, overrides=tiny)
+        >>> ds
+        InMemoryDataset(12 images of 1x16x16; classes no_sub, cdm, axion; train 9, val 0, test 3)
+        >>> ds.manifest["preset"], ds.manifest["seed"], ds.images.dtype
+        ('model_ii', 0, dtype('float32'))
+        >>> again = darklens.simulate("model_ii", n_per_class=4, seed=0, overrides=tiny)
+        >>> bool((again.images == ds.images).all())
+        True
     """
+    if isinstance(config, str):
+        config = get_any_preset(config)
+    if overrides:
+        config = config.override(overrides)
     kind = kind_of(config)
     fractions = None if lens_fraction is None else tuple(float(f) for f in lens_fraction)
     size = SizeRequest(n, n_per_class, fractions)  # type: ignore[arg-type]
@@ -125,15 +201,14 @@ def simulate(
     blocks = plan_blocks(total, batch, workers, device, draws_in_workers=bool(kind.draw_block))
     layout = kind.layout(config, size, split, seed)
     renderer = kind.renderer(config, device)
-    return write_rendered_dataset(
-        out,
-        kind,
-        renderer,
-        seed=seed,
-        blocks=blocks,
-        workers=workers,
-        layout=layout,
-        manifest=kind.manifest(config, renderer, seed, size, split),
-        overwrite=overwrite,
-        progress=progress,
-    )
+    run = {
+        "seed": seed,
+        "blocks": blocks,
+        "workers": workers,
+        "layout": layout,
+        "manifest": kind.manifest(config, renderer, seed, size, split),
+        "progress": progress,
+    }
+    if out is None:
+        return render_dataset_in_memory(kind, renderer, **run)
+    return write_rendered_dataset(out, kind, renderer, overwrite=overwrite, **run)

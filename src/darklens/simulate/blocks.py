@@ -5,7 +5,7 @@ the :class:`~darklens.simulate.kinds.Block` of images start..stop-1; blocks are 
 in index order (so file bytes never depend on which worker finished first). Worker processes are
 forked where the platform allows (as torch's DataLoader does: milliseconds to start), run one torch
 thread each, and build their own CPU renderer with the kind. :func:`write_rendered_dataset` is the
-common path from blocks to a dataset file.
+common path from blocks to a dataset file, :func:`render_dataset_in_memory` the same into memory.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from darklens.data.h5 import DatasetWriter
+from darklens.data.memory import ArrayWriter, InMemoryDataset
 from darklens.device import resolve_device
 from darklens.simulate.kinds import Block, Layout, SimulatorKind
 
@@ -263,34 +264,71 @@ def write_rendered_dataset(
     ``progress`` is called with the number of images finished after each block. A shard holds
     images ``first_index`` onwards: its blocks are global index ranges, ``layout`` its own rows.
     """
-    config = renderer.config
-    n = len(layout.labels)
-    extra_inputs = kind.extra_inputs(config)
     t0 = time.perf_counter()
-    with DatasetWriter(
-        out,
-        n,
-        kind.image_shape(config),
-        config.class_names,
-        manifest=manifest,
-        truth_columns=kind.truth_columns(config),
-        extra_inputs=extra_inputs or None,
-        overwrite=overwrite,
-    ) as writer:
+    args = _writer_args(kind, renderer.config, layout, manifest)
+    with DatasetWriter(out, **args, overwrite=overwrite) as writer:
+        _fill(writer, kind, renderer, seed, blocks, workers, layout, progress, first_index)
+    return SimulationResult(Path(out), len(layout.labels), time.perf_counter() - t0)
 
-        def store(start: int, block: Block) -> None:
-            row = start - first_index
-            stop = row + len(block.images)
-            writer.write(
-                row,
-                block.images,
-                layout.labels[row:stop],
-                layout.split_codes[row:stop],
-                block.truth,
-                block.inputs or None,
-            )
-            if progress is not None:
-                progress(len(block.images))
 
-        render_blocks(kind, renderer, seed, blocks, layout.labels, workers, store, first_index)
-    return SimulationResult(Path(out), n, time.perf_counter() - t0)
+def render_dataset_in_memory(
+    kind: SimulatorKind,
+    renderer: Any,
+    *,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    workers: int,
+    layout: Layout,
+    manifest: Mapping[str, Any],
+    progress: Callable[[int], None] | None = None,
+) -> InMemoryDataset:
+    """Render ``blocks`` of the kind into an :class:`InMemoryDataset`: the same arrays and
+    manifest that :func:`write_rendered_dataset` writes to a file."""
+    writer = ArrayWriter(**_writer_args(kind, renderer.config, layout, manifest))
+    _fill(writer, kind, renderer, seed, blocks, workers, layout, progress)
+    return writer.close()
+
+
+def _writer_args(
+    kind: SimulatorKind, config: Any, layout: Layout, manifest: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a :class:`DatasetWriter` or an :class:`ArrayWriter` is made with."""
+    return {
+        "n": len(layout.labels),
+        "image_shape": kind.image_shape(config),
+        "class_names": config.class_names,
+        "manifest": manifest,
+        "truth_columns": kind.truth_columns(config),
+        "extra_inputs": kind.extra_inputs(config) or None,
+    }
+
+
+def _fill(
+    writer: DatasetWriter | ArrayWriter,
+    kind: SimulatorKind,
+    renderer: Any,
+    seed: int,
+    blocks: Sequence[tuple[int, int]],
+    workers: int,
+    layout: Layout,
+    progress: Callable[[int], None] | None,
+    first_index: int = 0,
+) -> None:
+    """Render every block and hand it, with its labels and split codes, to ``writer`` (rows
+    counted from ``first_index``, the first global index of a shard)."""
+
+    def store(start: int, block: Block) -> None:
+        row = start - first_index
+        stop = row + len(block.images)
+        writer.write(
+            row,
+            block.images,
+            layout.labels[row:stop],
+            layout.split_codes[row:stop],
+            block.truth,
+            block.inputs or None,
+        )
+        if progress is not None:
+            progress(len(block.images))
+
+    render_blocks(kind, renderer, seed, blocks, layout.labels, workers, store, first_index)

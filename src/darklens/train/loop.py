@@ -7,6 +7,7 @@ giving the learning rate of each step, and (under DDP) a function gathering eval
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -248,11 +249,19 @@ def evaluate_epoch(
     Under DDP each process passes its shard and a ``gather`` that returns the whole set's logits
     and labels, so every process computes the same metrics.
     """
-    from darklens.evaluate.metrics import macro_auc_ovr, threshold_for_fpr
-
     logits, labels = predict_logits(model, batches, settings)
     if gather is not None:
         logits, labels = gather(logits, labels)
+    return epoch_metrics(logits, labels, target_fpr)
+
+
+def epoch_metrics(
+    logits: torch.Tensor, labels: torch.Tensor, target_fpr: float | None = None
+) -> EvalResult:
+    """The validation metrics of one epoch from all its logits and labels (see
+    :func:`evaluate_epoch`); shared with :class:`darklens.lightning.LensClassifier`."""
+    from darklens.evaluate.metrics import macro_auc_ovr, threshold_for_fpr
+
     if not bool(torch.isfinite(logits).all()):
         raise ValueError(
             "training diverged: the model gives non-finite outputs on the validation split; "
@@ -263,7 +272,8 @@ def evaluate_epoch(
     metrics = {
         "loss": float(F.cross_entropy(logits, labels)),
         "acc": float((logits.argmax(dim=1) == labels).double().mean()),
-        "auc": float(macro_auc_ovr(y_true, proba)),
+        # nan when only one class is present (a Lightning sanity check's first batches)
+        "auc": float(macro_auc_ovr(y_true, proba)) if np.unique(y_true).size > 1 else math.nan,
     }
     if target_fpr is not None:
         has_both = 0 < int(y_true.sum()) < len(y_true)

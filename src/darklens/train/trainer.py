@@ -329,9 +329,9 @@ def _run(
         if saved is not None:
             preprocessing = Preprocessing.from_dict(saved.preprocessing)
         else:
-            preprocessing = _preprocessing(config, dataset, train_data, extras)
+            preprocessing = preprocessing_for(config, dataset, train_data, extras)
         settings = _batch_settings(config, preprocessing, device)
-        model_spec = model_spec_for(config, dataset, extras)
+        model_spec = model_spec_for(config, preprocessing, len(dataset.class_names))
         torch.manual_seed(config.seed)
         model = create_model(model_spec["name"], **model_spec["kwargs"])
         if saved is not None:
@@ -460,17 +460,17 @@ def _train_epochs(
 
 
 def model_spec_for(
-    config: TrainConfig, dataset: LensDataset, extras: tuple[str, ...]
+    config: TrainConfig, preprocessing: Preprocessing, n_classes: int
 ) -> dict[str, Any]:
     """What a checkpoint stores to rebuild the model: its name and constructor arguments."""
-    kwargs = {
+    kwargs: dict[str, Any] = {
         **config.model_kwargs,
-        "in_chans": dataset.image_shape[0],
-        "num_classes": len(dataset.class_names),
-        "img_size": config.img_size,
+        "in_chans": preprocessing.in_chans,
+        "num_classes": n_classes,
+        "img_size": preprocessing.img_size,
     }
-    if extras:
-        kwargs["input_shapes"] = {name: list(dataset.input_shape(name)) for name in extras}
+    if preprocessing.extras:
+        kwargs["input_shapes"] = {k: list(v) for k, v in preprocessing.input_shapes.items()}
     return {"name": config.model, "kwargs": kwargs}
 
 
@@ -537,9 +537,11 @@ def _check_resumable(
         )
 
 
-def _preprocessing(
+def preprocessing_for(
     config: TrainConfig, dataset: LensDataset, train_data: SplitData, extras: tuple[str, ...] = ()
 ) -> Preprocessing:
+    """What the model will expect of its inputs: the config's normalisation (with the training
+    split's per-channel statistics for ``dataset``), image size, channels and extra inputs."""
     mean = std = None
     if config.normalization == "dataset":
         mean, std = split_channel_stats(train_data)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from darklens import __version__
+from darklens.citations import dataset_citations
 from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
@@ -210,6 +211,7 @@ def dataset_manifest(
         "lookalike_kinds": {str(code): name for code, name in enumerate(LOOKALIKE_KINDS)},
         "image_units": "e-/s per pixel" if inst.noise == "ccd" else "e-/s per pixel (noiseless)",
         "darklens_version": __version__,
+        "citations": dataset_citations(config.preset),
     }
 
 

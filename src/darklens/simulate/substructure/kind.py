@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from darklens import __version__
+from darklens.citations import dataset_citations
 from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
@@ -126,7 +127,10 @@ def dataset_manifest(
         "effective_einstein_radius_arcsec": renderer.effective_einstein_radius_arcsec,
         "source_amplitude": renderer.amplitude,
         "image_units": "counts" if config.instrument.noise == "counts" else "e-/s per pixel",
+        "pixel_scale_arcsec": config.instrument.pixel_scale_arcsec,
+        "band_names": [config.instrument.name],
         "darklens_version": __version__,
+        "citations": dataset_citations(config.preset),
     }
 
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from darklens import __version__
+from darklens.citations import dataset_citations
 from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.noise import add_ccd_noise
@@ -205,6 +206,7 @@ def dataset_manifest(config: TransientsConfig, seed: int, n: int, split: Sequenc
             "(not min-max scaled)"
         ),
         "darklens_version": __version__,
+        "citations": dataset_citations(config.preset),
     }
 
 
