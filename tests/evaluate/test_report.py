@@ -145,7 +145,7 @@ def test_two_class_report_has_lens_finding_scores_and_pr_curve(tmp_path):
     metrics = evaluate_predictions(y, proba, ["non-lens", "lens"], tmp_path)
     assert (tmp_path / "pr.png").is_file()
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "TPR at 0 false positives" in page
+    assert "TPR0: TPR before the first false positive" in page
     assert f"{metrics['tpr10']:.4f}" in page
     assert len(embedded_pngs(page)) == 3  # roc, confusion, pr
 
