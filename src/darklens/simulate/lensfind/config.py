@@ -370,13 +370,15 @@ class LookalikeConfig(Config):
       definition, labelled non-lens (0 by default: set its fraction to include such systems;
       the evaluation reports them apart).
 
-    Disc galaxies: redshift uniform in comoving volume in ``disc_z_range``, absolute r magnitude
-    from the Blanton et al. (2003) luminosity function in ``disc_absolute_magnitude_range``,
-    half-light radius from Shen et al. (2003, late types) grown as (1 + z)^−0.75 (van der Wel et
-    al. 2014), bulge-to-total ``bulge_fraction_range`` with a bulge of
-    ``bulge_radius_fraction_range`` × the disc radius (Gadotti 2009, MNRAS 393, 1531),
-    intrinsic thickness q0 in ``disc_thickness_range`` (Hubble's q² = cos² i + q0² sin² i),
-    star-forming clumps of σ in ``clump_radius_kpc_range``.
+    Disc galaxies are as bright as lens candidates: the apparent magnitude of the lens galaxy of
+    a system drawn for the same image (one that meets the lens definition), then redshift and
+    luminosity from the disc population at that magnitude: comoving volume in
+    ``disc_z_range`` × the Blanton et al. (2003) luminosity function in
+    ``disc_absolute_magnitude_range``. Their half-light radius from Shen et al. (2003, late
+    types) grown as (1 + z)^−0.75 (van der Wel et al. 2014), bulge-to-total
+    ``bulge_fraction_range`` with a bulge of ``bulge_radius_fraction_range`` × the disc radius
+    (Gadotti 2009, MNRAS 393, 1531), intrinsic thickness q0 in ``disc_thickness_range``
+    (Hubble's q² = cos² i + q0² sin² i), star-forming clumps of σ in ``clump_radius_kpc_range``.
     """
 
     non_lens_fractions: tuple[float, ...] = _NON_LENS_FRACTIONS
@@ -388,8 +390,8 @@ class LookalikeConfig(Config):
     max_stars: int = 3
     star_separation_arcsec: Range = (0.8, 4.0)
     star_magnitude_range: Range = (16.0, 24.0)
-    disc_z_range: Range = (0.05, 1.0)
-    disc_absolute_magnitude_range: Range = (-23.5, -20.0)
+    disc_z_range: Range = (0.05, 2.0)
+    disc_absolute_magnitude_range: Range = (-23.5, -18.5)
     disc_thickness_range: Range = (0.1, 0.2)
     bulge_fraction_range: Range = (0.05, 0.4)
     bulge_radius_fraction_range: Range = (0.1, 0.3)

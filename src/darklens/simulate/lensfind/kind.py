@@ -238,21 +238,26 @@ def _accept_systems(
 
 def _draw_block(renderer: LensFindRenderer, seed: int, start: int, labels) -> list[_Drawn]:
     config = renderer.config
+    ref = config.instrument.reference_index
     rngs = [image_rng(seed, start + j, PARAMS_STREAM) for j in range(len(labels))]
     headers = [
         draw_header(config, int(label), rng) for label, rng in zip(labels, rngs, strict=True)
     ]
-    systems = [j for j, h in enumerate(headers) if h.needs_system]
-    drawn = _accept_systems(renderer, headers, rngs, systems)
-    others = [j for j, h in enumerate(headers) if not h.needs_system]
-    params = [draw_disc_lookalike(config, headers[j], rngs[j]) for j in others]
+    drawn = _accept_systems(renderer, headers, rngs, list(range(len(labels))))
+    discs = [j for j, h in enumerate(headers) if h.is_disc]
+    params = [
+        draw_disc_lookalike(
+            config, headers[j], float(drawn[j].params.galaxy.magnitudes[ref]), rngs[j]
+        )
+        for j in discs
+    ]
     rendered = renderer.render(params)
-    for k, j in enumerate(others):
+    for k, j in enumerate(discs):
         drawn[j] = _Drawn(params[k], rendered.models[k], rendered.source_models[k])
-    for j in systems:
-        item = drawn[j]
-        if headers[j].label == 0 and headers[j].kind_name != "undetectable_lens":
+    for j, header in enumerate(headers):
+        if header.label == 0 and not header.is_disc and header.kind_name != "undetectable_lens":
             # a matched non-lens: the deflector galaxy and extras without the source
+            item = drawn[j]
             item.model = item.model - item.source
             item.source = np.zeros_like(item.source)
             item.params = without_source(item.params)

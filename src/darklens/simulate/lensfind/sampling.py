@@ -1,13 +1,14 @@
 """Per-image draws for lens finding. Image i's parameters depend only on (config, seed, i, label).
 
-Every image first draws its header (seeing per band, sub-pixel centre, look-alike kind). Lenses
-and the non-lenses whose central galaxy is an elliptical (:data:`DEFLECTOR_KINDS`) then draw
+Every image first draws its header (seeing per band, sub-pixel centre, look-alike kind), then
 *systems* — a deflector and a source behind it, weighted by the lensing cross-section, plus the
 look-alike's extra components — one after another from the image's generator until one meets
 the lens definition (:mod:`~darklens.simulate.lensfind.detect`, decided by the caller after
-rendering); a non-lens keeps its deflector galaxy and loses the source, so lens galaxies and the
-ellipticals of non-lenses share one population. Disc and ring look-alikes draw from their own
-populations. Positions are arcsec from the field centre, angles radians, magnitudes AB per band.
+rendering). A non-lens with an elliptical (:data:`DEFLECTOR_KINDS`) keeps the deflector galaxy
+and loses the source, so lens galaxies and the ellipticals of non-lenses share one population;
+a disc or ring look-alike is drawn from its own population at the apparent magnitude of that
+lens galaxy (a lens search's candidates are selected by brightness). Positions are arcsec from
+the field centre, angles radians, magnitudes AB per band.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ KIND_CODES = {name: code for code, name in enumerate(LOOKALIKE_KINDS)}
 CROSS_SECTION_POWER = 4.0
 # Lens-source candidates drawn per vectorised block (most fail the cross-section weighting).
 _PAIR_BLOCK = 64
+# Redshift draws allowed to find a disc galaxy of a given apparent magnitude.
+_MAX_DISC_TRIES = 100_000
 # Extent of a tidal arc: the configured length is ≈ its FWHM in angle.
 _FWHM_PER_SIGMA = 2.3548
 _BULGE_SERSIC_RANGE = (2.0, 4.0)
@@ -78,9 +81,9 @@ class ImageHeader:
         return LOOKALIKE_KINDS[self.kind]
 
     @property
-    def needs_system(self) -> bool:
-        """Whether the image draws deflector + source systems (lenses and matched ellipticals)."""
-        return self.label == 1 or self.kind_name in DEFLECTOR_KINDS
+    def is_disc(self) -> bool:
+        """Whether the image shows a disc or ring look-alike instead of the system's galaxy."""
+        return self.label == 0 and self.kind_name not in DEFLECTOR_KINDS
 
 
 @dataclass
@@ -143,13 +146,15 @@ def draw_header(config: LensFindConfig, label: int, rng: np.random.Generator) ->
 def draw_lensfind_params(
     config: LensFindConfig, label: int, rng: np.random.Generator
 ) -> LensFindParams:
-    """The header and the first candidate: a system (see :func:`draw_system`) or a disc or ring
-    look-alike. Callers that apply the lens definition draw further systems with
-    :func:`draw_system` from the same generator."""
+    """The header and the first candidate system (see :func:`draw_system`), or for a disc or
+    ring look-alike the galaxy matched to it. Callers that apply the lens definition draw
+    further systems with :func:`draw_system` from the same generator."""
     header = draw_header(config, label, rng)
-    if header.needs_system:
-        return draw_system(config, header, rng)
-    return draw_disc_lookalike(config, header, rng)
+    system = draw_system(config, header, rng)
+    if not header.is_disc:
+        return system
+    ref = config.instrument.reference_index
+    return draw_disc_lookalike(config, header, float(system.galaxy.magnitudes[ref]), rng)
 
 
 # -- deflectors and sources ----------------------------------------------------------------------
@@ -416,15 +421,40 @@ def _disc_axis_ratio(config: LensFindConfig, cos_range: tuple[float, float], rng
     return math.sqrt(cos_i**2 + q0**2 * (1.0 - cos_i**2))
 
 
-def draw_disc_lookalike(config: LensFindConfig, header: ImageHeader, rng) -> LensFindParams:
-    """A spiral, edge-on or ring galaxy from the disc population (:class:`LookalikeConfig`)."""
+def _disc_redshift_and_magnitude(config: LensFindConfig, target: float, rng) -> tuple[float, float]:
+    """(z, M_r) of a disc galaxy of reference-band magnitude ``target``: redshift and luminosity
+    follow the disc population at that magnitude, p(z | m) ∝ dV/dz φ(M(m, z)), by rejection."""
+    looks, d = config.lookalikes, config.deflector
+    ref = config.instrument.reference_index
+    z_cdf = comoving_volume_cdf(*looks.disc_z_range, config.h0, config.omega_m)
+    lf = schechter_magnitude_cdf(*looks.disc_absolute_magnitude_range, config.h0 / 100.0)
+    density = np.diff(lf.cdf) / np.diff(lf.values)
+    ceiling = float(density.max())
+    for _ in range(_MAX_DISC_TRIES):
+        z = float(z_cdf(rng.uniform()))
+        term = 0.5 * np.interp(z, d.colour_term_redshifts, d.colour_terms[ref])
+        absolute = target - distance_modulus(z, config.h0, config.omega_m) - term
+        low, high = looks.disc_absolute_magnitude_range
+        if low <= absolute <= high:
+            here = float(np.interp(absolute, 0.5 * (lf.values[1:] + lf.values[:-1]), density))
+            if rng.uniform() * ceiling < here:
+                return z, absolute
+    raise RuntimeError(
+        f"no disc galaxy of magnitude {target:.1f} within lookalikes.disc_z_range "
+        f"{looks.disc_z_range} and disc_absolute_magnitude_range "
+        f"{looks.disc_absolute_magnitude_range}: widen them"
+    )
+
+
+def draw_disc_lookalike(
+    config: LensFindConfig, header: ImageHeader, target_magnitude: float, rng
+) -> LensFindParams:
+    """A spiral, edge-on or ring galaxy from the disc population (:class:`LookalikeConfig`)
+    whose disc, bulge and arms or ring together have about ``target_magnitude`` in the reference
+    band (the lens galaxy of a system drawn for the same image: as bright as lens candidates)."""
     looks = config.lookalikes
     kind = header.kind_name
-    h = config.h0 / 100.0
-    z = float(comoving_volume_cdf(*looks.disc_z_range, config.h0, config.omega_m)(rng.uniform()))
-    absolute_r = float(
-        schechter_magnitude_cdf(*looks.disc_absolute_magnitude_range, h)(rng.uniform())
-    )
+    z, absolute_r = _disc_redshift_and_magnitude(config, target_magnitude, rng)
     median_kpc, scatter_ln = shen_late_type_radius(absolute_r)
     r50_kpc = median_kpc * math.exp(rng.normal(0.0, scatter_ln)) * (1.0 + z) ** -0.75
     kpc = kpc_per_arcsec(z, config.h0, config.omega_m)
