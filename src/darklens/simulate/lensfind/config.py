@@ -390,7 +390,7 @@ class LookalikeConfig(Config):
     max_stars: int = 3
     star_separation_arcsec: Range = (0.8, 4.0)
     star_magnitude_range: Range = (16.0, 24.0)
-    disc_z_range: Range = (0.05, 2.0)
+    disc_z_range: Range = (0.01, 2.0)
     disc_absolute_magnitude_range: Range = (-23.5, -18.5)
     disc_thickness_range: Range = (0.1, 0.2)
     bulge_fraction_range: Range = (0.05, 0.4)

@@ -25,6 +25,7 @@ from darklens.simulate.func.cosmology import (
     sis_einstein_radius_arcsec,
 )
 from darklens.simulate.func.population import (
+    InverseCdf,
     comoving_volume_cdf,
     hyde_bernardi_absolute_magnitude_r,
     hyde_bernardi_log10_radius_kpc,
@@ -58,8 +59,8 @@ KIND_CODES = {name: code for code, name in enumerate(LOOKALIKE_KINDS)}
 CROSS_SECTION_POWER = 4.0
 # Lens-source candidates drawn per vectorised block (most fail the cross-section weighting).
 _PAIR_BLOCK = 64
-# Redshift draws allowed to find a disc galaxy of a given apparent magnitude.
-_MAX_DISC_TRIES = 100_000
+# Redshifts tabulated to draw a disc galaxy of a given apparent magnitude.
+_DISC_Z_GRID = 1025
 # Extent of a tidal arc: the configured length is ≈ its FWHM in angle.
 _FWHM_PER_SIGMA = 2.3548
 _BULGE_SERSIC_RANGE = (2.0, 4.0)
@@ -423,27 +424,30 @@ def _disc_axis_ratio(config: LensFindConfig, cos_range: tuple[float, float], rng
 
 def _disc_redshift_and_magnitude(config: LensFindConfig, target: float, rng) -> tuple[float, float]:
     """(z, M_r) of a disc galaxy of reference-band magnitude ``target``: redshift and luminosity
-    follow the disc population at that magnitude, p(z | m) ∝ dV/dz φ(M(m, z)), by rejection."""
+    follow the disc population at that magnitude, p(z | m) ∝ dV/dz φ(M(m, z)) on a grid of
+    redshifts. A magnitude no disc of the population reaches within ``disc_z_range`` takes the
+    redshift whose M comes nearest, M clipped to ``disc_absolute_magnitude_range``."""
     looks, d = config.lookalikes, config.deflector
     ref = config.instrument.reference_index
-    z_cdf = comoving_volume_cdf(*looks.disc_z_range, config.h0, config.omega_m)
-    lf = schechter_magnitude_cdf(*looks.disc_absolute_magnitude_range, config.h0 / 100.0)
-    density = np.diff(lf.cdf) / np.diff(lf.values)
-    ceiling = float(density.max())
-    for _ in range(_MAX_DISC_TRIES):
-        z = float(z_cdf(rng.uniform()))
-        term = 0.5 * np.interp(z, d.colour_term_redshifts, d.colour_terms[ref])
-        absolute = target - distance_modulus(z, config.h0, config.omega_m) - term
-        low, high = looks.disc_absolute_magnitude_range
-        if low <= absolute <= high:
-            here = float(np.interp(absolute, 0.5 * (lf.values[1:] + lf.values[:-1]), density))
-            if rng.uniform() * ceiling < here:
-                return z, absolute
-    raise RuntimeError(
-        f"no disc galaxy of magnitude {target:.1f} within lookalikes.disc_z_range "
-        f"{looks.disc_z_range} and disc_absolute_magnitude_range "
-        f"{looks.disc_absolute_magnitude_range}: widen them"
+    h0, omega_m = config.h0, config.omega_m
+    z = np.linspace(*looks.disc_z_range, _DISC_Z_GRID)
+    d_c = comoving_distances_mpc(z, h0, omega_m)
+    modulus = 5.0 * np.log10((1.0 + z) * d_c * 1e5)  # D_L in units of 10 pc
+    absolute = target - modulus - 0.5 * np.interp(z, d.colour_term_redshifts, d.colour_terms[ref])
+    lf = schechter_magnitude_cdf(*looks.disc_absolute_magnitude_range, h0 / 100.0)
+    phi = np.interp(
+        absolute, 0.5 * (lf.values[1:] + lf.values[:-1]), np.diff(lf.cdf) / np.diff(lf.values)
     )
+    low, high = looks.disc_absolute_magnitude_range
+    weight = np.where((absolute >= low) & (absolute <= high), phi, 0.0)
+    weight *= d_c**2 / np.sqrt(omega_m * (1.0 + z) ** 3 + 1.0 - omega_m)  # dV/dz
+    u = rng.uniform()
+    if not weight.any():
+        k = int(np.argmin(np.abs(np.clip(absolute, low, high) - absolute)))
+        return float(z[k]), float(np.clip(absolute[k], low, high))
+    table = InverseCdf.from_density(z, weight)
+    chosen = float(table(u))
+    return chosen, float(np.interp(chosen, z, absolute))
 
 
 def draw_disc_lookalike(
