@@ -22,11 +22,13 @@ from darklens.simulate.func.population import (
     source_counts_per_arcsec2,
     source_magnitude,
     source_redshift,
+    source_redshift_mixture,
     source_redshift_scale,
     velocity_dispersion_cdf,
 )
 
 H0, OMEGA_M = 70.0, 0.3
+DN_DM = 0.31 * math.log(10.0)  # dN/dm = 0.31 ln 10 · N for N ∝ 10^(0.31 m)
 
 
 def test_choi_function_integrates_to_its_normalisation():
@@ -76,15 +78,43 @@ def test_source_counts_follow_the_lsst_science_book():
     np.testing.assert_allclose(expected, u, atol=1e-12)
 
 
-def test_source_redshifts_follow_the_truncated_gamma_distribution():
-    """p(z | i) ∝ z² exp(−z/z0), z0 = 0.0417 i − 0.744 (LSST Science Book eq. 3.8)."""
-    for magnitude in (22.0, 25.0, 27.5):
-        z0 = 0.0417 * min(magnitude, 27.0) - 0.744
-        assert source_redshift_scale(magnitude) == pytest.approx(z0)
-        reference = stats.gamma(a=3.0, scale=z0)
-        for u in (0.1, 0.5, 0.9):
-            z = source_redshift(u, magnitude, 6.0)
-            assert reference.cdf(z) / reference.cdf(6.0) == pytest.approx(u, abs=1e-9)
+def test_source_redshifts_add_up_to_the_science_books_magnitude_limited_distribution():
+    """Galaxies brighter than i have p(z) ∝ z² exp(−z/z0(i)), z0 = 0.0417 i − 0.744 (LSST
+    Science Book eq. 3.8). Our per-magnitude distribution p(z | m), summed over the counts
+    dN/dm between two magnitudes, must equal the difference of the book's distributions
+    N(< b) p(z | < b) − N(< a) p(z | < a) (checked with scipy's gamma)."""
+    low, high, z_max = 22.0, 25.5, 8.0
+    magnitudes = np.linspace(low, high, 701)
+    z_grid = np.linspace(0.05, 5.0, 60)
+    summed = np.zeros_like(z_grid)
+    for m in magnitudes:
+        z0, w4 = source_redshift_mixture(m)
+        density = (1 - w4) * stats.gamma(3, scale=z0).pdf(z_grid)
+        density += w4 * stats.gamma(4, scale=z0).pdf(z_grid)
+        summed += DN_DM * 10 ** (0.31 * m) * density
+    summed = (summed - 0.5 * _ends(magnitudes, z_grid)) * (magnitudes[1] - magnitudes[0])
+    book = [10 ** (0.31 * m) * stats.gamma(3, scale=0.0417 * m - 0.744).pdf(z_grid)
+            for m in (low, high)]  # fmt: skip
+    np.testing.assert_allclose(summed, book[1] - book[0], rtol=2e-3, atol=1e-4 * book[1].max())
+    # draws: the mixture's inverse CDF, truncated at z_max
+    for magnitude in (23.0, 27.5):
+        z0, w4 = source_redshift_mixture(magnitude)
+        for component, shape in ((0.0, 4), (0.999, 3)):
+            u = 0.37
+            z = source_redshift(component if w4 > 0 else 0.999, u, magnitude, z_max)
+            ref = stats.gamma(shape, scale=z0)
+            assert ref.cdf(z) / ref.cdf(z_max) == pytest.approx(u, abs=1e-9)
+    assert source_redshift_scale(30.0) == pytest.approx(0.0417 * 27 - 0.744)
+
+
+def _ends(magnitudes: np.ndarray, z_grid: np.ndarray) -> np.ndarray:
+    """The trapezoid rule's end corrections: dN/dm p(z | m) at the first and last magnitude."""
+    total = np.zeros_like(z_grid)
+    for m in (magnitudes[0], magnitudes[-1]):
+        z0, w4 = source_redshift_mixture(m)
+        density = (1 - w4) * stats.gamma(3, scale=z0).pdf(z_grid)
+        total += DN_DM * 10 ** (0.31 * m) * (density + w4 * stats.gamma(4, scale=z0).pdf(z_grid))
+    return total
 
 
 def test_hyde_bernardi_inversion_recovers_the_published_relation():

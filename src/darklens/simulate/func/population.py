@@ -32,9 +32,15 @@ CHOI_BETA = 2.67
 # LSST Science Book eq. 3.7: N(< i) = 46 · 10^(0.31 (i − 25)) galaxies per arcmin².
 COUNTS_AT_25_PER_ARCMIN2 = 46.0
 COUNTS_SLOPE_PER_MAG = 0.31
-# Its eq. 3.8: p(z | i) ∝ z² exp(−z / z0), z0 = 0.0417 i − 0.744 (fitted for i ≲ 27).
+# Its eq. 3.8: galaxies brighter than i have p(z) ∝ z² exp(−z / z0), z0 = 0.0417 i − 0.744.
 Z0_SLOPE, Z0_OFFSET = 0.0417, -0.744
-Z0_MAGNITUDE_RANGE = (20.0, 27.0)
+# Magnitudes at which z0 is evaluated (below 22 the per-magnitude form would turn negative).
+Z0_MAGNITUDE_RANGE = (22.0, 27.0)
+# Rest-frame r absolute magnitude of a source minus the one a flat f_ν spectrum gives from its
+# observed i magnitude (M_r − [i − DM + 2.5 log10(1 + z)]): medians per redshift of the LSST
+# simulated catalogue (Connolly et al. 2010) that LensPop draws its sources and their M_r from.
+SOURCE_REST_R_REDSHIFTS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+SOURCE_REST_R_OFFSETS = (-0.3, -0.41, -0.71, -0.98, -1.48, -1.8, -1.87, -2.02, -1.91, -1.63)
 # Blanton et al. (2003) ^{0.1}r-band luminosity function: M* − 5 log10 h = −20.44, α = −1.05.
 BLANTON_M_STAR_5LOGH = -20.44
 BLANTON_ALPHA = -1.05
@@ -143,27 +149,49 @@ def source_magnitude(u: float | np.ndarray, magnitude_range: tuple[float, float]
 
 
 def source_redshift_scale(magnitude: float | np.ndarray) -> np.ndarray:
-    """z0 of p(z | m) ∝ z² exp(−z / z0) (mean redshift 3 z0); m clipped to the fitted range."""
+    """z0 of the redshift distribution of galaxies brighter than ``magnitude`` (clipped to
+    :data:`Z0_MAGNITUDE_RANGE`)."""
     return Z0_SLOPE * np.clip(magnitude, *Z0_MAGNITUDE_RANGE) + Z0_OFFSET
 
 
-def source_redshift(
-    u: float | np.ndarray, magnitude: float | np.ndarray, z_max: float
-) -> np.ndarray:
-    """Redshift at cumulative probability ``u`` of p(z | m) ∝ z² exp(−z / z0), z < ``z_max``."""
+def source_redshift_mixture(magnitude: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(z0, w) of the redshift distribution of galaxies *at* magnitude m.
+
+    Differentiating N(< m) p(z | < m) in m, with N ∝ 10^(0.31 m) and p(z | < m) the Gamma(3, z0)
+    of eq. 3.8, gives p(z | m) = (1 − w) Gamma(3, z0) + w Gamma(4, z0), w = 3 c / z0,
+    c = (dz0/dm) / (0.31 ln 10): mean 3 z0 + 3 c, i.e. 1.07 at i = 25 (0.90 for i < 25).
+    """
     z0 = source_redshift_scale(magnitude)
-    return z0 * gammaincinv(3.0, np.asarray(u) * gammainc(3.0, z_max / z0))
+    c = Z0_SLOPE / (COUNTS_SLOPE_PER_MAG * math.log(10.0))
+    return z0, np.minimum(3.0 * c / z0, 1.0)
+
+
+def source_redshift(
+    u_mixture: float | np.ndarray,
+    u: float | np.ndarray,
+    magnitude: float | np.ndarray,
+    z_max: float,
+) -> np.ndarray:
+    """Redshift of a source of magnitude m (:func:`source_redshift_mixture`) below ``z_max``:
+    ``u_mixture`` picks the Gamma component, ``u`` its truncated inverse CDF."""
+    z0, weight = source_redshift_mixture(magnitude)
+    shape = np.where(np.asarray(u_mixture) < weight, 4.0, 3.0)
+    return z0 * gammaincinv(shape, np.asarray(u) * gammainc(shape, z_max / z0))
+
+
+def source_absolute_magnitude_r(magnitude: float, z: float, distance_modulus: float) -> float:
+    """Rest-frame r absolute magnitude of a star-forming source of observed (i-like) magnitude:
+    a flat-f_ν K-correction (−2.5 log10(1 + z), Hogg et al. 2002) plus the median rest-r offset
+    of LensPop's source catalogue (:data:`SOURCE_REST_R_OFFSETS`)."""
+    flat = magnitude - distance_modulus + 2.5 * math.log10(1.0 + z)
+    return flat + float(np.interp(z, SOURCE_REST_R_REDSHIFTS, SOURCE_REST_R_OFFSETS))
 
 
 def lenspop_source_radius_kpc(absolute_magnitude: float, z: float) -> float:
-    """Half-light radius (kpc) of a star-forming source: 10^(−(M + 18)/4) ((1 + z)/1.6)^−1.2
-    (LensPop, after Mosleh et al. 2012 and Huang et al. 2013; 0.35 dex scatter there)."""
+    """Half-light radius (kpc) of a star-forming source of rest-frame absolute magnitude M:
+    10^(−(M + 18)/4) ((1 + z)/1.6)^−1.2 (LensPop, after Mosleh et al. 2012 and Huang et al.
+    2013; 0.35 dex scatter there)."""
     return 10.0 ** (-(absolute_magnitude + 18.0) / 4.0) * ((1.0 + z) / 1.6) ** -1.2
-
-
-def flat_spectrum_k_correction(z: float) -> float:
-    """K-correction of a source with constant f_ν: −2.5 log10(1 + z) (Hogg et al. 2002)."""
-    return -2.5 * math.log10(1.0 + z)
 
 
 # -- disc galaxies (look-alikes) -----------------------------------------------------------------
@@ -185,8 +213,3 @@ def shen_late_type_radius(absolute_magnitude_r: float) -> tuple[float, float]:
     log_r = -0.4 * p["alpha"] * m + (p["beta"] - p["alpha"]) * math.log10(bright) + p["gamma"]
     scatter = p["s2"] + (p["s1"] - p["s2"]) / (1.0 + 10.0 ** (-0.8 * (m - p["m0"])))
     return 10.0**log_r, scatter
-
-
-def colour_term(z: float, redshifts: tuple[float, ...], terms: tuple[float, ...]) -> float:
-    """A tabulated colour term at redshift z (linear interpolation, constant beyond the ends)."""
-    return float(np.interp(z, redshifts, terms))

@@ -33,6 +33,7 @@ from darklens.simulate.func.population import (
     lenspop_source_radius_kpc,
     schechter_magnitude_cdf,
     shen_late_type_radius,
+    source_absolute_magnitude_r,
     source_magnitude,
     source_redshift,
     velocity_dispersion_cdf,
@@ -199,8 +200,8 @@ class _System:
 
 
 def _source_radius_arcsec(config: LensFindConfig, m: float, z: float, rng) -> float:
-    """LensPop's size of a source of magnitude m at z (flat-f_ν K-correction for M)."""
-    absolute = m - distance_modulus(z, config.h0, config.omega_m) + 2.5 * math.log10(1.0 + z)
+    """LensPop's size of a source of magnitude m at z (from its rest-frame r magnitude)."""
+    absolute = source_absolute_magnitude_r(m, z, distance_modulus(z, config.h0, config.omega_m))
     r_kpc = lenspop_source_radius_kpc(absolute, z)
     r_kpc *= 10.0 ** rng.normal(0.0, config.source.radius_scatter_dex)
     r_arcsec = r_kpc / kpc_per_arcsec(z, config.h0, config.omega_m)
@@ -213,7 +214,7 @@ def _draw_lensing_pair(config: LensFindConfig, seeing_min: float, rng) -> tuple[
     necessary condition checked before anything is rendered. Returns the system and the number
     of cross-section-accepted systems drawn (those rejected by the seeing condition count).
 
-    Candidates are drawn :data:`_PAIR_BLOCK` at a time (five uniforms each, the same order
+    Candidates are drawn :data:`_PAIR_BLOCK` at a time (six uniforms each, the same order
     every time) and examined in order, so the result depends only on the generator."""
     d, s = config.deflector, config.source
     h0, omega_m = config.h0, config.omega_m
@@ -224,13 +225,13 @@ def _draw_lensing_pair(config: LensFindConfig, seeing_min: float, rng) -> tuple[
     lenspop = config.lens_definition.name == "lenspop"
     systems = 0
     while True:
-        u = rng.uniform(size=(5, _PAIR_BLOCK))
+        u = rng.uniform(size=(6, _PAIR_BLOCK))
         sigma, z_lens = sigma_cdf(u[0]), z_cdf(u[1])
         m = source_magnitude(u[2], s.magnitude_range)
-        z_source = source_redshift(u[3], m, s.z_max)
+        z_source = source_redshift(u[3], u[4], m, s.z_max)
         d_s = comoving_distances_mpc(z_source, h0, omega_m)
         efficiency = np.clip(1.0 - comoving_distances_mpc(z_lens, h0, omega_m) / d_s, 0.0, 1.0)
-        for k in np.flatnonzero(u[4] < efficiency**2):
+        for k in np.flatnonzero(u[5] < efficiency**2):
             systems += 1
             zl, zs = float(z_lens[k]), float(z_source[k])
             theta_e = sis_einstein_radius_arcsec(float(sigma[k]), zl, zs, h0, omega_m)
@@ -337,7 +338,7 @@ def _background_galaxy(config: LensFindConfig, x: float, y: float, rng):
     """An unlensed galaxy of the source population (line-of-sight look-alike) and its clumps."""
     s, looks = config.source, config.lookalikes
     m = float(source_magnitude(rng.uniform(), looks.line_of_sight_magnitude_range))
-    z = float(source_redshift(rng.uniform(), m, s.z_max))
+    z = float(source_redshift(rng.uniform(), rng.uniform(), m, s.z_max))
     system = _System(
         float("nan"), float("nan"), z, 0.0, m, _source_radius_arcsec(config, m, z, rng)
     )
