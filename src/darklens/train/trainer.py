@@ -45,6 +45,7 @@ from darklens.train.data import (
     open_split,
     shard,
     split_channel_stats,
+    split_noise_sigma,
 )
 from darklens.train.distributed import (
     DistContext,
@@ -498,6 +499,7 @@ def _batch_settings(
         series_normalization=tuple(
             preprocessing.series_normalization_for(name) for name in preprocessing.extras
         ),
+        softening=preprocessing.softening,
     )
 
 
@@ -521,9 +523,11 @@ def _check_resumable(
 def _preprocessing(
     config: TrainConfig, dataset: LensDataset, train_data: SplitData, extras: tuple[str, ...] = ()
 ) -> Preprocessing:
-    mean = std = None
+    mean = std = softening = None
     if config.normalization == "dataset":
         mean, std = split_channel_stats(train_data)
+    if config.normalization == "asinh":
+        softening = tuple(split_noise_sigma(train_data))
     shapes = {name: tuple(dataset.input_shape(name)) for name in extras}
     return Preprocessing(
         normalization=config.normalization,
@@ -538,6 +542,7 @@ def _preprocessing(
         series_normalization=tuple(
             config.series_normalization if len(shapes[name]) == 2 else "none" for name in extras
         ),
+        softening=softening,
     )
 
 
