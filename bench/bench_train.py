@@ -174,7 +174,7 @@ def benchmark_recipe(name: str, data: Path, work: Path, budget_s: float, batch_s
     epochs_done = result.epochs_completed
     cpu_min = (cpu_seconds() - start) / 60
     metrics = evaluate_checkpoint(
-        [result.best_checkpoint], data, work / f"report_{name}", split="test", progress=False
+        [result.best_checkpoint], data, work / f"report_{name}", split="test"
     )
     rates = [row["images_per_s"] for row in result.history]
     loop_rate = sorted(rates)[len(rates) // 2]

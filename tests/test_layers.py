@@ -22,6 +22,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "darklens.config",
             "darklens.registry",
             "darklens.device",
+            "darklens.guards",
+            "darklens.progress",
             "darklens._compat",
             "darklens._atomic",
         ),
@@ -29,13 +31,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("darklens.data",)),
     ("simulate", ("darklens.simulate",)),
     ("models", ("darklens.models",)),
-    ("metrics", ("darklens.evaluate.metrics",)),
+    ("metrics", ("darklens.evaluate.metrics", "darklens.evaluate.regression")),
     ("runs", ("darklens.runs",)),
     ("train", ("darklens.train",)),
     ("predict", ("darklens.predict",)),
     ("evaluate", ("darklens.evaluate",)),
     ("recipes", ("darklens.recipes", "darklens.quickstart")),
-    ("cli", ("darklens.cli",)),
+    ("cli", ("darklens.cli", "darklens.__main__")),
 )
 
 
@@ -154,3 +156,23 @@ def test_importing_the_metrics_loads_no_plotting_or_models():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_only_the_cli_builds_consoles_and_progress_bars():
+    """Library code reports progress through callables (darklens.progress); rich is the CLI's."""
+    offenders = sorted(
+        name
+        for name, path in module_names().items()
+        if not name.startswith("darklens.cli")
+        and any(
+            isinstance(node, (ast.Import, ast.ImportFrom))
+            and any(
+                (alias.name if isinstance(node, ast.Import) else (node.module or "")).startswith(
+                    "rich"
+                )
+                for alias in node.names
+            )
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    )
+    assert not offenders, offenders

@@ -22,6 +22,15 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range."""
 
 
+def load_yaml(text: str, source: str | Path) -> Any:
+    """``yaml.safe_load(text)``; a syntax error becomes a one-line ConfigError naming
+    ``source``."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source} is not valid YAML: {' '.join(str(err).split())}") from None
+
+
 def _is_config_type(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, Config)
 
@@ -134,10 +143,10 @@ class Config:
         if path is not None and path.suffix in {".yaml", ".yml"}:
             if not path.is_file():
                 raise ConfigError(f"config file {path} does not exist")
-            text = path.read_text()
+            text, origin = path.read_text(), str(path)
         else:
-            text = str(source)
-        data = yaml.safe_load(text)
+            text, origin = str(source), "YAML text"
+        data = load_yaml(text, origin)
         if not isinstance(data, Mapping):
             raise ConfigError(
                 f"expected a YAML mapping for {cls.__name__}, got {type(data).__name__}"
@@ -156,7 +165,7 @@ class Config:
         updates: dict[str, Any] = {}
         for dotted, value in assignments.items():
             if isinstance(value, str):
-                value = yaml.safe_load(value) if value.strip() else value
+                value = load_yaml(value, f"--set {dotted}") if value.strip() else value
             node = updates
             *parents, leaf = dotted.split(".")
             for part in parents:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 import darklens
+from darklens.guards import check_allocation
 
 CONFIG_FILE = "config.yaml"
 BEST, LAST, STATE = "best", "last", "last_state"
@@ -255,7 +256,42 @@ def read_checkpoint_meta(path_or_run_dir: str | Path, which: str = BEST) -> tupl
             raise CheckpointError(
                 f"{json_path} lacks the {key!r} entry; it is not a complete checkpoint"
             )
+    check_checkpoint_entries(json_path, meta)
     return json_path, meta
+
+
+MAX_IMG_SIZE = 4096  # px: far above any lensing cutout; a larger stored size is damage
+
+
+def check_checkpoint_entries(json_path: Path, meta: Mapping[str, Any]) -> None:
+    """Types and sizes of the entries a checkpoint is rebuilt from, checked before anything is
+    built (a sidecar with ``img_size=60000`` would otherwise allocate gigabytes)."""
+    weights, model, pre = meta["weights"], meta["model"], meta["preprocessing"]
+    problems = []
+    for key in ("file", "sha256"):
+        if not isinstance(weights, Mapping) or not isinstance(weights.get(key), str):
+            problems.append(f"lacks weights.{key}")
+    if not isinstance(model, Mapping) or not isinstance(model.get("name"), str):
+        problems.append("lacks model.name")
+    elif not isinstance(model.get("kwargs"), Mapping):
+        problems.append("lacks model.kwargs")
+    else:
+        size = model["kwargs"].get("img_size", 1)
+        if size is not None and (type(size) is not int or not 1 <= size <= MAX_IMG_SIZE):
+            problems.append(f"has model.kwargs.img_size = {size!r} (expected 1..{MAX_IMG_SIZE})")
+    names = meta["class_names"]
+    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+        problems.append("has no list of class names")
+    if not isinstance(pre, Mapping):
+        problems.append("has no preprocessing mapping")
+    else:
+        for key, top in (("img_size", MAX_IMG_SIZE), ("in_chans", 64)):
+            value = pre.get(key)
+            if type(value) is not int or not 1 <= value <= top:
+                problems.append(f"has preprocessing.{key} = {value!r} (expected 1..{top})")
+    if problems:
+        raise CheckpointError(f"{json_path} {'; '.join(problems)}: it is damaged or not a "
+                              "checkpoint this darklens wrote")
 
 
 def read_checkpoint_weights(json_path: Path, meta: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -264,6 +300,7 @@ def read_checkpoint_weights(json_path: Path, meta: Mapping[str, Any]) -> dict[st
     weights_path = json_path.parent / record["file"]
     if not weights_path.is_file():
         raise CheckpointError(f"{json_path} points to {weights_path}, which does not exist")
+    check_allocation(weights_path.stat().st_size, "the checkpoint weights", weights_path)
     data = weights_path.read_bytes()
     if _sha256(data) != record["sha256"]:
         raise CheckpointError(

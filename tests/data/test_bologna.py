@@ -22,6 +22,7 @@ from darklens.data.bologna import (
 from darklens.data.deeplense import BadInputFile, LayoutError
 from darklens.data.h5 import DatasetWriter, LensDataset
 from darklens.predict import Predictor
+from tests.helpers import FLOAT32_PROBA_TOLERANCE
 
 SIDE = 9
 GROUND = ("R", "I", "G", "U")
@@ -74,7 +75,7 @@ def write_csv(path: Path, truth: dict[int, dict], header=HEADER, float_ids: bool
 
 
 def _import(root: Path, out: Path, **options):
-    return import_bologna(root, out, progress=False, **options)
+    return import_bologna(root, out, **options)
 
 
 def test_ground_set_assembles_bands_in_folder_order(tmp_path: Path):
@@ -410,7 +411,9 @@ def test_predict_fills_masked_pixels_as_asked(trained_run: Path, tmp_path: Path)
         assert result.exit_code == 0, result.output
         filled = np.where(masked, fills[:, None, None].astype(np.float32), raw)[:, None]
         scores[text] = _probabilities(out)
-        np.testing.assert_allclose(scores[text], predictor.predict_proba(filled), rtol=1e-6)
+        np.testing.assert_allclose(
+            scores[text], predictor.predict_proba(filled), **FLOAT32_PROBA_TOLERANCE
+        )
     assert not np.allclose(scores["zero"], scores["median"])  # the option reaches the model
 
 

@@ -96,7 +96,7 @@ def _class_of(relative: str) -> str:
 # -- layouts ---------------------------------------------------------------------------------------
 def test_flat_layout_is_all_train(tmp_path):
     written = _make_tree(tmp_path / "in", {"no_sub": 2, "cdm": 3, "axion": 2})
-    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     assert report.layout == "flat" and report.n_images == 7 and report.skipped == ()
     assert report.counts == {"train": {"no_sub": 2, "cdm": 3, "axion": 2}}
     _check_dataset(tmp_path / "out.h5", written, lambda r: "train", _class_of)
@@ -106,7 +106,7 @@ def test_split_folders_with_aliases_and_case(tmp_path):
     folders = {"train/NO": 2, "train/CDM": 2, "train/Axion": 2, "validation/none": 1,
                "validation/subhalo": 1, "test/vortex": 2}
     written = _make_tree(tmp_path / "in", folders)
-    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     assert report.layout == "splits"
     assert report.counts["val"] == {"no_sub": 1, "cdm": 1, "axion": 0}
     assert report.counts["test"] == {"no_sub": 0, "cdm": 0, "axion": 2}
@@ -122,7 +122,7 @@ def test_split_folders_with_aliases_and_case(tmp_path):
 def test_model_folders_with_axion_pairs(tmp_path):
     folders = {f"Model_II{suffix}/{c}": 2 for suffix in ("", "_test") for c in CLASS_NAMES}
     written = _make_tree(tmp_path / "in", folders, axion_pairs=True)
-    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     assert report.layout == "model"
     ds = _check_dataset(
         tmp_path / "out.h5", written,
@@ -137,7 +137,7 @@ def test_model_folders_with_axion_pairs(tmp_path):
 def test_gsoc_layout_channel_first_with_aliases(tmp_path):
     folders = {f"{split}/{c}": 2 for split in ("train", "val") for c in ("no", "sphere", "vort")}
     written = _make_tree(tmp_path / "dataset", folders, shape=(1, SIDE, SIDE))
-    report = import_deeplense(tmp_path / "dataset", tmp_path / "out.h5", progress=False)
+    report = import_deeplense(tmp_path / "dataset", tmp_path / "out.h5")
     assert report.image_shape == (1, SIDE, SIDE)
     _check_dataset(
         tmp_path / "out.h5", written,
@@ -147,14 +147,14 @@ def test_gsoc_layout_channel_first_with_aliases(tmp_path):
 
 def test_channels_last_arrays_move_to_front(tmp_path):
     written = _make_tree(tmp_path / "in", {"cdm": 2, "no_sub": 1}, shape=(SIDE, SIDE, 3))
-    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     assert report.image_shape == (3, SIDE, SIDE)
     _check_dataset(tmp_path / "out.h5", written, lambda r: "train", _class_of)
 
 
 def test_integer_images_become_float32_unchanged(tmp_path):
     written = _make_tree(tmp_path / "in", {"axion": 2, "cdm": 2}, shape=(10, 10), dtype=np.int64)
-    import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+    import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     ds = _check_dataset(tmp_path / "out.h5", written, lambda r: "train", _class_of)
     assert ds.images().dtype == np.float32
 
@@ -162,8 +162,12 @@ def test_integer_images_become_float32_unchanged(tmp_path):
 def test_output_is_deterministic_and_blocked_writes_are_in_order(tmp_path, monkeypatch):
     monkeypatch.setattr(deeplense, "WRITE_BLOCK", 3)
     written = _make_tree(tmp_path / "in", {"train/no": 4, "train/vort": 3, "test/sphere": 4})
-    import_deeplense(tmp_path / "in", tmp_path / "a.h5", progress=False)
-    import_deeplense(tmp_path / "in", tmp_path / "b.h5", progress=True)
+    import_deeplense(tmp_path / "in", tmp_path / "a.h5")
+    calls = []
+    import_deeplense(tmp_path / "in", tmp_path / "b.h5", progress=lambda *c: calls.append(c))
+    stages = {stage: total for stage, _, total in calls}
+    assert stages == {"checking files": 11, "writing dataset": 11}
+    assert sum(n for stage, n, _ in calls if stage == "writing dataset") == 11
     a, b = LensDataset(tmp_path / "a.h5"), LensDataset(tmp_path / "b.h5")
     np.testing.assert_array_equal(a.images(), b.images())
     np.testing.assert_array_equal(a.labels, b.labels)
@@ -277,12 +281,12 @@ def test_bad_file_is_an_error_naming_it(tmp_path, make_bad):
     reason = make_bad(bad)
     bad_name = "zz_bad.png" if make_bad is _bad_not_npy else "zz_bad.npy"
     with pytest.raises(BadInputFile, match=reason) as info:
-        import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+        import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     assert bad_name in str(info.value)
     assert not (tmp_path / "out.h5").exists()
     assert not (tmp_path / "in" / "train" / "cdm" / "pwned").exists()
 
-    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", skip_bad=True, progress=False)
+    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", skip_bad=True)
     assert [s.path for s in report.skipped] == [f"train/cdm/{bad_name}"]
     assert len(report.skipped[0].reason) > 10
     ds = _check_dataset(tmp_path / "out.h5", written, lambda r: "train", _class_of)
@@ -294,7 +298,7 @@ def test_bad_file_is_an_error_naming_it(tmp_path, make_bad):
 def test_skip_bad_keeps_the_most_common_shape(tmp_path):
     _make_tree(tmp_path / "in", {"cdm": 1}, shape=(12, 12))
     written = _make_tree(tmp_path / "in", {"no_sub": 3}, seed=1)
-    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", skip_bad=True, progress=False)
+    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", skip_bad=True)
     assert report.image_shape == (1, SIDE, SIDE)
     assert [s.path for s in report.skipped] == ["cdm/img_000.npy"]
     _check_dataset(tmp_path / "out.h5", written, lambda r: "train", _class_of)
@@ -304,14 +308,14 @@ def test_nothing_valid_is_an_error_even_when_skipping(tmp_path):
     (tmp_path / "in" / "cdm").mkdir(parents=True)
     _bad_nan(tmp_path / "in" / "cdm" / "a.npy")
     with pytest.raises(ValueError, match="no valid images"):
-        import_deeplense(tmp_path / "in", tmp_path / "out.h5", skip_bad=True, progress=False)
+        import_deeplense(tmp_path / "in", tmp_path / "out.h5", skip_bad=True)
     assert not (tmp_path / "out.h5").exists()
 
 
 def test_unknown_class_folder_names_it_and_the_aliases(tmp_path):
     _make_tree(tmp_path / "in", {"train/cdm": 1, "train/lenses": 1})
     with pytest.raises(LayoutError, match="unknown class folder") as info:
-        import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+        import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     message = str(info.value)
     assert "lenses" in message and all(a in message for a in ("no_sub", "sphere", "vortex"))
 
@@ -329,29 +333,29 @@ def test_unknown_class_folder_names_it_and_the_aliases(tmp_path):
 def test_ambiguous_layouts_are_rejected(tmp_path, folders, match):
     _make_tree(tmp_path / "in", folders)
     with pytest.raises(LayoutError, match=match):
-        import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+        import_deeplense(tmp_path / "in", tmp_path / "out.h5")
 
 
 def test_loose_images_and_missing_root_are_errors(tmp_path):
     _make_tree(tmp_path / "in", {"train/cdm": 1})
     np.save(tmp_path / "in" / "train" / "stray.npy", np.ones((SIDE, SIDE)))
     with pytest.raises(LayoutError, match="stray.npy lies outside a class folder"):
-        import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+        import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     (tmp_path / "in" / "train" / "stray.npy").unlink()
     np.save(tmp_path / "in" / "root_stray.npy", np.ones((SIDE, SIDE)))
     with pytest.raises(LayoutError, match="root_stray.npy lies outside a class folder"):
-        import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+        import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        import_deeplense(tmp_path / "nowhere", tmp_path / "out.h5", progress=False)
+        import_deeplense(tmp_path / "nowhere", tmp_path / "out.h5")
 
 
 def test_existing_output_needs_overwrite(tmp_path):
     _make_tree(tmp_path / "in", {"cdm": 1})
     (tmp_path / "out.h5").write_text("keep me")
     with pytest.raises(FileExistsError, match="overwrite"):
-        import_deeplense(tmp_path / "in", tmp_path / "out.h5", progress=False)
+        import_deeplense(tmp_path / "in", tmp_path / "out.h5")
     assert (tmp_path / "out.h5").read_text() == "keep me"
-    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", overwrite=True, progress=False)
+    report = import_deeplense(tmp_path / "in", tmp_path / "out.h5", overwrite=True)
     assert report.n_images == len(LensDataset(tmp_path / "out.h5")) == 1
 
 
@@ -384,7 +388,7 @@ def test_export_import_round_trip(tmp_path, monkeypatch, channels):
     images, labels, splits, masses = _write_dataset(tmp_path / "orig.h5", channels)
     count = export_deeplense(tmp_path / "orig.h5", tmp_path / "tree")
     assert count == len(images)
-    import_deeplense(tmp_path / "tree", tmp_path / "back.h5", progress=False)
+    import_deeplense(tmp_path / "tree", tmp_path / "back.h5")
     back = LensDataset(tmp_path / "back.h5")
     assert len(back) == len(images)
     sources = back.manifest["source_files"]

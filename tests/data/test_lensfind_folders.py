@@ -60,7 +60,7 @@ def _malicious_npy(path: Path, target: Path) -> Path:
 
 def test_import_reads_every_image_with_its_label_and_split(tmp_path: Path):
     written = _make_folders(tmp_path / "lf")
-    report = import_lensfind_folders(tmp_path / "lf", tmp_path / "lf.h5", progress=False)
+    report = import_lensfind_folders(tmp_path / "lf", tmp_path / "lf.h5")
     assert report.n_images == sum(COUNTS.values()) and report.skipped == ()
     assert report.image_shape == SHAPE
     assert report.counts == {
@@ -87,7 +87,7 @@ def test_val_split_is_stratified_seeded_and_from_training_folders_only(tmp_path:
     splits = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         import_lensfind_folders(
-            tmp_path / "lf", tmp_path / f"{name}.h5", val_fraction=0.2, seed=seed, progress=False
+            tmp_path / "lf", tmp_path / f"{name}.h5", val_fraction=0.2, seed=seed
         )
         with LensDataset(tmp_path / f"{name}.h5") as ds:
             splits[name] = ds.split_codes.copy()
@@ -113,12 +113,12 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path):
     target = tmp_path / "pwned"
     evil = _malicious_npy(tmp_path / "lf" / "train_lenses" / "evil.npy", target)
     with pytest.raises(BadInputFile, match=r"evil\.npy.*refusing to unpickle io\.open"):
-        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5", progress=False)
+        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5")
     assert not target.exists()
     assert not (tmp_path / "out.h5").exists()
 
     report = import_lensfind_folders(
-        tmp_path / "lf", tmp_path / "out.h5", skip_bad=True, progress=False
+        tmp_path / "lf", tmp_path / "out.h5", skip_bad=True
     )
     assert not target.exists()
     assert [s.path for s in report.skipped] == [evil.relative_to(tmp_path / "lf").as_posix()]
@@ -134,15 +134,15 @@ def test_object_arrays_and_bad_shapes_are_named(tmp_path: Path):
     pair[0], pair[1] = np.zeros((8, 8)), 1e-23
     np.save(tmp_path / "lf" / "train_nonlenses" / "pair.npy", pair, allow_pickle=True)
     with pytest.raises(BadInputFile, match=r"pair\.npy: holds a pickled object array"):
-        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5", progress=False)
+        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5")
     (tmp_path / "lf" / "train_nonlenses" / "pair.npy").unlink()
 
     np.save(tmp_path / "lf" / "test_lenses" / "wide.npy", np.zeros((3, 8, 9), np.float32))
     with pytest.raises(BadInputFile, match=r"wide\.npy: image shape \(3, 8, 9\).*differs"):
-        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5", progress=False)
+        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5")
     assert not (tmp_path / "out.h5").exists() and not list(tmp_path.glob("*.partial"))
     report = import_lensfind_folders(
-        tmp_path / "lf", tmp_path / "out.h5", skip_bad=True, progress=False
+        tmp_path / "lf", tmp_path / "out.h5", skip_bad=True
     )
     assert [s.path for s in report.skipped] == ["test_lenses/wide.npy"]
 
@@ -160,16 +160,16 @@ def test_layout_errors_name_the_problem(tmp_path: Path, change, message: str):
     _make_folders(tmp_path / "lf")
     change(tmp_path / "lf")
     with pytest.raises(LayoutError, match=message):
-        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5", progress=False)
+        import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5")
 
 
 def test_missing_training_folder_and_optional_test_folders(tmp_path: Path):
     _make_folders(tmp_path / "a", {"train_lenses": 4})
     with pytest.raises(LayoutError, match="lacks the folder.*train_nonlenses"):
-        import_lensfind_folders(tmp_path / "a", tmp_path / "a.h5", progress=False)
+        import_lensfind_folders(tmp_path / "a", tmp_path / "a.h5")
     _make_folders(tmp_path / "b", {"Train_Lenses": 4, "TRAIN_NONLENSES": 6})
     report = import_lensfind_folders(
-        tmp_path / "b", tmp_path / "b.h5", val_fraction=0.5, progress=False
+        tmp_path / "b", tmp_path / "b.h5", val_fraction=0.5
     )
     assert set(report.counts) == {"train", "val"}
     assert report.counts["val"] == {"non_lens": 3, "lens": 2}
@@ -186,7 +186,7 @@ def test_writes_in_bounded_blocks(tmp_path: Path, monkeypatch):
         return original(self, start, images, *args, **kwargs)
 
     monkeypatch.setattr(DatasetWriter, "write", spy)
-    import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5", progress=False)
+    import_lensfind_folders(tmp_path / "lf", tmp_path / "out.h5")
     assert max(sizes) == 7 and sum(sizes) == sum(COUNTS.values())
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from darklens.data.safe_pickle import NpyReadError, UnsafePickleError, load_npy_safely
+from tests import helpers
 
 
 def _object_pair(image: np.ndarray, mass: object) -> np.ndarray:
@@ -186,3 +188,117 @@ def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(NpyReadError, match="absent.npy"):
         load_npy_safely(path)
 
+
+
+# -- issue 12, item 1: payloads built only from the admitted numpy names crashed the reader -------
+_LOAD_IN_CHILD = """
+import sys
+from darklens.data.safe_pickle import NpyReadError, load_npy_safely
+from darklens.data.deepgravilens import load_metadata
+loader = load_metadata if sys.argv[2] == "metadata" else load_npy_safely
+try:
+    loader(sys.argv[1])
+except NpyReadError as err:
+    print("refused:", err.reason)
+else:
+    print("loaded")
+"""
+
+
+@pytest.mark.parametrize("loader", ["arrays", "metadata"])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (helpers.doctored_object_scalar_payload, "object scalars are not accepted"),
+        (helpers.doctored_object_array_payload, "object array of 2 items holds bytes"),
+        (lambda: helpers.nested_object_arrays_payload(200_000), "nesting deeper than 32"),
+    ],
+    ids=["object-scalar-from-bytes", "object-array-from-bytes", "200k-nested-object-arrays"],
+)
+def test_crafted_numpy_payloads_are_refused_without_crashing(tmp_path, payload, reason, loader):
+    path = helpers.write_object_npy(tmp_path / "crafted.npy", payload(), shape=(2,))
+    result = helpers.run_python(_LOAD_IN_CHILD, str(path), loader)
+    assert result.returncode == 0, f"the reader crashed (status {result.returncode}): {result}"
+    assert result.stdout.startswith("refused:"), result.stdout + result.stderr
+    assert reason in result.stdout
+
+
+def test_nesting_is_capped_but_shallow_nesting_loads(tmp_path):
+    shallow = helpers.write_object_npy(
+        tmp_path / "shallow.npy", helpers.nested_object_arrays_payload(1), shape=(1,)
+    )
+    loaded = load_npy_safely(shallow)
+    assert loaded.shape == (1,) and loaded[0] == 0.0
+    deep = helpers.write_object_npy(
+        tmp_path / "deep.npy", helpers.nested_object_arrays_payload(40), shape=(1,)
+    )
+    with pytest.raises(NpyReadError, match="nesting deeper than"):
+        load_npy_safely(deep)
+
+
+@pytest.mark.parametrize("code", ["U8", "V8", "M8", "S4", "O4"])
+def test_non_numeric_dtypes_are_refused_before_anything_is_built(tmp_path, code):
+    path = helpers.write_object_npy(tmp_path / "dtype.npy", helpers.scalar_payload(code))
+    result = helpers.run_python(_LOAD_IN_CHILD, str(path), "arrays")
+    assert result.returncode == 0, f"the reader crashed (status {result.returncode}): {result}"
+    assert "not a plain numeric type" in result.stdout, result.stdout + result.stderr
+
+
+def test_declared_numeric_size_is_checked_before_allocating(tmp_path):
+    path = tmp_path / "liar.npy"
+    with path.open("wb") as fp:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (100_000, 100_000)}
+        np.lib.format.write_array_header_1_0(fp, header)
+        fp.write(b"\x00" * 16)
+    assert path.stat().st_size < 200
+    with pytest.raises(NpyReadError, match=r"declares shape \(100000, 100000\).*only 16 bytes"):
+        load_npy_safely(path)
+
+
+def test_size_over_the_limit_is_refused(tmp_path):
+    path = tmp_path / "big.npy"
+    np.save(path, np.zeros((64, 64)))
+    with pytest.raises(NpyReadError, match="over the 1.0 KiB limit"):
+        load_npy_safely(path, max_bytes=1024)
+
+
+def test_named_pipe_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+    try:
+        result = helpers.run_python(_LOAD_IN_CHILD, str(fifo), "arrays", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading a named pipe hung")
+    assert "refused:" in result.stdout and "named pipe" in result.stdout, result
+
+
+def test_python2_era_pickle_with_byte_strings_loads(tmp_path):
+    image = np.arange(6, dtype="<f8").reshape(2, 3)
+    payload = (
+        b"\x80\x02"
+        + helpers.op_global("numpy.core.multiarray", "_reconstruct")
+        + helpers.op_global("numpy", "ndarray")
+        + helpers.op_int(0) + helpers.TUPLE1 + b"U\x01b" + helpers.TUPLE3 + helpers.REDUCE
+        + helpers.MARK + helpers.op_int(1) + helpers.op_int(2) + helpers.op_int(3)
+        + helpers.TUPLE2 + helpers.op_dtype("f8", 0, "<") + helpers.FALSE
+        + b"T" + len(image.tobytes()).to_bytes(4, "little") + image.tobytes()
+        + helpers.TUPLE + helpers.BUILD + helpers.STOP
+    )
+    path = helpers.write_object_npy(tmp_path / "py2.npy", payload, shape=(2, 3))
+    with pytest.raises(NpyReadError, match="holds a float64 array"):
+        load_npy_safely(path)  # a numeric array under an object header contradicts it
+    from darklens.data.safe_pickle import unpickle_restricted
+
+    np.testing.assert_array_equal(unpickle_restricted(payload, "py2"), image)
+
+
+def test_bytes_built_from_a_payload_are_capped():
+    from darklens.data.safe_pickle import PickleLimits, unpickle_restricted
+
+    pair = _object_pair(np.zeros((64, 64)), 1e-23)
+    payload = pickle.dumps(pair, protocol=4)
+    with pytest.raises(NpyReadError, match="pickled payload too large"):
+        unpickle_restricted(payload, "big.npy", limits=PickleLimits(max_array_bytes=4096))
+    with pytest.raises(NpyReadError, match="more than 10 objects"):
+        unpickle_restricted(payload, "many.npy", limits=PickleLimits(max_objects=10))
+    np.testing.assert_array_equal(unpickle_restricted(payload, "ok.npy")[0], pair[0])

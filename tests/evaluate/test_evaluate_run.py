@@ -19,6 +19,7 @@ from darklens.data.h5 import DatasetWriter, LensDataset
 from darklens.evaluate.run import evaluate_checkpoint
 from darklens.predict import Predictor
 from darklens.runs import load_checkpoint, save_checkpoint
+from tests.helpers import FLOAT32_PROBA_TOLERANCE
 
 CLASSES = ["no_sub", "cdm", "axion"]
 runner = CliRunner()
@@ -77,7 +78,7 @@ def test_metrics_match_scikit_learn_on_the_predictor(report, trained_run, test_s
     rows, table = _predictions(out / "predictions.csv")
     assert [int(r["id"]) for r in rows] == index.tolist()
     assert [r["true"] for r in rows] == [CLASSES[k] for k in labels]
-    np.testing.assert_allclose(table, proba, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(table, proba, **FLOAT32_PROBA_TOLERANCE)
 
 
 def test_metrics_json_records_the_evaluation(report, trained_run, toy_h5, test_split):
@@ -114,7 +115,7 @@ def test_ensemble_is_the_mean_of_its_members(trained_run, second_run, toy_h5, te
     second = Predictor.from_checkpoint(second_run).predict_proba(images)
     assert np.abs(first - second).max() > 1e-3  # the members really differ
     _, table = _predictions(tmp_path / "predictions.csv")
-    np.testing.assert_allclose(table, (first + second) / 2, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(table, (first + second) / 2, **FLOAT32_PROBA_TOLERANCE)
     assert metrics["evaluation"]["ensemble_size"] == 2
     assert len(metrics["evaluation"]["checkpoints"]) == 2
 

@@ -397,7 +397,7 @@ def test_predict_reads_a_bologna_challenge_folder(lens_run: Path, lens_h5: Path,
 
 
 def test_predict_rank_to_parquet_has_an_integer_rank(lens_run: Path, lens_h5: Path, tmp_path: Path):
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq  # a declared dependency: never skipped
     _, images, _ = _split(lens_h5, "test")
     np.save(tmp_path / "stack.npy", images[:5, 0])
     predict_files(lens_run, tmp_path / "stack.npy", tmp_path / "out.parquet", rank=True)

@@ -40,8 +40,11 @@ def one_thread():
 
 
 def _build(name: str, seed: int = 0, **kwargs) -> torch.nn.Module:
+    """The model with NUM_CLASSES outputs (image models: as many output as input channels)."""
     torch.manual_seed(seed)
-    kwargs = {"in_chans": 1, "num_classes": NUM_CLASSES, "img_size": SIZE, **kwargs}
+    kwargs = {"in_chans": 1, "img_size": SIZE, **kwargs}
+    outputs = kwargs["in_chans"] if model_entry(name).output == "image" else NUM_CLASSES
+    kwargs.setdefault("num_classes", outputs)
     return create_model(name, input_shapes=EXTRA_SHAPES, **kwargs)
 
 
@@ -70,6 +73,8 @@ def test_registry_entry_describes_the_model(name):
         assert isinstance(conv, torch.nn.Conv2d) and conv.in_channels == 3
         first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
         assert conv is first, f"{name}: first_conv is not the first convolution"
+    if entry.output == "image":
+        assert entry.classifier is None
     if entry.classifier is not None:
         head = modules[entry.classifier]
         linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)] or [head]
@@ -87,14 +92,19 @@ def test_registry_entry_describes_the_model(name):
 @pytest.mark.parametrize("in_chans", [1, 3])
 def test_forward_backward_finite(name, in_chans):
     model = _build(name, in_chans=in_chans).train()
-    logits = model(*_inputs(name, 2, in_chans))
-    assert logits.shape == (2, NUM_CLASSES)
+    inputs = _inputs(name, 2, in_chans)
+    logits = model(*inputs)
+    image_output = model_entry(name).output == "image"
+    assert logits.shape == ((2, in_chans, SIZE, SIZE) if image_output else (2, NUM_CLASSES))
     assert torch.isfinite(logits).all()
     if not any(p.requires_grad for p in model.parameters()):
         # stacks of separately trained members (deepgravilens) are not trained by backprop
         assert not logits.requires_grad
         return
-    F.cross_entropy(logits, torch.tensor([0, NUM_CLASSES - 1])).backward()
+    if image_output:
+        F.mse_loss(logits, torch.zeros_like(logits)).backward()
+    else:
+        F.cross_entropy(logits, torch.tensor([0, NUM_CLASSES - 1])).backward()
     for param_name, param in model.named_parameters():
         if param.requires_grad:
             assert param.grad is not None, f"{name}: no gradient for {param_name}"
@@ -337,3 +347,33 @@ def test_swin_and_vit_at_other_sizes():
         create_model("vit_tiny", img_size=101)
     with pytest.raises(ValueError, match="must divide"):
         create_model("vit_tiny", img_size=64, patch_size=7)
+
+
+# ---------------------------------------------------------------- U-Net
+
+
+@pytest.mark.parametrize("size", [(33, 47), (40, 40), (7, 9)])
+@pytest.mark.parametrize("variant", ["small", "base"])
+def test_unet_keeps_odd_and_even_shapes(size, variant):
+    model = create_model("unet", in_chans=2, num_classes=2, img_size=64, size=variant).eval()
+    x = torch.randn(3, 2, *size)
+    with torch.no_grad():
+        assert model(x).shape == x.shape
+
+
+def test_unet_is_residual_and_its_skips_carry_detail():
+    """An untrained residual U-Net starts at the identity plus a learned correction; one that
+    learns to output zeros must cancel its input through the skip path."""
+    model = create_model("unet", in_chans=1, num_classes=1, img_size=32, size="small").eval()
+    torch.nn.init.zeros_(model.out.weight)
+    torch.nn.init.zeros_(model.out.bias)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), x)
+    with pytest.raises(ValueError, match="residual"):
+        create_model("unet", in_chans=1, num_classes=3, img_size=32)
+    counts = {
+        v: sum(p.numel() for p in create_model("unet", 1, 1, 32, size=v).parameters())
+        for v in ("small", "base")
+    }
+    assert counts["small"] < 1e6 < counts["base"]

@@ -25,6 +25,7 @@ from darklens.predict.inputs import (
     iter_images,
 )
 from darklens.runs import load_checkpoint, save_checkpoint
+from tests.helpers import FLOAT32_PROBA_TOLERANCE
 
 SIDE = 12  # image side (px); > 4 so the channel axis is unambiguous
 runner = CliRunner()
@@ -254,8 +255,8 @@ def test_predict_cli_round_trip(trained_run, toy_h5, tmp_path):
     assert [r["predicted"] for r in rows] == [classes[k] for k in proba.argmax(1)]
     np.testing.assert_allclose([float(r["confidence"]) for r in rows], proba.max(1), atol=1e-9)
     expected = Predictor.from_checkpoint(trained_run).predict_proba(images)
-    np.testing.assert_allclose(proba[:4], expected[:4], rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(proba[4:], expected, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(proba[:4], expected[:4], **FLOAT32_PROBA_TOLERANCE)
+    np.testing.assert_allclose(proba[4:], expected, **FLOAT32_PROBA_TOLERANCE)
 
     again = runner.invoke(app, [*args, "--out", str(out), "--quiet"])
     assert again.exit_code == 2 and "exists" in again.output
@@ -300,7 +301,7 @@ def test_predict_ensemble_averages_and_rejects_bad_outputs(trained_run, tmp_path
     second = Predictor.from_checkpoint(other).predict_proba(images)
     assert np.abs(first - second).max() > 1e-3  # the members really differ
     got = np.array([[float(v) for k, v in r.items() if k.startswith("p_")] for r in _read_csv(out)])
-    np.testing.assert_allclose(got, (first + second) / 2, rtol=1e-7)
+    np.testing.assert_allclose(got, (first + second) / 2, **FLOAT32_PROBA_TOLERANCE)
     with pytest.raises(ValueError, match=r"must end in \.csv or \.parquet"):
         predict_files(trained_run, [tmp_path / "x.npy"], tmp_path / "p.xlsx")
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if pyarrow were not installed

@@ -17,6 +17,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _global_options(
+    max_bytes: str | None = typer.Option(
+        None,
+        "--max-bytes",
+        help="Largest allocation a file may ask for (e.g. 2G; default 8G or $DARKLENS_MAX_BYTES): "
+        "sizes declared in headers are checked against it and free memory before reading.",
+    ),
+) -> None:
+    """Deep learning on strong gravitational lensing data."""
+    from darklens.cli._common import EXIT_USER_ERROR, error_line
+    from darklens.guards import set_max_bytes
+
+    try:
+        set_max_bytes(max_bytes)
+    except ValueError as err:
+        error_line(f"--max-bytes: {err}")
+        raise typer.Exit(code=EXIT_USER_ERROR) from None
+
+
 # Modules that add commands to `app` (imported for their side effect).
 COMMAND_MODULES: tuple[str, ...] = (
     "data_cmds",

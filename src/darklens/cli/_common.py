@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from darklens.config import ConfigError
+from darklens.guards import describe_os_error, is_disk_full
 
 console = Console(stderr=True)
 P = ParamSpec("P")
@@ -25,19 +28,48 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     KeyError,
     ValueError,
 )
+EXIT_USER_ERROR = 2
+EXIT_IO_ERROR = 1
+_BARE_KEY = re.compile(r"^[A-Za-z_][\w.\-]*$")
+
+
+def error_line(message: str) -> None:
+    """Print ``error: message`` on one line to stderr; the text is never read as rich markup."""
+    text = " ".join(str(message).split()) or "unknown error"
+    console.print(
+        f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True, emoji=False
+    )
+
+
+def user_error_message(err: BaseException) -> str:
+    """The line to show for a user error (a bare ``KeyError('sha256')`` says what is missing)."""
+    if isinstance(err, KeyError):
+        key = err.args[0] if err.args else ""
+        if isinstance(key, str) and _BARE_KEY.match(key):
+            return f"missing entry {key!r}: the input is incomplete or from another version"
+        return str(key)
+    return str(err)
+
+
+def _output_of(kwargs: Mapping[str, object]) -> object:
+    return kwargs.get("out") or kwargs.get("out_dir")
 
 
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Decorator for command functions: known user errors become a one-line message, exit 2."""
+    """Decorator for command functions: known user errors become one line and exit status 2;
+    I/O errors (a full disk) one line, temporary files already removed, and exit status 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as err:
-            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-            console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
+            error_line(user_error_message(err))
+            raise typer.Exit(code=EXIT_USER_ERROR) from None
+        except OSError as err:
+            error_line(describe_os_error(err, _output_of(kwargs)))
+            code = EXIT_IO_ERROR if is_disk_full(err) else EXIT_USER_ERROR
+            raise typer.Exit(code=code) from None
 
     return wrapper
 
@@ -92,5 +124,5 @@ def skipped_table(skipped: Sequence, what: str = "file") -> Table:
     table.add_column(what)
     table.add_column("reason")
     for item in skipped:
-        table.add_row(item.path, item.reason)
+        table.add_row(escape(str(item.path)), escape(item.reason))
     return table

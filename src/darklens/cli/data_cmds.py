@@ -1,4 +1,4 @@
-"""Dataset verbs: simulate, presets, info, show."""
+"""Dataset verbs: simulate, presets, info, show, check."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from darklens.cli import app
@@ -67,7 +68,8 @@ def simulate(
     """Simulate a dataset into one HDF5 file: substructure (no_sub / cdm / axion), lens
     finding (non_lens / lens) or lensed transients (no_lens / galaxy_lens / lensed_sn_ia /
     lensed_sn_cc), depending on the preset."""
-    from darklens.simulate.api import image_count, resolve_config
+    from darklens.guards import human_bytes
+    from darklens.simulate.api import check_simulation_fits, image_count, resolve_config
     from darklens.simulate.api import simulate as run_simulation
 
     cfg = resolve_config(
@@ -78,6 +80,13 @@ def simulate(
     if lens_fraction is not None:
         lens_fractions = parse_fractions(lens_fraction, "--lens-fraction")
     total = image_count(cfg, n, n_per_class, lens_fractions)
+    size = check_simulation_fits(cfg, total, out)
+    if not quiet:
+        Console(stderr=True).print(
+            f"simulating {total:,} images into {out} (about {human_bytes(size)})",
+            highlight=False,
+            markup=False,
+        )
     with counting_bar(f"simulate {cfg.preset}", total, enabled=not quiet) as advance:
         result = run_simulation(
             cfg,
@@ -94,8 +103,73 @@ def simulate(
             progress=advance,
         )
     out_console.print(
-        f"wrote {result.n_images:,} images to [bold]{result.path}[/] in {result.seconds:.1f} s "
+        f"wrote {result.n_images:,} images to [bold]{escape(str(result.path))}[/] in "
+        f"{result.seconds:.1f} s "
         f"({result.images_per_second:,.0f} images/s)"
+    )
+    warn_empty_classes(result.path)
+
+
+def warn_empty_classes(path: Path) -> None:
+    """Print a warning for each split of a dataset that lacks some class."""
+    from darklens.data.h5 import LensDataset, empty_class_warnings
+
+    with LensDataset(path) as ds:
+        lines = empty_class_warnings(ds.labels, ds.split_codes, ds.class_names, ds.split_names)
+    for line in lines:
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+
+
+@app.command()
+@user_errors
+def check(
+    path: Path = typer.Argument(..., help="A dataset (.h5), .npy file or checkpoint."),
+) -> None:
+    """Check a file and report every problem found (exit status 2 if there is any).
+
+    Datasets: layout, counts, label range and type, split codes, truth and input columns,
+    NaN or infinite pixels; warnings for splits without some class. ``.npy`` files: readable
+    without running their pickle. Checkpoints (run folder or ``.json``): complete and matching
+    their weights.
+    """
+    problems, warnings = _check_problems(path)
+    for line in warnings:
+        out_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    for line in problems:
+        out_console.print(f"[bold red]problem:[/] {escape(line)}", highlight=False)
+    if problems:
+        raise typer.Exit(code=2)
+    out_console.print(f"{path}: no problems found", highlight=False, markup=False)
+
+
+def _check_problems(path: Path) -> tuple[list[str], list[str]]:
+    if not path.exists():
+        raise FileNotFoundError(f"no file or folder at {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        from darklens.data.h5 import check_dataset_file
+
+        found = check_dataset_file(path)
+        return list(found.problems), list(found.warnings)
+    if suffix == ".npy":
+        from darklens.data.safe_pickle import NpyReadError, load_npy_safely
+
+        try:
+            load_npy_safely(path)
+        except NpyReadError as err:
+            return [err.reason], []
+        return [], []
+    if path.is_dir() or suffix in (".json", ".safetensors"):
+        from darklens.runs import load_checkpoint
+
+        try:
+            load_checkpoint(path)
+        except (ValueError, KeyError, OSError) as err:
+            return [str(err)], []
+        return [], []
+    raise ValueError(
+        f"cannot check {path}: expected a dataset (.h5), a .npy file, a run folder or a "
+        "checkpoint (.json)"
     )
 
 
@@ -150,4 +224,4 @@ def show(
     from darklens.data.gallery import write_gallery
 
     written = write_gallery(path, out, per_class=per_class, split=split, seed=seed)
-    out_console.print(f"wrote {written}")
+    out_console.print(f"wrote {written}", markup=False)

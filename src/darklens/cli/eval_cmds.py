@@ -17,6 +17,7 @@ from darklens.cli._common import (
     SkipBadOption,
     user_errors,
 )
+from darklens.cli.progress import counting_bar, staged_bars
 
 EXPORT_FORMATS = ("onnx",)
 
@@ -36,6 +37,14 @@ TtaOption = Annotated[
 ]
 BatchOption = Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")]
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")]
+AllowMismatchOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mismatch",
+        help="Score data whose bands, pixel scale or flux units differ from the training set's "
+        "(refused by default).",
+    ),
+]
 
 
 def _fmt(value: Any) -> str:
@@ -91,6 +100,7 @@ def evaluate_cmd(
             "checkpoint's validated threshold).",
         ),
     ] = None,
+    allow_mismatch: AllowMismatchOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Evaluate checkpoints on a dataset split: metrics table, report.html, metrics.json.
@@ -101,22 +111,24 @@ def evaluate_cmd(
     """
     from darklens.evaluate.run import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(
-        checkpoint,
-        data,
-        out,
-        split=split,
-        tta=tta,
-        batch_size=batch_size,
-        device=device,
-        which=which,
-        progress=not quiet,
-        threshold=threshold,
-        lens_rate=lens_rate,
-    )
+    with staged_bars(not quiet) as progress:
+        metrics = evaluate_checkpoint(
+            checkpoint,
+            data,
+            out,
+            split=split,
+            tta=tta,
+            batch_size=batch_size,
+            device=device,
+            which=which,
+            progress=progress,
+            threshold=threshold,
+            lens_rate=lens_rate,
+            allow_mismatch=allow_mismatch,
+        )
     console = Console()
     console.print(_metrics_table(metrics))
-    console.print(f"report: {out / 'report.html'}", highlight=False)
+    console.print(f"report: {out / 'report.html'}", highlight=False, markup=False)
 
 
 @app.command("predict")
@@ -153,13 +165,16 @@ def predict_cmd(
             "column.",
         ),
     ] = False,
+    allow_mismatch: AllowMismatchOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Predict class probabilities for image files; one table row per image.
 
     A Bologna lens-finding challenge folder (holding Public/Band1...) given alone is read as its
     multi-band images, one row per challenge ID; --mask-value / --mask-fill set how its masked
-    pixels are filled, as in `darklens import-lensfind`.
+    pixels are filled, as in `darklens import-lensfind`; its bands are put in the model's band
+    order. Inputs whose bands, pixel scale (FITS WCS) or flux units differ from the training
+    data are refused unless --allow-mismatch. FITS inputs with a WCS get ra_deg/dec_deg columns.
     """
     from darklens.data.bologna import parse_mask_fill
     from darklens.predict.batch import predict_files
@@ -169,29 +184,33 @@ def predict_cmd(
 
     def report_skip(item: Any) -> None:
         skipped.append(item)
-        errors.print(f"skipped {item.source}: {item.reason}", highlight=False, soft_wrap=True)
+        errors.print(
+            f"skipped {item.source}: {item.reason}", highlight=False, soft_wrap=True, markup=False
+        )
 
-    rows = predict_files(
-        checkpoint,
-        inputs,
-        out,
-        tta=tta,
-        batch_size=batch_size,
-        device=device,
-        skip_bad=skip_bad,
-        split=split,
-        npz_key=key,
-        recursive=recursive,
-        which=which,
-        overwrite=overwrite,
-        rank=rank,
-        on_skip=report_skip,
-        progress=not quiet,
-        mask_value=mask_value,
-        mask_fill=None if mask_fill is None else parse_mask_fill(mask_fill),
-    )
+    with counting_bar("predicting", None, enabled=not quiet) as advance:
+        rows = predict_files(
+            checkpoint,
+            inputs,
+            out,
+            tta=tta,
+            batch_size=batch_size,
+            device=device,
+            skip_bad=skip_bad,
+            split=split,
+            npz_key=key,
+            recursive=recursive,
+            which=which,
+            overwrite=overwrite,
+            rank=rank,
+            on_skip=report_skip,
+            progress=advance,
+            mask_value=mask_value,
+            mask_fill=None if mask_fill is None else parse_mask_fill(mask_fill),
+            allow_mismatch=allow_mismatch,
+        )
     note = f" ({len(skipped)} bad input(s) skipped)" if skipped else ""
-    Console().print(f"wrote {rows} rows to {out}{note}", highlight=False)
+    Console().print(f"wrote {rows} rows to {out}{note}", highlight=False, markup=False)
 
 
 @app.command("export-model")

@@ -17,6 +17,7 @@ from darklens.cli._common import (
     skipped_table,
     user_errors,
 )
+from darklens.cli.progress import staged_bars
 from darklens.data.deeplense import CLASS_NAMES, ImportReport, export_deeplense, import_deeplense
 
 EXPORT_LAYOUTS = {"deeplense": export_deeplense}
@@ -44,7 +45,10 @@ def import_cmd(
     overwrite: OverwriteDatasetOption = False,
 ) -> None:
     """Import DeepLense .npy folders into one darklens dataset file."""
-    report = import_deeplense(directory, out, skip_bad=skip_bad, overwrite=overwrite)
+    with staged_bars() as progress:
+        report = import_deeplense(
+            directory, out, skip_bad=skip_bad, overwrite=overwrite, progress=progress
+        )
     _print_report(report)
 
 
@@ -63,4 +67,4 @@ def export_cmd(
     if layout not in EXPORT_LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; available: {', '.join(EXPORT_LAYOUTS)}")
     written = EXPORT_LAYOUTS[layout](dataset, out, split=split, overwrite=overwrite)
-    Console().print(f"wrote {written} images to {out} ({layout} layout)")
+    Console().print(f"wrote {written} images to {out} ({layout} layout)", markup=False)

@@ -21,6 +21,7 @@ from darklens.cli._common import (
     user_errors,
 )
 from darklens.cli.data_cmds import parse_fractions
+from darklens.cli.progress import staged_bars
 from darklens.data.lensfind_folders import CLASS_NAMES
 
 LAYOUTS = ("bologna", "deeplense")
@@ -107,28 +108,30 @@ def import_lensfind_cmd(
     if layout == "bologna":
         from darklens.data.bologna import MASK_VALUE, import_bologna, parse_mask_fill
 
-        report = import_bologna(
-            directory,
-            out,
-            csv=csv,
-            split="test" if split == "test" else parse_fractions(split or "0.8,0.1,0.1"),
-            seed=seed,
-            mask_value=MASK_VALUE if mask_value is None else mask_value,
-            mask_fill="zero" if mask_fill is None else parse_mask_fill(mask_fill),
-            skip_bad=skip_bad,
-            overwrite=overwrite,
-            progress=not quiet,
-        )
+        with staged_bars(not quiet) as progress:
+            report = import_bologna(
+                directory,
+                out,
+                csv=csv,
+                split="test" if split == "test" else parse_fractions(split or "0.8,0.1,0.1"),
+                seed=seed,
+                mask_value=MASK_VALUE if mask_value is None else mask_value,
+                mask_fill="zero" if mask_fill is None else parse_mask_fill(mask_fill),
+                skip_bad=skip_bad,
+                overwrite=overwrite,
+                progress=progress,
+            )
     else:
         from darklens.data.lensfind_folders import import_lensfind_folders
 
-        report = import_lensfind_folders(
-            directory,
-            out,
-            val_fraction=0.1 if val_fraction is None else val_fraction,
-            seed=seed,
-            skip_bad=skip_bad,
-            overwrite=overwrite,
-            progress=not quiet,
-        )
+        with staged_bars(not quiet) as progress:
+            report = import_lensfind_folders(
+                directory,
+                out,
+                val_fraction=0.1 if val_fraction is None else val_fraction,
+                seed=seed,
+                skip_bad=skip_bad,
+                overwrite=overwrite,
+                progress=progress,
+            )
     _print_report(report, layout)

@@ -18,6 +18,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -95,6 +96,7 @@ def counting_bar(
 ) -> Iterator[Callable[[int], None]]:
     """A bar with a rate column; yields ``advance(n)`` for a library function's ``progress``."""
     bar = Progress(
+        SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -113,3 +115,29 @@ def counting_bar(
             bar.update(task, rate=f"{done / elapsed:,.0f} img/s" if elapsed else "")
 
         yield advance
+
+
+@contextmanager
+def staged_bars(enabled: bool = True) -> Iterator[Callable[[str, int, int | None], None]]:
+    """Yields a :data:`darklens.progress.Progress` callable: a transient bar per stage (a
+    spinner with a count when the stage's total is unknown)."""
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not enabled,
+    )
+    tasks: dict[str, Any] = {}
+    with bar:
+
+        def report(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(escape(stage), total=total)
+            if done:
+                bar.advance(tasks[stage], done)
+
+        yield report

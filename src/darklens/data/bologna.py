@@ -53,12 +53,13 @@ from darklens.data.lensfind_folders import (
     CLASS_NAMES,
     ImageSource,
     check_fractions,
-    progress_bar,
     screen_images,
     split_counts,
     stratified_split,
     write_images,
 )
+from darklens.guards import require_regular_file
+from darklens.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,10 @@ def read_band(path: Path) -> np.ndarray:
     from astropy.io import fits
 
     try:
+        require_regular_file(path)  # a named pipe would hang fits.open
+    except (OSError, ValueError) as err:
+        raise BadInputFile(path, str(err)) from None
+    try:
         with fits.open(path, memmap=False) as hdus:
             data = next((np.array(h.data) for h in hdus if h.is_image and h.data is not None), None)
     except Exception as err:  # astropy raises OSError, ValueError, VerifyError... when damaged
@@ -523,7 +528,7 @@ def import_bologna(
     mask_fill: MaskFill = "zero",
     skip_bad: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
 ) -> BolognaImportReport:
     """Convert a labelled Bologna challenge folder into one darklens dataset file.
 
@@ -548,51 +553,50 @@ def import_bologna(
     if not ids:
         raise BolognaError(f"no image of {bands.public} has every band and a label")
     sources = _sources(bands, table, ids, mask_value, mask_fill)
-    with progress_bar(progress) as bar:
-        kept, bad, shape = screen_images(sources, skip_bad, bar)
-        id_of = {source.key: image_id for source, image_id in zip(sources, ids, strict=True)}
-        kept_ids = np.array([id_of[s.key] for s in kept], dtype=np.int64)
-        labels = np.array([s.label for s in kept], dtype=np.int64)
-        codes = stratified_split(labels, fractions, seed)
-        order = np.argsort(table.ids)
-        row_index = order[np.searchsorted(table.ids, kept_ids, sorter=order)]
-        extra_truth = {name: column[row_index] for name, column in table.truth.items()}
-        extra_truth[ID_COLUMN] = kept_ids
-        skipped = [*problems, *bad]
-        channels = bands.survey.bands
-        manifest = {
-            "source": "bologna-import",
-            "root": str(bands.public.parent.resolve()),
-            "labels": str(table.path.resolve()),
-            "survey": bands.survey.name,
-            "channels": list(channels),
-            "channel_order": ", ".join(
-                f"channel {k} = Band{k + 1} ({bands.survey.prefix} {band})"
-                for k, band in enumerate(channels)
-            ),
-            "mask_value": mask_value,
-            "mask_fill": mask_fill,
-            "split_fractions": list(fractions),
-            "seed": seed,
-            "ignored_columns": list(table.ignored_columns),
-            "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
-            "darklens_version": __version__,
-        }
-        columns = {name: ((), "float64") for name in table.truth}
-        columns[ID_COLUMN] = ((), "int64")
-        columns[MASKED_COLUMN] = ((), "int64")
-        write_images(
-            out,
-            kept,
-            shape,
-            codes,
-            class_names=CLASS_NAMES,
-            manifest=manifest,
-            truth_columns=columns,
-            extra_truth=extra_truth,
-            overwrite=overwrite,
-            bar=bar,
-        )
+    kept, bad, shape = screen_images(sources, skip_bad, progress)
+    id_of = {source.key: image_id for source, image_id in zip(sources, ids, strict=True)}
+    kept_ids = np.array([id_of[s.key] for s in kept], dtype=np.int64)
+    labels = np.array([s.label for s in kept], dtype=np.int64)
+    codes = stratified_split(labels, fractions, seed)
+    order = np.argsort(table.ids)
+    row_index = order[np.searchsorted(table.ids, kept_ids, sorter=order)]
+    extra_truth = {name: column[row_index] for name, column in table.truth.items()}
+    extra_truth[ID_COLUMN] = kept_ids
+    skipped = [*problems, *bad]
+    channels = bands.survey.bands
+    manifest = {
+        "source": "bologna-import",
+        "root": str(bands.public.parent.resolve()),
+        "labels": str(table.path.resolve()),
+        "survey": bands.survey.name,
+        "channels": list(channels),
+        "channel_order": ", ".join(
+            f"channel {k} = Band{k + 1} ({bands.survey.prefix} {band})"
+            for k, band in enumerate(channels)
+        ),
+        "mask_value": mask_value,
+        "mask_fill": mask_fill,
+        "split_fractions": list(fractions),
+        "seed": seed,
+        "ignored_columns": list(table.ignored_columns),
+        "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
+        "darklens_version": __version__,
+    }
+    columns = {name: ((), "float64") for name in table.truth}
+    columns[ID_COLUMN] = ((), "int64")
+    columns[MASKED_COLUMN] = ((), "int64")
+    write_images(
+        out,
+        kept,
+        shape,
+        codes,
+        class_names=CLASS_NAMES,
+        manifest=manifest,
+        truth_columns=columns,
+        extra_truth=extra_truth,
+        overwrite=overwrite,
+        progress=progress,
+    )
     with LensDataset(out) as written:
         masked = written.truth(MASKED_COLUMN)
     return BolognaImportReport(

@@ -13,10 +13,10 @@ lensed-transient simulator). Images and light curves are stored as released (Dee
 preprocessing, not raw fluxes).
 
 ``ims`` and ``lcs`` are numeric and read with ``allow_pickle=False``. ``mds`` needs pickle: it
-is read with a restricted unpickler that rebuilds only plain containers, numbers, strings and
-numpy arrays/scalars and refuses every other global before calling it. Metadata keys whose value
-is a finite real number in every example become truth columns ``md_<key>`` (snake-cased); the
-others are listed in the report.
+is read by the pickle-free stack machine of :mod:`darklens.data.safe_pickle`, which builds only
+plain containers, numbers, strings and numeric numpy arrays/scalars and refuses every global.
+Metadata keys whose value is a finite real number in every example become truth columns
+``md_<key>`` (snake-cased); the others are listed in the report.
 
 Duplicates: the release was augmented 8× by rotation and mirroring *before* its split, so the
 same lens can sit in train and test. Each image gets a key that all of its 8 dihedral views
@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import pickle
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +43,8 @@ from darklens import __version__
 from darklens.data.deeplense import LayoutError
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
 from darklens.data.lensfind_folders import check_fractions, stratified_split
-from darklens.data.safe_pickle import NUMPY_PICKLE_GLOBALS, NpyReadError, UnsafePickleError
+from darklens.data.safe_pickle import NpyReadError, load_pickled_npy
+from darklens.guards import require_regular_file
 
 CLASS_NAMES = ("no_lens", "galaxy_lens", "lensed_sn_ia", "lensed_sn_cc")
 SUBSETS = {
@@ -60,17 +59,6 @@ GROUPS = (1, 2, 3, 4)
 ROUND_DECIMALS = 5
 _FILE = re.compile(r"^GROUP_(?P<group>\d+)_(?P<kind>ims|lcs|mds)_(?P<t>\d+)\.npy$")
 _BLOCK = 1024
-# Beyond numpy's array/scalar constructors (safe_pickle), metadata may hold these containers.
-_METADATA_GLOBALS: dict[tuple[str, str], Any] = {
-    **NUMPY_PICKLE_GLOBALS,
-    ("collections", "OrderedDict"): OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-}
-_HEADER_READERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
 
 
 class DeepGraviLensError(ValueError):
@@ -103,50 +91,22 @@ class DeepGraviLensReport:
 
 
 # -- safe metadata reading -----------------------------------------------------------------------
-class _MetadataUnpickler(pickle.Unpickler):
-    """Rebuilds plain containers, numbers, strings and numpy arrays; refuses anything else."""
-
-    def __init__(self, file: IO[bytes], path: Path) -> None:
-        super().__init__(file, encoding="latin1")
-        self._path = path
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _METADATA_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(self._path, f"{module}.{name}") from None
-
-
 def load_metadata(path: str | Path) -> list[dict[str, Any]]:
     """The per-example metadata dicts of an ``mds`` file, read without running its pickle.
 
-    Accepts an object array of dicts or one pickled list/array of dicts. Raises
-    :class:`UnsafePickleError` for any other global and :class:`NpyReadError` when unreadable.
+    Accepts an object array of dicts or one pickled list/array of dicts, rebuilt by the stack
+    machine of :mod:`darklens.data.safe_pickle` (plain containers, numbers, strings, numpy
+    arrays and scalars). Raises :class:`UnsafePickleError` for any global and
+    :class:`NpyReadError` when unreadable or of another structure.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as fp:
-            try:
-                version = np.lib.format.read_magic(fp)
-                shape, _, dtype = _HEADER_READERS[version](fp)
-            except (ValueError, KeyError) as err:
-                raise NpyReadError(path, f"not a readable .npy file ({err})") from None
-            if not dtype.hasobject:
-                raise NpyReadError(path, f"expected pickled dicts (object array), found {dtype}")
-            try:
-                payload = _MetadataUnpickler(fp, path).load()
-            except NpyReadError:
-                raise
-            except Exception as err:  # a malformed pickle fails in many ways: all mean corrupt
-                raise NpyReadError(
-                    path, f"corrupt pickled payload ({type(err).__name__}: {err})"
-                ) from None
-    except OSError as err:
-        raise NpyReadError(path, f"cannot read file: {err.strerror or err}") from err
-    items = payload.ravel().tolist() if isinstance(payload, np.ndarray) else payload
+    payload = load_pickled_npy(path)
+    items = list(payload.ravel()) if isinstance(payload, np.ndarray) else payload
+    if not isinstance(items, (list, tuple)):
+        raise NpyReadError(path, "expected one metadata dict per example")
     if len(items) == 1 and isinstance(items[0], (list, tuple, np.ndarray)):
-        items = list(items[0])
-    if not isinstance(items, (list, tuple)) or not all(isinstance(d, Mapping) for d in items):
+        items = list(np.ravel(items[0])) if isinstance(items[0], np.ndarray) else list(items[0])
+    if not all(isinstance(d, Mapping) for d in items):
         raise NpyReadError(path, "expected one metadata dict per example")
     return [dict(d) for d in items]
 
@@ -218,6 +178,7 @@ def find_group_files(folder: Path) -> tuple[int, dict[tuple[int, str], Path]]:
 
 def _load_numeric(path: Path) -> np.ndarray:
     try:
+        require_regular_file(path)  # a named pipe would hang np.load
         return np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as err:
         raise NpyReadError(path, f"not a numeric .npy array ({err})") from None

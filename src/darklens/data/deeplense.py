@@ -30,21 +30,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress
 
 from darklens import __version__
+from darklens._atomic import atomic_output
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter, LensDataset
 from darklens.data.safe_pickle import NpyReadError, load_npy_safely
+from darklens.guards import OutsideFolderError, resolve_within
+from darklens.progress import Progress, stage_counter
 
 CLASS_NAMES: tuple[str, ...] = ("no_sub", "cdm", "axion")
 CLASS_ALIASES: dict[str, str] = {
-    "no": "no_sub", "no_sub": "no_sub", "none": "no_sub",
-    "cdm": "cdm", "sphere": "cdm", "subhalo": "cdm",
-    "axion": "axion", "vort": "axion", "vortex": "axion",
+    "no": "no_sub",
+    "no_sub": "no_sub",
+    "none": "no_sub",
+    "cdm": "cdm",
+    "sphere": "cdm",
+    "subhalo": "cdm",
+    "axion": "axion",
+    "vort": "axion",
+    "vortex": "axion",
 }
 SPLIT_ALIASES: dict[str, str] = {
-    "train": "train", "val": "val", "validation": "val", "test": "test",
+    "train": "train",
+    "val": "val",
+    "validation": "val",
+    "test": "test",
 }
 MAX_CHANNELS = 4
 MASS_COLUMN = "axion_mass_ev"
@@ -263,6 +273,7 @@ def discover_files(root: str | Path) -> tuple[str, list[SourceFile]]:
         raise FileNotFoundError(f"no folder at {root}")
     if not root.is_dir():
         raise LayoutError(f"{root} is a file; point at the folder that holds the class folders")
+    check_export_complete(root)
     _reject_loose_images(root)
     layout, groups = _split_groups(root)
     files = []
@@ -283,10 +294,10 @@ def discover_files(root: str | Path) -> tuple[str, list[SourceFile]]:
 
 # -- import ----------------------------------------------------------------------------------------
 def _check_files(
-    files: Sequence[SourceFile], skip_bad: bool, progress: Progress
+    files: Sequence[SourceFile], skip_bad: bool, progress: Progress | None
 ) -> tuple[list[SourceFile], list[SkippedFile], tuple[int, ...]]:
     """First pass: read and validate every file; returns the good ones and their common shape."""
-    task = progress.add_task("checking files", total=len(files))
+    advance = stage_counter(progress, "checking files", len(files))
     good: list[tuple[SourceFile, tuple[int, ...]]] = []
     skipped: list[SkippedFile] = []
     for source in files:
@@ -297,7 +308,7 @@ def _check_files(
             if not skip_bad:
                 raise
             skipped.append(SkippedFile(source.relative, err.reason))
-        progress.advance(task)
+        advance(1)
     if not good:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
         raise ValueError(f"no valid images: all {len(files)} files were skipped ({reasons} ...)")
@@ -336,9 +347,10 @@ def import_deeplense(
     *,
     skip_bad: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Convert a DeepLense folder tree into one darklens dataset file.
+    """Convert a DeepLense folder tree into one darklens dataset file (``progress``: see
+    :mod:`darklens.progress`).
 
     Splits come from the folder names (everything is ``train`` when there are no split
     folders). Truth columns: ``axion_mass_ev`` (eV, NaN for plain images) and ``source_index``
@@ -352,39 +364,40 @@ def import_deeplense(
         raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite)")
     layout, files = discover_files(root)
     columns = {MASS_COLUMN: ((), "float64"), SOURCE_COLUMN: ((), "int64")}
-    console = Console(stderr=True)
-    with Progress(console=console, disable=not progress, transient=True) as bar:
-        kept, skipped, shape = _check_files(files, skip_bad, bar)
-        manifest = {
-            "source": "deeplense-import",
-            "root": str(root.resolve()),
-            "layout": layout,
-            "files": len(kept),
-            "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
-            "source_files": [f.relative for f in kept],
-            "darklens_version": __version__,
-        }
-        task = bar.add_task("writing dataset", total=len(kept))
-        with DatasetWriter(
-            out, n=len(kept), image_shape=shape, class_names=CLASS_NAMES, manifest=manifest,
-            truth_columns=columns, overwrite=overwrite,
-        ) as writer:
-            for start in range(0, len(kept), WRITE_BLOCK):
-                block = kept[start : start + WRITE_BLOCK]
-                images, masses = zip(
-                    *(read_deeplense_file(f.path) for f in block), strict=True
-                )
-                writer.write(
-                    start,
-                    np.stack(images),
-                    np.array([f.label for f in block], dtype=np.int64),
-                    np.array([f.split for f in block], dtype=np.uint8),
-                    {
-                        MASS_COLUMN: np.array(masses, dtype=np.float64),
-                        SOURCE_COLUMN: np.arange(start, start + len(block), dtype=np.int64),
-                    },
-                )
-                bar.advance(task, len(block))
+    kept, skipped, shape = _check_files(files, skip_bad, progress)
+    manifest = {
+        "source": "deeplense-import",
+        "root": str(root.resolve()),
+        "layout": layout,
+        "files": len(kept),
+        "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
+        "source_files": [f.relative for f in kept],
+        "darklens_version": __version__,
+    }
+    advance = stage_counter(progress, "writing dataset", len(kept))
+    with DatasetWriter(
+        out,
+        n=len(kept),
+        image_shape=shape,
+        class_names=CLASS_NAMES,
+        manifest=manifest,
+        truth_columns=columns,
+        overwrite=overwrite,
+    ) as writer:
+        for start in range(0, len(kept), WRITE_BLOCK):
+            block = kept[start : start + WRITE_BLOCK]
+            images, masses = zip(*(read_deeplense_file(f.path) for f in block), strict=True)
+            writer.write(
+                start,
+                np.stack(images),
+                np.array([f.label for f in block], dtype=np.int64),
+                np.array([f.split for f in block], dtype=np.uint8),
+                {
+                    MASS_COLUMN: np.array(masses, dtype=np.float64),
+                    SOURCE_COLUMN: np.arange(start, start + len(block), dtype=np.int64),
+                },
+            )
+            advance(len(block))
     return ImportReport(out, layout, shape, _counts(kept), tuple(skipped))
 
 
@@ -411,26 +424,55 @@ def _export_masses(ds: LensDataset) -> np.ndarray:
     return masses
 
 
-def _remove_previous_export(out_dir: Path) -> None:
-    """Delete the files and folders that a previous export listed in its marker."""
-    marker = out_dir / EXPORT_MARKER
+def _read_export_marker(folder: Path) -> dict:
+    marker = folder / EXPORT_MARKER
     try:
         record = json.loads(marker.read_text())
-        listed = [Path(p) for p in record["files"] + record["folders"]]
+        if not isinstance(record, dict):
+            raise TypeError("not a JSON object")
+        record["files"], record["folders"]  # noqa: B018 - both must be present
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{marker} is unreadable ({err}); empty {out_dir} by hand") from None
-    for relative in listed:
-        if relative.is_absolute() or ".." in relative.parts:
-            raise ValueError(f"{marker} lists {relative}, outside {out_dir}; empty it by hand")
-    for relative in listed:
-        target = out_dir / relative
-        if target.is_file():
+        raise ValueError(f"{marker} is unreadable ({err}); empty {folder} by hand") from None
+    return record
+
+
+def _remove_previous_export(out_dir: Path) -> None:
+    """Delete the files and folders that a previous export listed in its marker.
+
+    Every listed path is resolved (symlinks of its folders too) and must stay inside
+    ``out_dir`` before anything is deleted; a link itself is removed, never its target.
+    """
+    marker = out_dir / EXPORT_MARKER
+    record = _read_export_marker(out_dir)
+    try:
+        listed = [resolve_within(out_dir, p) for p in record["files"] + record["folders"]]
+    except (OutsideFolderError, TypeError) as err:
+        raise ValueError(
+            f"{marker} lists a path outside {out_dir} ({err}); empty it by hand"
+        ) from None
+    for target in listed:
+        if target.is_symlink() or target.is_file():
             target.unlink()
-    for relative in sorted(listed, key=lambda p: -len(p.parts)):
-        target = out_dir / relative
-        if target.is_dir() and not any(target.iterdir()):
+    for target in sorted(listed, key=lambda p: -len(p.parts)):
+        if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
             target.rmdir()
     marker.unlink()
+
+
+def check_export_complete(root: Path) -> None:
+    """Raise LayoutError if ``root`` is a darklens export that never finished (its marker lacks
+    ``complete: true``, written last)."""
+    if not (root / EXPORT_MARKER).is_file():
+        return
+    try:
+        complete = json.loads((root / EXPORT_MARKER).read_text()).get("complete") is True
+    except (OSError, ValueError, AttributeError):
+        complete = False
+    if not complete:
+        raise LayoutError(
+            f"{root} is an unfinished darklens export (its {EXPORT_MARKER} is not marked "
+            "complete: the export was interrupted or failed): export it again"
+        )
 
 
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -453,13 +495,15 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 def _save_image(path: Path, image: np.ndarray, mass: float) -> None:
+    """Write one image file atomically (a temporary file renamed into place)."""
     pixels = image[0] if image.shape[0] == 1 else image
-    if np.isfinite(mass):
-        pair = np.empty(2, dtype=object)
-        pair[0], pair[1] = pixels, float(mass)
-        np.save(path, pair, allow_pickle=True)
-    else:
-        np.save(path, pixels)
+    with atomic_output(path) as handle:
+        if np.isfinite(mass):
+            pair = np.empty(2, dtype=object)
+            pair[0], pair[1] = pixels, float(mass)
+            np.save(handle, pair, allow_pickle=True)
+        else:
+            np.save(handle, pixels)
 
 
 def export_deeplense(
@@ -477,7 +521,9 @@ def export_deeplense(
     array ``[image, mass_eV]`` (read by the community loaders with ``np.load(allow_pickle=True)``
     and by :func:`import_deeplense` safely). A hidden ``.darklens-export.json`` lists the files
     so that ``overwrite=True`` can replace an earlier export; folders darklens did not write are
-    never overwritten. Returns the number of images written.
+    never overwritten, and no path may lead outside ``out_dir`` (symlinks are resolved). Each
+    file is written atomically and the marker is marked ``complete`` last; importing an export
+    that is not complete is refused. Returns the number of images written.
     """
     if split != "all" and split not in SPLIT_NAMES:
         raise ValueError(f"unknown split {split!r}; choose all, {', '.join(SPLIT_NAMES)}")
@@ -504,12 +550,20 @@ def export_deeplense(
             "folders": created,
             "files": relative,
         }
-        # Written first, so that even an interrupted export can be replaced with overwrite=True.
-        (out_dir / EXPORT_MARKER).write_text(json.dumps(marker))
+        # Written first (incomplete), so that even an interrupted export can be replaced with
+        # overwrite=True; marked complete last, and import refuses an export that is not.
+        _write_marker(out_dir, {**marker, "complete": False})
         for folder in created:
-            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            resolve_within(out_dir, folder).mkdir(parents=True, exist_ok=True)
         for start in range(0, indices.size, WRITE_BLOCK):
             block = indices[start : start + WRITE_BLOCK]
             for offset, image in enumerate(ds.images(block)):
-                _save_image(out_dir / relative[start + offset], image, masses[block[offset]])
+                target = resolve_within(out_dir, relative[start + offset])
+                _save_image(target, image, masses[block[offset]])
+        _write_marker(out_dir, {**marker, "complete": True})
     return int(indices.size)
+
+
+def _write_marker(out_dir: Path, record: dict) -> None:
+    with atomic_output(out_dir / EXPORT_MARKER) as handle:
+        handle.write(json.dumps(record).encode())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import h5py
 import numpy as np
 
 from darklens._atomic import AtomicWriter
+from darklens.guards import check_allocation, require_regular_file
 
 FORMAT = "darklens-dataset"
 FORMAT_VERSION = 1
@@ -64,7 +66,34 @@ class DatasetWriter(AtomicWriter):
         self.n = n
         self.class_names = list(class_names)
         # No timestamps and a fixed library-version range: the same data gives the same file bytes.
-        self._file = h5py.File(self.partial, "w", libver=("v110", "v110"))
+        try:
+            # No chunk cache: image data reaches the disk inside write(), so a full disk raises
+            # there instead of in h5py's destructors (which only print, then crash at exit).
+            self._file = h5py.File(self.partial, "w", libver=("v110", "v110"), rdcc_nbytes=0)
+        except BlockingIOError:
+            raise FileExistsError(
+                f"{self.path} is being written by another process ({self.partial.name} is "
+                "locked): wait for it to finish or choose another output"
+            ) from None
+        try:
+            self._layout(
+                image_shape, manifest, truth_columns, extra_inputs, chunk_images, compression
+            )
+        except BaseException:  # e.g. no space for the early-allocated images: leave nothing
+            self.abort()
+            raise
+        self._written = np.zeros(n, dtype=bool)
+
+    def _layout(
+        self,
+        image_shape: Sequence[int],
+        manifest: Mapping[str, Any] | None,
+        truth_columns: Mapping[str, tuple[tuple[int, ...], str]] | None,
+        extra_inputs: Mapping[str, tuple[int, ...]] | None,
+        chunk_images: int,
+        compression: str | None,
+    ) -> None:
+        n = self.n
         chunk = (min(chunk_images, n), *image_shape)
         self._file.create_dataset(
             "images",
@@ -100,7 +129,6 @@ class DatasetWriter(AtomicWriter):
         attrs["class_names"] = json.dumps(self.class_names)
         attrs["split_names"] = json.dumps(list(SPLIT_NAMES))
         attrs["manifest"] = json.dumps(dict(manifest or {}), default=_json_default)
-        self._written = np.zeros(n, dtype=bool)
 
     def write(
         self,
@@ -113,6 +141,21 @@ class DatasetWriter(AtomicWriter):
     ) -> None:
         """Write images ``start .. start+len(images)`` with labels, split codes, truth and any
         declared extra inputs (each must be written for every image)."""
+        try:
+            self._write(start, images, labels, split, truth, inputs)
+        except OSError:  # the disk is full or the file too large: nothing more will be kept
+            self._detach_disk()
+            raise
+
+    def _write(
+        self,
+        start: int,
+        images: np.ndarray,
+        labels: np.ndarray,
+        split: np.ndarray,
+        truth: Mapping[str, np.ndarray] | None,
+        inputs: Mapping[str, np.ndarray] | None,
+    ) -> None:
         stop = start + len(images)
         if start < 0 or stop > self.n:
             raise IndexError(f"block {start}:{stop} is outside the dataset of {self.n} images")
@@ -141,16 +184,46 @@ class DatasetWriter(AtomicWriter):
     def close(self) -> Path:
         """Finish the file and move it into place; raise if any image was never written."""
         missing = int((~self._written).sum())
-        self._file.close()
+        try:
+            self._file.close()
+        except BaseException:  # a full disk can fail the final flush: leave no .partial
+            self._discard()
+            raise
         if missing:
             self._discard()
             raise RuntimeError(f"{missing} of {self.n} images were never written; nothing saved")
         return self._publish()
 
     def abort(self) -> None:
-        if self._file.id.valid:
+        self._abort_then_discard(self._close_after_failure)
+
+    def _close_after_failure(self) -> None:
+        """Close the half-written file without letting HDF5 retry failed writes.
+
+        After a write error (full disk, file size limit) HDF5 still flushes its caches on close,
+        fails again, and h5py retries in every destructor: hundreds of error lines and a crash at
+        exit. Pointing the file's descriptor at /dev/null first lets the flush succeed harmlessly;
+        the ``.partial`` file is deleted right after.
+        """
+        if not self._file.id.valid:
+            return
+        self._detach_disk()
+        try:
             self._file.close()
-        self._discard()
+        except (OSError, RuntimeError, ValueError):
+            pass
+
+    def _detach_disk(self) -> None:
+        """Send the file's further writes to /dev/null (see :meth:`_close_after_failure`)."""
+        try:
+            fd = self._file.id.get_vfd_handle()
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+        except (OSError, ValueError, RuntimeError):
+            pass
 
 
 def _early_allocation(compression: str | None) -> h5py.h5p.PropDCID | None:
@@ -177,6 +250,188 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__} in a manifest")
 
 
+def _json_attr(attrs: Any, key: str, kind: type) -> Any:
+    try:
+        value = json.loads(attrs[key])
+    except KeyError:
+        raise ValueError(f"lacks the {key!r} attribute") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"its {key!r} attribute is not valid JSON") from None
+    if not isinstance(value, kind):
+        raise ValueError(f"its {key!r} attribute is not a JSON {kind.__name__}")
+    return value
+
+
+def _name_list(attrs: Any, key: str) -> list[str]:
+    names = _json_attr(attrs, key, list)
+    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"its {key} {names} are not distinct names")
+    return names
+
+
+def _header_problems(f: h5py.File) -> list[str]:
+    """Format, version, attributes and the shapes of /images, /labels, /split."""
+    attrs = f.attrs
+    if attrs.get("format") != FORMAT:
+        return [
+            "an HDF5 file but not a darklens dataset (import community layouts with "
+            "`darklens import`)"
+        ]
+    try:
+        version = int(attrs.get("format_version", -1))
+    except (TypeError, ValueError):
+        version = -1
+    if version > FORMAT_VERSION or version < 1:
+        return [
+            f"format version {attrs.get('format_version')!r}; this darklens reads 1 to "
+            f"{FORMAT_VERSION} (upgrade darklens for newer files)"
+        ]
+    problems = []
+    for key, kind in (("class_names", list), ("split_names", list), ("manifest", dict)):
+        try:
+            _name_list(attrs, key) if kind is list else _json_attr(attrs, key, kind)
+        except ValueError as err:
+            problems.append(str(err))
+    for key, ndim in (("images", 4), ("labels", 1), ("split", 1)):
+        item = f.get(key, getlink=True)
+        if item is None:
+            problems.append(f"lacks the /{key} dataset")
+        elif not isinstance(f.get(key), h5py.Dataset):
+            problems.append(f"/{key} is not a dataset")
+        elif f[key].ndim != ndim or f[key].dtype.kind not in "iuf":
+            problems.append(
+                f"/{key} is {f[key].dtype} of shape {f[key].shape}; expected {ndim}-D numbers"
+            )
+    return problems
+
+
+def _count_problems(f: h5py.File, source: Path) -> list[str]:
+    """Equal lengths, integer labels in range, known split codes (values read after a size
+    check), and /truth, /inputs groups of per-image columns."""
+    n = f["images"].shape[0]
+    problems = [
+        f"{f[key].shape[0]:,} {what} but {n:,} images: every image needs exactly one"
+        for key, what in (("labels", "labels"), ("split", "split codes"))
+        if f[key].shape[0] != n
+    ]
+    if problems:
+        return problems
+    check_allocation(n * 16, f"the labels and split codes of {n:,} images", source)
+    class_names = _name_list(f.attrs, "class_names")
+    split_names = _name_list(f.attrs, "split_names")
+    if f["labels"].dtype.kind not in "iu":
+        problems.append(f"/labels are {f['labels'].dtype}; class labels must be integers")
+    labels, codes = f["labels"][:], f["split"][:]
+    bad = labels[(labels < 0) | (labels >= len(class_names))]
+    if bad.size:
+        problems.append(
+            f"{bad.size:,} labels outside 0..{len(class_names) - 1} ({len(class_names)} classes "
+            f"{', '.join(class_names)}), e.g. {bad[0]}"
+        )
+    bad = codes[(codes < 0) | (codes >= len(split_names)) | (codes != np.round(codes))]
+    if bad.size:
+        problems.append(
+            f"{bad.size:,} split codes outside 0..{len(split_names) - 1} "
+            f"({', '.join(split_names)}), e.g. {bad[0]}"
+        )
+    for group in ("truth", "inputs"):
+        if group not in f:
+            continue
+        if not isinstance(f[group], h5py.Group):
+            problems.append(f"/{group} is a dataset; expected a group of per-image columns")
+            continue
+        for name, column in f[group].items():
+            if not isinstance(column, h5py.Dataset) or column.ndim < 1 or column.shape[0] != n:
+                shape = getattr(column, "shape", "a group")
+                problems.append(f"/{group}/{name} has shape {shape}; expected [{n}, ...]")
+    return problems
+
+
+def dataset_problems(f: h5py.File, source: Path, first_only: bool = False) -> list[str]:
+    """Everything wrong with the layout of an open dataset file (empty when it is valid)."""
+    problems = _header_problems(f)
+    if problems:  # the counts cannot be checked without a sound header
+        return problems[:1] if first_only else problems
+    problems = _count_problems(f, source)
+    return problems[:1] if first_only else problems
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """What :func:`check_dataset_file` found: ``problems`` make the file unusable (opening it
+    raises), ``warnings`` are legal but probably unintended (a split without a class)."""
+
+    path: Path
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def empty_class_warnings(
+    labels: np.ndarray,
+    split_codes: np.ndarray,
+    class_names: Sequence[str],
+    split_names: Sequence[str],
+) -> list[str]:
+    """One line per non-empty split that holds no example of some class."""
+    lines = []
+    for code, split in enumerate(split_names):
+        in_split = labels[split_codes == code]
+        if in_split.size == 0:
+            continue
+        missing = [name for k, name in enumerate(class_names) if not np.any(in_split == k)]
+        if missing:
+            lines.append(
+                f"split {split!r} ({in_split.size:,} images) has no example of class "
+                f"{', '.join(missing)}: its metrics (AUC) cannot be computed for that class"
+            )
+    return lines
+
+
+def check_dataset_file(path: str | Path, block: int = 1024) -> DatasetCheck:
+    """Every problem of a dataset file: layout, counts, labels, split codes, truth and input
+    columns, non-finite pixels or inputs (read in blocks); plus warnings such as a split
+    without an example of a class."""
+    path = Path(path)
+    try:
+        require_regular_file(path)
+        with h5py.File(path, "r") as f:
+            problems = dataset_problems(f, path)
+            if problems:
+                return DatasetCheck(path, tuple(problems), ())
+            problems += _non_finite_problems(f, block)
+            labels, codes = f["labels"][:], f["split"][:]
+            classes, splits = _name_list(f.attrs, "class_names"), _name_list(f.attrs, "split_names")
+            warnings = empty_class_warnings(labels, codes, classes, splits)
+    except (OSError, ValueError) as err:
+        return DatasetCheck(path, (f"cannot read it: {err}",), ())
+    return DatasetCheck(path, tuple(problems), tuple(warnings))
+
+
+def _non_finite_problems(f: h5py.File, block: int) -> list[str]:
+    problems = []
+    columns = [("images", f["images"])]
+    columns += [(f"inputs/{name}", d) for name, d in f["inputs"].items()] if "inputs" in f else []
+    for name, data in columns:
+        if data.dtype.kind != "f":
+            continue
+        bad, first = 0, None
+        for start in range(0, data.shape[0], block):
+            rows = data[start : start + block]
+            finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
+            bad += int((~finite).sum())
+            if first is None and not finite.all():
+                first = start + int(np.flatnonzero(~finite)[0])
+        if bad:
+            problems.append(
+                f"{bad:,} rows of /{name} hold NaN or infinite values (first: index {first})"
+            )
+    return problems
+
+
 class LensDataset:
     """Lazy reader for a darklens dataset file.
 
@@ -186,30 +441,20 @@ class LensDataset:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
+        if not self.path.exists():
             raise FileNotFoundError(f"no dataset file at {self.path}")
+        require_regular_file(self.path)
         try:
             with h5py.File(self.path, "r") as f:
-                attrs = dict(f.attrs)
-                if attrs.get("format") != FORMAT:
-                    raise DatasetFormatError(
-                        f"{self.path} is an HDF5 file but not a darklens dataset "
-                        "(import community layouts with `darklens import`)"
-                    )
-                version = int(attrs.get("format_version", -1))
-                if version > FORMAT_VERSION:
-                    raise DatasetFormatError(
-                        f"{self.path} has format version {version}; this darklens reads up to "
-                        f"{FORMAT_VERSION}: upgrade darklens"
-                    )
-                for key in ("images", "labels", "split"):
-                    if key not in f:
-                        raise DatasetFormatError(f"{self.path} lacks the /{key} dataset")
+                problems = dataset_problems(f, self.path, first_only=True)
+                if problems:
+                    raise DatasetFormatError(f"{self.path}: {problems[0]}")
+                attrs = f.attrs
                 self.class_names: list[str] = json.loads(attrs["class_names"])
                 self.split_names: list[str] = json.loads(attrs["split_names"])
                 self.manifest: dict[str, Any] = json.loads(attrs["manifest"])
                 self.image_shape: tuple[int, ...] = tuple(f["images"].shape[1:])
-                self.labels: np.ndarray = f["labels"][:]
+                self.labels: np.ndarray = f["labels"][:].astype(np.int64, copy=False)
                 self.split_codes: np.ndarray = f["split"][:]
                 self.truth_columns: list[str] = sorted(f["truth"].keys()) if "truth" in f else []
                 self.input_names: list[str] = sorted(f["inputs"].keys()) if "inputs" in f else []

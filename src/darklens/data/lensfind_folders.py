@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress
 
 from darklens import __version__
 from darklens.data.deeplense import (
@@ -46,6 +44,7 @@ from darklens.data.deeplense import (
 )
 from darklens.data.h5 import SPLIT_NAMES, DatasetWriter
 from darklens.data.safe_pickle import NpyReadError, load_npy_safely
+from darklens.progress import Progress, stage_counter
 
 CLASS_NAMES: tuple[str, ...] = ("non_lens", "lens")
 FOLDERS: dict[str, tuple[str, int]] = {
@@ -106,7 +105,7 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
 
 
 def screen_images(
-    sources: Sequence[ImageSource], skip_bad: bool, bar: Progress
+    sources: Sequence[ImageSource], skip_bad: bool, progress: Progress | None = None
 ) -> tuple[list[ImageSource], list[SkippedFile], tuple[int, ...]]:
     """The sources to write, those skipped, and the common image shape ``(C, H, W)``.
 
@@ -118,7 +117,7 @@ def screen_images(
         raise ValueError("no images to import")
     if not skip_bad:
         return list(sources), [], sources[0].read()[0].shape
-    task = bar.add_task("checking images", total=len(sources))
+    advance = stage_counter(progress, "checking images", len(sources))
     good: list[tuple[ImageSource, tuple[int, ...]]] = []
     skipped: list[SkippedFile] = []
     for source in sources:
@@ -126,7 +125,7 @@ def screen_images(
             good.append((source, source.read()[0].shape))
         except BadInputFile as err:
             skipped.append(SkippedFile(source.key, _reason(err, source.key)))
-        bar.advance(task)
+        advance(1)
     if not good:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
         raise ValueError(f"no valid images: all {len(sources)} were skipped ({reasons} ...)")
@@ -157,14 +156,14 @@ def write_images(
     truth_columns: Mapping[str, tuple[tuple[int, ...], str]],
     extra_truth: Mapping[str, np.ndarray],
     overwrite: bool,
-    bar: Progress,
+    progress: Progress | None = None,
 ) -> None:
     """Write ``sources`` in blocks of :data:`WRITE_BLOCK` (memory stays bounded by one block).
 
     Truth columns come from each ``read()`` and from ``extra_truth`` (arrays aligned with
     ``sources``). An image of another shape, or a bad one, aborts the write: no file is left.
     """
-    task = bar.add_task("writing dataset", total=len(sources))
+    advance = stage_counter(progress, "writing dataset", len(sources))
     labels = np.array([s.label for s in sources], dtype=np.int64)
     with DatasetWriter(
         out,
@@ -196,7 +195,7 @@ def write_images(
             writer.write(
                 start, np.stack(images), labels[start:stop], split_codes[start:stop], truth_block
             )
-            bar.advance(task, len(block))
+            advance(len(block))
 
 
 def split_counts(
@@ -211,10 +210,6 @@ def split_counts(
         for code, split in enumerate(SPLIT_NAMES)
         if np.any(split_codes == code)
     }
-
-
-def progress_bar(enabled: bool) -> Progress:
-    return Progress(console=Console(stderr=True), disable=not enabled, transient=True)
 
 
 # -- the DeepLense lens-finding layout -----------------------------------------------------------
@@ -292,9 +287,10 @@ def import_lensfind_folders(
     seed: int = 0,
     skip_bad: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Convert the DeepLense lens-finding folders into one darklens dataset file.
+    """Convert the DeepLense lens-finding folders into one darklens dataset file (``progress``:
+    see :mod:`darklens.progress`).
 
     ``train_*`` images are split into train and val by :func:`stratified_split` (``val_fraction``
     of each class, chosen by ``seed``); ``test_*`` images form the test split. Truth column
@@ -310,35 +306,34 @@ def import_lensfind_folders(
     candidates = discover_lensfind_folders(root)
     sources = [_source(path, root, label) for path, _, label in candidates]
     is_test = {s.key: split == "test" for s, (_, split, _) in zip(sources, candidates, strict=True)}
-    with progress_bar(progress) as bar:
-        kept, skipped, shape = screen_images(sources, skip_bad, bar)
-        labels = np.array([s.label for s in kept], dtype=np.int64)
-        test = np.array([is_test[s.key] for s in kept], dtype=bool)
-        codes = np.full(len(kept), SPLIT_NAMES.index("test"), dtype=np.uint8)
-        codes[~test] = stratified_split(labels[~test], (1 - val_fraction, val_fraction, 0), seed)
-        manifest = {
-            "source": "lensfind-folders-import",
-            "root": str(root.resolve()),
-            "layout": "deeplense-lensfinding",
-            "val_fraction": val_fraction,
-            "seed": seed,
-            "files": len(kept),
-            "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
-            "source_files": [s.key for s in kept],
-            "darklens_version": __version__,
-        }
-        write_images(
-            out,
-            kept,
-            shape,
-            codes,
-            class_names=CLASS_NAMES,
-            manifest=manifest,
-            truth_columns={SOURCE_COLUMN: ((), "int64")},
-            extra_truth={SOURCE_COLUMN: np.arange(len(kept), dtype=np.int64)},
-            overwrite=overwrite,
-            bar=bar,
-        )
+    kept, skipped, shape = screen_images(sources, skip_bad, progress)
+    labels = np.array([s.label for s in kept], dtype=np.int64)
+    test = np.array([is_test[s.key] for s in kept], dtype=bool)
+    codes = np.full(len(kept), SPLIT_NAMES.index("test"), dtype=np.uint8)
+    codes[~test] = stratified_split(labels[~test], (1 - val_fraction, val_fraction, 0), seed)
+    manifest = {
+        "source": "lensfind-folders-import",
+        "root": str(root.resolve()),
+        "layout": "deeplense-lensfinding",
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "files": len(kept),
+        "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
+        "source_files": [s.key for s in kept],
+        "darklens_version": __version__,
+    }
+    write_images(
+        out,
+        kept,
+        shape,
+        codes,
+        class_names=CLASS_NAMES,
+        manifest=manifest,
+        truth_columns={SOURCE_COLUMN: ((), "int64")},
+        extra_truth={SOURCE_COLUMN: np.arange(len(kept), dtype=np.int64)},
+        overwrite=overwrite,
+        progress=progress,
+    )
     return ImportReport(
         out,
         "deeplense-lensfinding",

@@ -19,22 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from darklens import __version__
+from darklens._atomic import atomic_folder
+from darklens.data.description import check_input, describe_dataset
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.metrics import DEFAULT_LENS_RATE, check_lens_rate, classification_metrics
 from darklens.evaluate.report import write_report
-from darklens.predict.batch import (
+from darklens.predict.ensemble import (
     PathLike,
-    PredictionWriter,
     as_path_list,
     ensemble_proba,
     ensemble_threshold,
     load_predictors,
 )
 from darklens.predict.predictor import Predictor, check_threshold
+from darklens.predict.tables import PredictionWriter
+from darklens.progress import Progress, stage_counter
 from darklens.runs import HISTORY_FILE, checkpoint_json_path
 
 LIGHT_CURVES = "light_curves"
@@ -142,17 +143,6 @@ def _title(json_paths: Sequence[Path], dataset: Path, split: str) -> str:
     return f"darklens evaluation: {first}{more} on {dataset.name} ({split})"
 
 
-def _progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=not enabled,
-    )
-
-
 def evaluate_checkpoint(
     checkpoints: PathLike | Sequence[PathLike],
     data: PathLike,
@@ -163,9 +153,10 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     device: str = "cpu",
     which: str = "best",
-    progress: bool = False,
+    progress: Progress | None = None,
     threshold: float | None = None,
     lens_rate: float = DEFAULT_LENS_RATE,
+    allow_mismatch: bool = False,
 ) -> dict[str, Any]:
     """Evaluate one checkpoint (or the mean probabilities of several) on ``split`` of ``data``.
 
@@ -180,6 +171,11 @@ def evaluate_checkpoint(
     single checkpoint's stored decision threshold, else the argmax (recorded in the
     ``evaluation`` entry as ``decision_threshold_source``); ``lens_rate`` is the survey's lens
     fraction for the false positives per true lens.
+
+    The dataset's bands, pixel scale and flux units must match what each checkpoint was trained
+    on (:mod:`darklens.data.description`) unless ``allow_mismatch``. The report folder is
+    written whole or not at all (:func:`darklens._atomic.atomic_folder`); an existing ``out_dir``
+    is replaced only if it is empty or an earlier report.
     """
     check_lens_rate(lens_rate)
     json_paths = [checkpoint_json_path(p, which).resolve() for p in as_path_list(checkpoints)]
@@ -191,18 +187,25 @@ def evaluate_checkpoint(
         threshold_source = "given"
     with LensDataset(data) as dataset:
         check_dataset_fits(predictors[0], dataset, json_paths[0])
+        given = describe_dataset(dataset.manifest, dataset.image_shape)
+        for predictor, json_path in zip(predictors, json_paths, strict=True):
+            check_input(
+                predictor.input_description_,
+                given,
+                str(dataset.path),
+                str(json_path),
+                allow_mismatch,
+            )
         indices = split_indices(dataset, split)
         labels = dataset.labels[indices]
-        with _progress_bar(progress) as bar:
-            task = bar.add_task(f"evaluating {split}", total=int(indices.size))
-            proba = predict_split(
-                predictors,
-                dataset,
-                indices,
-                tta=tta,
-                block_size=batch_size,
-                on_block=lambda n: bar.advance(task, n),
-            )
+        proba = predict_split(
+            predictors,
+            dataset,
+            indices,
+            tta=tta,
+            block_size=batch_size,
+            on_block=stage_counter(progress, f"evaluating {split}", int(indices.size)),
+        )
         class_names = list(dataset.class_names)
         metrics = classification_metrics(
             labels, proba, class_names, threshold=threshold, lens_rate=lens_rate
@@ -219,25 +222,61 @@ def evaluate_checkpoint(
         if len(class_names) == 2:
             metrics["evaluation"]["decision_threshold_source"] = threshold_source
         history = json_paths[0].parent / HISTORY_FILE
-        out = Path(out_dir)
-        write_report(
-            out,
-            metrics,
-            class_names,
-            y_true=labels,
-            proba=proba,
-            images=lambda positions: dataset.images(indices[positions]),
-            image_ids=indices.tolist(),
-            history=history if history.is_file() else None,
-            **_light_curve_options(dataset, indices),
-            config={
-                "evaluation": metrics["evaluation"],
-                "training": predictors[0].checkpoint_.get("train_config"),
-            },
-            title=_title(json_paths, Path(dataset.path), split),
-        )
+        with atomic_folder(out_dir, replace=is_report_folder) as out:
+            _write_outputs(
+                out,
+                metrics,
+                class_names,
+                labels,
+                proba,
+                indices,
+                threshold,
+                dataset,
+                history if history.is_file() else None,
+                predictors[0],
+                json_paths,
+                split,
+            )
+    return metrics
+
+
+def is_report_folder(path: Path) -> bool:
+    """Whether ``path`` may be replaced by a new report: empty, or an earlier report."""
+    return not any(path.iterdir()) or (path / "metrics.json").is_file()
+
+
+def _write_outputs(
+    out: Path,
+    metrics: dict[str, Any],
+    class_names: list[str],
+    labels: np.ndarray,
+    proba: np.ndarray,
+    indices: np.ndarray,
+    threshold: float | None,
+    dataset: LensDataset,
+    history: Path | None,
+    predictor: Predictor,
+    json_paths: Sequence[Path],
+    split: str,
+) -> None:
+    """The report and ``predictions.csv`` into the (temporary) folder ``out``."""
+    write_report(
+        out,
+        metrics,
+        class_names,
+        y_true=labels,
+        proba=proba,
+        images=lambda positions: dataset.images(indices[positions]),
+        image_ids=indices.tolist(),
+        history=history,
+        **_light_curve_options(dataset, indices),
+        config={
+            "evaluation": metrics["evaluation"],
+            "training": predictor.checkpoint_.get("train_config"),
+        },
+        title=_title(json_paths, Path(dataset.path), split),
+    )
     with PredictionWriter(
         out / PREDICTIONS_FILE, class_names, extra=("true",), overwrite=True, threshold=threshold
     ) as writer:
         writer.write(indices.tolist(), proba, {"true": [class_names[k] for k in labels]})
-    return metrics

@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 ModelFn = Callable[..., nn.Module]
 IMAGES = "images"
 FITS = ("backprop", "stack")
+OUTPUTS = ("logits", "image")
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ class ModelEntry:
     - ``classifier``: module path of the classifier head (skipped when pretrained weights were
       made for another number of classes), None when the model has no trainable head;
     - ``fit``: ``backprop`` (trained by :func:`darklens.train.train`) or ``stack`` (members
-      trained separately, then a head fitted on their outputs: :mod:`darklens.recipes.stack`).
+      trained separately, then a head fitted on their outputs: :mod:`darklens.recipes.stack`);
+    - ``output``: ``logits`` ([B, num_classes]: classes, or regression targets) or ``image``
+      ([B, num_classes, H, W], image-to-image models such as the denoising U-Net).
     """
 
     name: str
@@ -78,6 +81,7 @@ class ModelEntry:
     first_conv: str | None = None
     classifier: str | None = None
     fit: str = "backprop"
+    output: str = "logits"
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
@@ -91,7 +95,7 @@ MODELS: Registry[ModelEntry] = Registry("model")
 DEFAULT_ARCHITECTURE = "resnet18"
 MODEL_ALIASES: dict[str, str] = {"default": DEFAULT_ARCHITECTURE}
 
-_FAMILIES = ("baselines", "cbam", "cmu_deeplens", "timm_zoo", "transients", "stacking")
+_FAMILIES = ("baselines", "cbam", "cmu_deeplens", "timm_zoo", "transients", "stacking", "unet")
 _loaded = False
 
 
@@ -104,6 +108,7 @@ def register_model(
     first_conv: str | None = None,
     classifier: str | None = None,
     fit: str = "backprop",
+    output: str = "logits",
 ) -> Callable[[ModelFn], ModelFn]:
     """Decorator: register a model constructor under ``name`` (default: the function's name),
     with the metadata of :class:`ModelEntry`.
@@ -116,6 +121,8 @@ def register_model(
         raise ValueError(f"model inputs must start with {IMAGES!r} and not repeat, got {inputs}")
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
 
     def decorate(constructor: ModelFn) -> ModelFn:
         key = name or constructor.__name__
@@ -123,7 +130,7 @@ def register_model(
             key,
             ModelEntry(
                 key, constructor, inputs, min_img_size, img_size_multiple, first_conv,
-                classifier, fit,
+                classifier, fit, output,
             ),
         )  # fmt: skip
         return constructor

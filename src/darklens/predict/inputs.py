@@ -16,7 +16,9 @@ folder of a million cutouts or a stack larger than memory streams in bounded mem
 * ``.npz`` — every array in the archive (or only ``npz_key``), each read like a ``.npy``; ids
   ``path:key`` or ``path:key[k]``. Pickled object arrays are refused.
 * FITS (``.fits``, ``.fit``, ``.fts``, optionally ``.gz``) — the first image HDU that holds
-  data; a 2-D image is one channel, a 3-D cube ``(C, H, W)`` gives its planes as channels.
+  data; a 2-D image is one channel, a 3-D cube ``(C, H, W)`` gives its planes as channels. A
+  celestial WCS in its header gives the pixel scale (checked against the model's) and the
+  RA/Dec of the image centre (:attr:`PredictionInputs.coordinates`).
 
 Folders are expanded to the supported files they hold (sorted by name; subfolders only with
 ``recursive``; hidden entries and other file types ignored). A file that cannot be read raises
@@ -30,10 +32,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from darklens.data.deeplense import MAX_CHANNELS, BadInputFile, read_deeplense_file, to_chw
+from darklens.data.description import InputDescription, describe_dataset
 from darklens.data.h5 import DatasetFormatError, LensDataset
 
 DATASET_SUFFIXES = (".h5", ".hdf5")
@@ -63,6 +67,7 @@ class SkippedInput:
 
 Item = tuple[str, "np.ndarray | BadInputError"]
 SkipHandler = Callable[[SkippedInput], None]
+HeaderHandler = Callable[[str, InputDescription, "tuple[float, float] | None"], None]
 
 
 # -- finding files -------------------------------------------------------------------------------
@@ -205,19 +210,25 @@ def _read_npz(path: Path, key: str | None) -> Iterator[Item]:
                 yield item_id, err
 
 
-def _read_fits(path: Path) -> Iterator[Item]:
+def _read_fits(path: Path, on_header: HeaderHandler | None = None) -> Iterator[Item]:
     from astropy.io import fits
 
     source = str(path)
     try:
         with fits.open(path, memmap=False) as hdus:
-            data = next(
-                (np.asarray(h.data) for h in hdus if h.is_image and h.data is not None), None
-            )
+            hdu = next((h for h in hdus if h.is_image and h.data is not None), None)
+            data = None if hdu is None else np.asarray(hdu.data)
+            header = None if hdu is None else hdu.header
     except Exception as err:  # astropy raises OSError, ValueError, VerifyError... when damaged
         raise BadInputError(source, f"not a readable FITS file ({err})") from None
     if data is None:
         raise BadInputError(source, "holds no image HDU with data")
+    if on_header is not None and data.ndim in (2, 3):
+        scale, centre = fits_pixel_scale_and_centre(header, data.shape[-2:])
+        description = InputDescription(
+            pixel_scale_arcsec=scale, image_size_px=(data.shape[-2], data.shape[-1])
+        )
+        on_header(source, description, centre)
     if data.ndim not in (2, 3) or data.size == 0:
         raise BadInputError(
             source,
@@ -229,12 +240,16 @@ def _read_fits(path: Path) -> Iterator[Item]:
     yield source, _finite(image, source)
 
 
-def _read_dataset(path: Path, split: str | None) -> Iterator[Item]:
+def _read_dataset(
+    path: Path, split: str | None, on_header: HeaderHandler | None = None
+) -> Iterator[Item]:
     source = str(path)
     try:
         dataset = LensDataset(path)
     except (DatasetFormatError, OSError) as err:
         raise BadInputError(source, f"not a readable darklens dataset ({err})") from None
+    if on_header is not None:
+        on_header(source, describe_dataset(dataset.manifest, dataset.image_shape), None)
     with dataset:
         try:
             indices = dataset.split_indices(split or "all")
@@ -252,13 +267,45 @@ def _read_dataset(path: Path, split: str | None) -> Iterator[Item]:
                     yield item_id, err
 
 
+def fits_pixel_scale_and_centre(
+    header: Any, shape: tuple[int, ...]
+) -> tuple[float | None, tuple[float, float] | None]:
+    """(pixel scale in arcsec, (RA, Dec) in degrees of the image centre) from a FITS header's
+    celestial WCS; (None, None) when it has none."""
+    import warnings
+
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs = WCS(header).celestial
+            if not wcs.has_celestial:
+                return None, None
+            scale = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600.0
+            ra, dec = wcs.pixel_to_world_values((shape[1] - 1) / 2, (shape[0] - 1) / 2)
+    except Exception:  # a damaged or exotic WCS: treat as absent rather than fail the file
+        return None, None
+    centre = (float(ra), float(dec))
+    if not (np.isfinite(scale) and scale > 0 and all(np.isfinite(centre))):
+        return None, None
+    return scale, centre
+
+
 def read_images(
-    path: str | Path, *, split: str | None = None, npz_key: str | None = None
+    path: str | Path,
+    *,
+    split: str | None = None,
+    npz_key: str | None = None,
+    on_header: HeaderHandler | None = None,
 ) -> Iterator[Item]:
     """``(id, image [C, H, W] float32)`` pairs of one file, or ``(id, BadInputError)`` for a
     bad image inside a stack. Raises :class:`BadInputError` when the file as a whole is bad.
 
     ``split`` (train/val/test/all) applies to darklens datasets, ``npz_key`` to ``.npz`` files.
+    ``on_header(source, description, (ra, dec) or None)`` is called for datasets (their
+    manifest) and FITS files (their WCS) before their images.
     """
     path = Path(path)
     kind = input_kind(path)
@@ -267,12 +314,12 @@ def read_images(
     if not path.is_file():
         raise BadInputError(path, "is not a file")
     if kind == "dataset":
-        return _read_dataset(path, split)
+        return _read_dataset(path, split, on_header)
     if kind == "npy":
         return _read_npy(path)
     if kind == "npz":
         return _read_npz(path, npz_key)
-    return _read_fits(path)
+    return _read_fits(path, on_header)
 
 
 # -- streams -------------------------------------------------------------------------------------
@@ -283,11 +330,13 @@ def _reject(error: BadInputError, skip_bad: bool, on_skip: SkipHandler | None) -
         on_skip(SkippedInput(error.source, error.reason))
 
 
-def _file_items(path: Path, split: str | None, npz_key: str | None) -> Iterator[Item]:
+def _file_items(
+    path: Path, split: str | None, npz_key: str | None, on_header: HeaderHandler | None = None
+) -> Iterator[Item]:
     """:func:`read_images`, with a failure of the whole file turned into a final error item."""
     produced = 0
     try:
-        for item in read_images(path, split=split, npz_key=npz_key):
+        for item in read_images(path, split=split, npz_key=npz_key, on_header=on_header):
             produced += not isinstance(item[1], BadInputError)
             yield item
     except BadInputError as err:
@@ -305,6 +354,7 @@ def iter_images(
     in_chans: int | None = None,
     skip_bad: bool = False,
     on_skip: SkipHandler | None = None,
+    on_header: HeaderHandler | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Stream ``(id, image)`` over files and folders; see the module docstring for the formats.
 
@@ -312,7 +362,7 @@ def iter_images(
     :class:`BadInputError`, or with ``skip_bad`` are passed to ``on_skip`` and left out.
     """
     for path in expand_inputs(inputs, recursive):
-        for source, item in _file_items(path, split, npz_key):
+        for source, item in _file_items(path, split, npz_key, on_header):
             if not isinstance(item, BadInputError) and in_chans is not None:
                 if item.shape[0] != in_chans:
                     item = BadInputError(
@@ -366,8 +416,11 @@ class PredictionInputs:
         in_chans: int | None = None,
         skip_bad: bool = False,
         on_skip: SkipHandler | None = None,
+        on_description: Callable[[str, InputDescription], None] | None = None,
     ) -> None:
         self.inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        self.on_description = on_description
+        self.coordinates: dict[str, tuple[float, float]] = {}
         self.split = split
         self.npz_key = npz_key
         self.recursive = recursive
@@ -381,6 +434,14 @@ class PredictionInputs:
         if self.on_skip is not None:
             self.on_skip(skipped)
 
+    def _header(
+        self, source: str, description: InputDescription, centre: tuple[float, float] | None
+    ) -> None:
+        if centre is not None:
+            self.coordinates[source] = centre
+        if self.on_description is not None:
+            self.on_description(source, description)
+
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         return iter_images(
             self.inputs,
@@ -390,6 +451,7 @@ class PredictionInputs:
             in_chans=self.in_chans,
             skip_bad=self.skip_bad,
             on_skip=self._skip,
+            on_header=self._header,
         )
 
     def blocks(self, size: int) -> Iterator[tuple[list[str], np.ndarray]]:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from darklens.data.description import InputDescription
 from darklens.data.preprocessing import Preprocessing
 from darklens.data.transforms import dihedral_views, normalize_series, preprocess
 from darklens.runs import BEST, load_checkpoint
@@ -71,6 +72,8 @@ class Predictor:
         self.inputs_ = preprocessing.inputs
         self.input_shapes_ = dict(preprocessing.input_shapes)
         self.checkpoint_: dict[str, Any] | None = None
+        # What the training images were (bands, pixel scale, ...); None: unknown (old checkpoint).
+        self.input_description_: InputDescription | None = None
         self.threshold_ = check_threshold(threshold, len(self.classes_), "threshold")
 
     @classmethod
@@ -93,6 +96,8 @@ class Predictor:
             model, meta["preprocessing"], meta["class_names"], device, batch_size, tta, threshold
         )
         predictor.checkpoint_ = meta
+        if "input_description" in meta:
+            predictor.input_description_ = InputDescription.from_dict(meta["input_description"])
         if threshold is None:
             predictor.threshold_ = stored_threshold(meta, path_or_run_dir)
         return predictor

@@ -225,6 +225,8 @@ def fit_stack(
         "val_metrics": {"loss": math.nan, "acc": val_acc, "auc": val_auc},
         "stack": {"members": member_summary, "svm": svm_report},
     }
+    if "input_description" in first:  # the members' training data is the stack's
+        meta["input_description"] = first["input_description"]
     report = {
         "members": member_summary,
         "svm": svm_report,

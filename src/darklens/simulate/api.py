@@ -7,13 +7,13 @@ size options it takes: ``n_per_class`` for substructure datasets, ``n`` (total) 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from darklens.config import ConfigError
+from darklens.config import ConfigError, load_yaml
+from darklens.guards import check_allocation, check_free_disk
 from darklens.simulate.blocks import SimulationResult, plan_blocks, write_rendered_dataset
 from darklens.simulate.kinds import SizeRequest, get_any_preset, kind_of, preset_names
 
@@ -45,7 +45,7 @@ def resolve_config(
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text(), path) or {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: expected a YAML mapping of settings")
         config = config.merged(data)
@@ -73,6 +73,28 @@ def image_count(
     return kind_of(config).count(config, SizeRequest(n, n_per_class, fractions))
 
 
+TRUTH_BYTES_PER_IMAGE = 256  # labels, split code and truth columns, generously
+
+
+def estimate_output_bytes(config: Any, total: int) -> int:
+    """Bytes the dataset file of ``total`` images will take (float32 images, extra inputs and
+    per-image truth; HDF5's own overhead is small)."""
+    kind = kind_of(config)
+    values = math.prod(kind.image_shape(config))
+    values += sum(math.prod(shape) for shape in kind.extra_inputs(config).values())
+    return total * (4 * values + TRUTH_BYTES_PER_IMAGE)
+
+
+def check_simulation_fits(config: Any, total: int, out: str | Path) -> int:
+    """Refuse a run whose file cannot fit on the disk of ``out`` or whose per-image tables
+    (labels, split codes, truth) cannot fit in memory, before anything is made; returns the
+    estimated file size in bytes."""
+    check_allocation(total * TRUTH_BYTES_PER_IMAGE, f"the tables of {total:,} images", out)
+    size = estimate_output_bytes(config, total)
+    check_free_disk(out, size, f"a dataset of {total:,} images")
+    return size
+
+
 def simulate(
     config: Any,
     out: str | Path,
@@ -91,14 +113,16 @@ def simulate(
 
     Image i depends only on (config, seed, i): the same bytes for any batch size or worker count.
     ``split`` and ``batch_size`` default to the kind's; ``progress`` is called with the number of
-    images finished after each block.
+    images finished after each block. A run that cannot fit on the disk is refused up front.
     """
     kind = kind_of(config)
     fractions = None if lens_fraction is None else tuple(float(f) for f in lens_fraction)
     size = SizeRequest(n, n_per_class, fractions)  # type: ignore[arg-type]
     split = kind.default_split if split is None else tuple(split)
     batch = kind.default_batch_size if batch_size is None else batch_size
-    blocks = plan_blocks(kind.count(config, size), batch, workers, device)
+    total = kind.count(config, size)
+    check_simulation_fits(config, total, out)
+    blocks = plan_blocks(total, batch, workers, device)
     layout = kind.layout(config, size, split, seed)
     renderer = kind.renderer(config, device)
     return write_rendered_dataset(

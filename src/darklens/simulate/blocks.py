@@ -10,6 +10,7 @@ common path from blocks to a dataset file.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from darklens.data.h5 import DatasetWriter
+from darklens.device import resolve_device
 from darklens.simulate.kinds import Block, Layout, SimulatorKind
 
 _worker: tuple[Any, Any] | None = None  # (kind, renderer) of this worker process
@@ -77,7 +79,9 @@ def render_blocks(
     store: Callable[[int, Block], None],
 ) -> None:
     """For each block, in order: ``store(start, kind.render_block(renderer, seed, start, stop,
-    labels[start:stop]))``, rendered here or by ``workers`` forked processes."""
+    labels[start:stop]))``, rendered here or by ``workers`` forked processes (at most one per
+    block and core)."""
+    workers = worker_count(workers, len(blocks))
     if workers == 1:
         for start, stop in blocks:
             store(start, kind.render_block(renderer, seed, start, stop, labels[start:stop]))
@@ -114,7 +118,13 @@ def plan_blocks(
         raise ValueError("workers and batch_size must be >= 1")
     if device != "cpu" and workers > 1:
         raise ValueError("use --workers 1 with a GPU device: the GPU already renders in parallel")
+    resolve_device(device)  # an unknown device or a missing GPU is a clear error
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def worker_count(requested: int, n_blocks: int) -> int:
+    """Workers actually started: never more than there are blocks to render or CPU cores."""
+    return max(1, min(requested, n_blocks, os.cpu_count() or 1))
 
 
 def write_rendered_dataset(

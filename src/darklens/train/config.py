@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from darklens.config import Config, ConfigError, require
+from darklens.config import Config, ConfigError, load_yaml, require
 from darklens.data.transforms import NORMALIZATIONS, SERIES_NORMALIZATIONS
 
 OPTIMIZERS = ("adamw", "adam")
@@ -256,7 +254,7 @@ def build_train_config(
         path = Path(config_file)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text(), path)
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path} must hold a YAML mapping of training settings")
         config = config.merged(data)

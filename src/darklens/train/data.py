@@ -73,7 +73,9 @@ class _BatchReader(Dataset):
     def __getitem__(self, item: int) -> Batch:
         rows = self.indices[self.plan[item]]
         inputs = (self.dataset.images(rows), *(self.dataset.inputs(n, rows) for n in self.extras))
-        return tuple(map(torch.from_numpy, inputs)), torch.from_numpy(self.dataset.labels[rows])
+        tensors = tuple(map(torch.from_numpy, inputs))
+        check_finite(self.dataset, tensors[0], rows)
+        return tensors, torch.from_numpy(self.dataset.labels[rows])
 
 
 class LazySplit:
@@ -163,10 +165,26 @@ def open_split(
         in_memory = len(indices) * per_example * 4 < MEMORY_FRACTION * available_memory_bytes()
     if not in_memory:
         return LazySplit(dataset, indices, num_workers, pin_memory, extras)
+    images = torch.from_numpy(dataset.images(indices))
+    check_finite(dataset, images, indices)
     return MemorySplit(
-        torch.from_numpy(dataset.images(indices)),
+        images,
         dataset.labels[indices],
         [torch.from_numpy(dataset.inputs(name, indices).astype(np.float32)) for name in extras],
+    )
+
+
+def check_finite(dataset: LensDataset, images: torch.Tensor, indices: np.ndarray) -> None:
+    """Raise ValueError naming the file and the first image whose pixels are NaN or infinite
+    (rather than letting training report a divergence that the data caused)."""
+    finite = torch.isfinite(images.reshape(len(images), -1)).all(dim=1)
+    if bool(finite.all()):
+        return
+    bad = torch.nonzero(~finite).flatten()
+    raise ValueError(
+        f"{dataset.path}: {len(bad)} image(s) hold NaN or infinite pixels (first: index "
+        f"{int(indices[int(bad[0])])}); fix or drop them (`darklens check {dataset.path}` lists "
+        "every problem)"
     )
 
 

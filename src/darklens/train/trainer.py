@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from darklens import runs as ckpt
 from darklens.config import ConfigError
+from darklens.data.description import describe_dataset
 from darklens.data.h5 import LensDataset
 from darklens.data.preprocessing import Preprocessing
 from darklens.device import resolve_device, wants_cuda
@@ -371,6 +372,7 @@ def _run(
             "preprocessing": preprocessing.to_dict(),
             "class_names": list(dataset.class_names),
             "train_config": config.to_dict(),
+            "input_description": describe_dataset(dataset.manifest, dataset.image_shape).to_dict(),
         }
         if ctx.is_main:  # files appear only once every setting has proven usable
             run_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from darklens.config import Config, require
+from darklens.simulate.func.cosmology import DISTANCE_KINDS
 from darklens.simulate.instrument import CCDBand
 
 CLASS_NAMES = ("no_sub", "cdm", "axion")
@@ -150,13 +151,54 @@ class AxionConfig(Config):
 
 
 @dataclass(frozen=True)
+class DeepLenseCompatConfig(Config):
+    """What ``deeplense_compat`` reproduces of DeepLenseSim's scripts (github.com/mwt5345/
+    DeepLenseSim, ``deeplense/lens.py`` and ``Model_*/sim_*.py``) for one model.
+
+    - ``distances``: its ``mass_to_radius`` computes θ_E = sqrt(4GM/c² D_ls/(D_l D_s)) from
+      *luminosity* distances with D_ls = D_s − D_l (FlatLambdaCDM H0 70, Ωm 0.3): 1.28″ for the
+      1e12 M☉ main lens, where angular-diameter distances give the physical 1.66″;
+    - ``z_source_convention``: Models II and III render through lenstronomy's ``SimAPI`` with
+      ``kwargs_model = {lens_redshift_list, source_redshift_list, cosmo, z_source_convention: 2.5,
+      z_source: 1.0}``: the θ_E values are read as Einstein radii for a source at z = 2.5 and
+      every deflection (SIE, shear, point masses) is rescaled to the source at z = 1 by
+      β = (D_ls/D_s)(1) / (D_ls/D_s)(2.5) ≈ 0.633 (angular-diameter distances of ``cosmo``); None
+      for Model I, which calls ``ImageModel`` directly;
+    - ``convention_h0`` / ``convention_omega_m``: ``cosmo`` is pyHalo's ``astropy_instance``,
+      FlatLambdaCDM(H0 67.5, Ωm 0.309) in pyHalo ≥ Feb 2022 (Planck 2018; WMAP9's 69.7/0.2814
+      before, which changes β by 0.14 %);
+    - ``twice_noiseless_model``: ``simple_sim_2`` stores ``image_model + image_model`` and discards
+      the noise it computed (Models II and III).
+    """
+
+    distances: str = "luminosity"
+    z_source_convention: float | None = None
+    convention_h0: float = 67.5
+    convention_omega_m: float = 0.309
+    twice_noiseless_model: bool = False
+
+    def __post_init__(self) -> None:
+        require(
+            self.distances in DISTANCE_KINDS,
+            f"compat.distances must be one of {DISTANCE_KINDS}, got {self.distances!r}",
+        )
+        require(
+            self.z_source_convention is None or self.z_source_convention > 0,
+            "compat.z_source_convention must be positive (or null)",
+        )
+        require(
+            self.convention_h0 > 0 and 0 < self.convention_omega_m <= 1,
+            "need compat.convention_h0 > 0 and 0 < compat.convention_omega_m <= 1",
+        )
+
+
+@dataclass(frozen=True)
 class SubstructureConfig(Config):
     """Everything that defines a substructure dataset except its size, split and seed.
 
-    ``deeplense_compat`` reproduces two quirks of DeepLenseSim: Einstein radii from *luminosity*
-    distances, and, where ``compat_noiseless`` is set (its Model II), an image equal to twice the
-    noiseless model (the script computes noise and then discards it). The default is the physical
-    behaviour: angular-diameter distances and noise on.
+    The default is the physical model: angular-diameter distances, θ_E for the actual source
+    redshift, noise on. ``deeplense_compat`` switches to what DeepLenseSim's scripts actually
+    produce for this model, as ``compat`` describes (:class:`DeepLenseCompatConfig`).
     """
 
     preset: str = "model_ii"
@@ -167,9 +209,14 @@ class SubstructureConfig(Config):
     axion: AxionConfig = field(default_factory=AxionConfig)
     class_names: tuple[str, ...] = CLASS_NAMES
     deeplense_compat: bool = False
-    compat_noiseless: bool = False
+    compat: DeepLenseCompatConfig = field(default_factory=DeepLenseCompatConfig)
 
     def __post_init__(self) -> None:
+        if self.deeplense_compat and self.compat.z_source_convention is not None:
+            require(
+                self.compat.z_source_convention > self.lens.z_lens,
+                "compat.z_source_convention must lie beyond lens.z_lens",
+            )
         unknown = [c for c in self.class_names if c not in CLASS_NAMES]
         require(not unknown, f"unknown class(es) {unknown}; choose from {CLASS_NAMES}")
         require(len(self.class_names) >= 1, "need at least one class")

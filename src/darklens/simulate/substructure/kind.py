@@ -112,6 +112,8 @@ def dataset_manifest(
         "split_fractions": list(split),
         "split_names": list(SPLIT_NAMES),
         "main_einstein_radius_arcsec": renderer.main_einstein_radius_arcsec,
+        "deflection_scale": renderer.deflection_scale,
+        "effective_einstein_radius_arcsec": renderer.effective_einstein_radius_arcsec,
         "source_amplitude": renderer.amplitude,
         "image_units": "counts" if config.instrument.noise == "counts" else "e-/s per pixel",
         "darklens_version": __version__,

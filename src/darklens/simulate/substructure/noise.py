@@ -16,8 +16,8 @@ def apply_noise(
     """The observed image for one noiseless model image (float32)."""
     inst = config.instrument
     image = image.astype(np.float64)
-    if config.deeplense_compat and config.compat_noiseless:
-        # DeepLenseSim Model II stores image_model + image_model and discards its noise.
+    if config.deeplense_compat and config.compat.twice_noiseless_model:
+        # DeepLenseSim's simple_sim_2 stores image_model + image_model and discards its noise.
         observed = image + image
     elif inst.noise == "ccd":
         observed = add_ccd_noise(image, rng, _background_sigma(inst), exposure_s)

@@ -8,9 +8,17 @@ Instrument values follow lenstronomy's observation configs
 from __future__ import annotations
 
 from darklens.registry import Registry
-from darklens.simulate.substructure.config import InstrumentConfig, SourceConfig, SubstructureConfig
+from darklens.simulate.substructure.config import (
+    DeepLenseCompatConfig,
+    InstrumentConfig,
+    SourceConfig,
+    SubstructureConfig,
+)
 
 PRESETS: Registry[SubstructureConfig] = Registry("preset")
+# DeepLenseSim's simple_sim_2 (Models II and III): SimAPI with z_source_convention 2.5, the image
+# stored as twice the noiseless model. Model I (simple_sim, ImageModel) keeps the defaults.
+_SIMAPI_COMPAT = DeepLenseCompatConfig(z_source_convention=2.5, twice_noiseless_model=True)
 
 PRESETS.add(
     "model_i",
@@ -47,7 +55,7 @@ PRESETS.add(
             read_noise_e=4.2,
             ccd_gain=3.1,
         ),
-        compat_noiseless=True,
+        compat=_SIMAPI_COMPAT,
     ),
 )
 
@@ -68,6 +76,7 @@ PRESETS.add(
             read_noise_e=4.0,
             ccd_gain=2.5,
         ),
+        compat=_SIMAPI_COMPAT,
     ),
 )
 

@@ -25,7 +25,10 @@ from caustics.lenses.func import (
 from caustics.light.func import brightness_sersic, k_lenstronomy
 from lenstronomy.Util.param_util import ellipticity2phi_q
 
-from darklens.simulate.func.cosmology import point_mass_einstein_radius_arcsec
+from darklens.simulate.func.cosmology import (
+    deflection_rescaling,
+    point_mass_einstein_radius_arcsec,
+)
 from darklens.simulate.func.grid import padded_flat, pixel_grid_arcsec
 from darklens.simulate.func.profiles import subtract_point_deflections
 from darklens.simulate.func.psf import convolve_separable, gaussian_kernel_1d
@@ -39,7 +42,24 @@ _CHUNK = 64
 
 
 def distance_kind(config: SubstructureConfig) -> str:
-    return "luminosity" if config.deeplense_compat else "angular_diameter"
+    """Distances behind the Einstein radii: angular-diameter, or DeepLenseSim's in compat mode."""
+    return config.compat.distances if config.deeplense_compat else "angular_diameter"
+
+
+def deflection_scale(config: SubstructureConfig) -> float:
+    """β multiplying every deflection: 1, or in compat mode with a ``z_source_convention`` the
+    rescaling of θ_E values defined for that source redshift to the actual source (as
+    lenstronomy's SimAPI does for DeepLenseSim's Models II and III)."""
+    compat, lens = config.compat, config.lens
+    if not config.deeplense_compat or compat.z_source_convention is None:
+        return 1.0
+    return deflection_rescaling(
+        lens.z_lens,
+        lens.z_source,
+        compat.z_source_convention,
+        compat.convention_h0,
+        compat.convention_omega_m,
+    )
 
 
 def psf_kernel_1d(config: SubstructureConfig) -> np.ndarray | None:
@@ -112,9 +132,19 @@ class SubstructureRenderer(TensorRenderer):
             )
         )
         self.main_einstein_radius_arcsec = self.rein_per_sqrt_msun * float(np.sqrt(lens.mass_msun))
+        # Deflections scale linearly with an SIE's θ_E and the shear, as θ_E² for point masses.
+        self.deflection_scale = deflection_scale(config)
+        self.effective_einstein_radius_arcsec = (
+            self.main_einstein_radius_arcsec * self.deflection_scale
+        )
+        self._point_rein_per_sqrt_msun = self.rein_per_sqrt_msun * float(
+            np.sqrt(self.deflection_scale)
+        )
         lens_phi, lens_q = ellipticity2phi_q(lens.e1, lens.e2)
-        self._lens = [self._tensor(v) for v in (lens_q, lens_phi, self.main_einstein_radius_arcsec)]
-        self._shear = [self._tensor(v) for v in (lens.gamma1, lens.gamma2)]
+        self._lens = [
+            self._tensor(v) for v in (lens_q, lens_phi, self.effective_einstein_radius_arcsec)
+        ]
+        self._shear = [self._tensor(v * self.deflection_scale) for v in (lens.gamma1, lens.gamma2)]
         src_phi, src_q = ellipticity2phi_q(src.e1, src.e2)
         # caustics measures the Sérsic radius along the major axis; lenstronomy's R_sersic is the
         # product average of the axes: R_caustics = R_lenstronomy / sqrt(q).
@@ -151,7 +181,9 @@ class SubstructureRenderer(TensorRenderer):
         if n_points:
             px = np.stack([p.point_x for p in chosen])
             py = np.stack([p.point_y for p in chosen])
-            rein = self.rein_per_sqrt_msun * np.sqrt(np.stack([p.point_mass for p in chosen]))
+            rein = self._point_rein_per_sqrt_msun * np.sqrt(
+                np.stack([p.point_mass for p in chosen])
+            )
         else:
             px = py = rein = np.zeros((len(chosen), 0))
         images = self.render_tensors(

@@ -1,0 +1,5 @@
+"""``python -m darklens``: the same CLI as the ``darklens`` command."""
+
+from darklens.cli import app
+
+app()
