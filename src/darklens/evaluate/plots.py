@@ -477,7 +477,7 @@ def plot_metrics_vs_truth(vs_truth: Mapping[str, Any], path: str | Path) -> Path
             value = np.array([np.nan if r["completeness"] is None else r["completeness"]
                               for r in rows])  # fmt: skip
             bounds = np.array([r["completeness_interval"] for r in rows], dtype=np.float64)
-            yerr = np.vstack([value - bounds[:, 0], bounds[:, 1] - value])
+            yerr = np.clip(np.vstack([value - bounds[:, 0], bounds[:, 1] - value]), 0.0, None)
             label = f"completeness at score > {entry['threshold']:.3g}"
             ax.errorbar(centre, value, xerr=xerr, yerr=yerr, fmt="o", ms=5, color="C3",
                         capsize=2, label=label)  # fmt: skip

@@ -230,7 +230,7 @@ def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
     z2 = _WILSON_Z**2
     centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
     half = _WILSON_Z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials**2)) / (1 + z2 / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def _bin_auc(positive_scores: np.ndarray, negative_scores: np.ndarray) -> float:
