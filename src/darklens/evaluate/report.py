@@ -424,23 +424,14 @@ def write_report(
     ]
     sections += _science_sections(out, metrics, "after")
     sections.append(("figures", "Figures", "".join(_figure_html(p, c) for p, c in figures)))
-    look = {"zero_points": zero_points, "pixel_scale_arcsec": pixel_scale_arcsec}
-    if images is not None and two_class:
-        sections.append(
-            (
-                "gallery",
-                "Hardest cases, ranked by lens score",
-                _lens_gallery_section(out, images, labels, probs, names, ids, gallery_size, look),
-            )
+    if images is not None:
+        look = {"zero_points": zero_points, "pixel_scale_arcsec": pixel_scale_arcsec}
+        gallery = _lens_gallery_section if two_class else _gallery_section
+        heading = (
+            "Hardest cases, ranked by lens score" if two_class else "Most confident predictions"
         )
-    elif images is not None:
-        sections.append(
-            (
-                "gallery",
-                "Most confident predictions",
-                _gallery_section(out, images, labels, probs, names, ids, gallery_size, look),
-            )
-        )
+        body = gallery(out, images, labels, probs, names, ids, gallery_size, look)
+        sections.append(("gallery", heading, body))
     if curves is not None:
         sections.append(
             (
