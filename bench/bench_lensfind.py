@@ -5,12 +5,16 @@
         --work runs/bench_lensfind --json runs/bench_lensfind/ground.json
 
 A GPU-sized run (the Bologna challenge's 20,000 training images, tens of epochs; the budget
-then counts wall-clock minutes on the device, and the validation split is large enough to select
-checkpoints by the TPR at FPR 10⁻³):
+then counts wall-clock minutes on the device, darklens trains at full resolution, and the
+validation split is large enough to select checkpoints by the TPR at FPR 10⁻³):
 
     python bench/bench_lensfind.py --preset lensfind_ground --device cuda --workers 16 \\
-        --n-train 20000 --n-val 5000 --n-test 20000 --budget-min 5 --target-fpr 1e-3 \\
+        --threads 8 --n-train 20000 --n-val 5000 --n-test 20000 --budget-min 5 \\
+        --target-fpr 1e-3 --darklens-img-size 0 --eval-batch-size 256 \\
         --work runs/bench_lensfind_gpu --json runs/bench_lensfind_gpu/ground.json
+
+``--simulate-only`` makes the datasets and stops (they are found again by their manifest), so
+the simulation can run before the GPU is taken.
 
 On a 2-core machine, run the two presets as two such processes side by side (one torch thread
 each): small CPU models gain little from a second thread, and both budgets are process CPU time.
@@ -400,6 +404,7 @@ class Setup:
     device: str = "cpu"
     target_fpr: float = 0.01
     members: int = 1
+    darklens_img_size: int = 64
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -412,6 +417,9 @@ def _train_members(
     """Train a recipe (the darklens recipe: ``setup.members`` seeds sharing the budget)."""
     recipe = RECIPES[name]
     members = setup.members if name == "darklens" else 1
+    settings = dict(recipe.settings)
+    if name == "darklens":
+        settings["img_size"] = setup.darklens_img_size or None
     results, schedule_epochs = [], 0
     for k in range(members):
         config = TrainConfig(
@@ -419,7 +427,7 @@ def _train_members(
             seed=setup.seed + k,
             device=setup.device,
             target_fpr=setup.target_fpr,
-            **recipe.settings,
+            **settings,
         )
         run_dir = out_dir / "runs" / preset / (name if members == 1 else f"{name}/member{k}")
         result, schedule_epochs = train_under_budget(
@@ -564,6 +572,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--darklens-members", type=int, default=1, help="darklens ensemble size (shared budget)"
     )
+    parser.add_argument(
+        "--darklens-img-size",
+        type=int,
+        default=64,
+        help="image size darklens trains at (0: the dataset's, e.g. 101 on a GPU)",
+    )
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--work", type=Path, default=Path("runs/bench_lensfind"))
     parser.add_argument("--workers", type=int, default=2, help="simulation processes")
@@ -577,6 +591,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "page faults of large activations: 1.3-2.4x faster here on 101 px images)",
     )
     parser.add_argument("--json", type=Path, help="write settings, machine and rows here")
+    parser.add_argument(
+        "--simulate-only",
+        action="store_true",
+        help="simulate (or find) the datasets in --work and stop: run the rest later, e.g. on a "
+        "GPU, without simulating on its clock",
+    )
     args = parser.parse_args(argv)
     args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = [r for r in args.recipes if r not in RECIPES]
@@ -587,8 +607,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 2")
     if args.budget_min <= 0:
         parser.error("--budget-min must be positive")
-    if not 0 < args.target_fpr < 1 or args.darklens_members < 1:
-        parser.error("--target-fpr must be in (0, 1) and --darklens-members >= 1")
+    if not 0 < args.target_fpr < 1 or args.darklens_members < 1 or args.darklens_img_size < 0:
+        parser.error(
+            "--target-fpr must be in (0, 1), --darklens-members >= 1, --darklens-img-size >= 0"
+        )
     if args.eval_batch_size < 1:
         parser.error("--eval-batch-size must be at least 1")
     fractions = args.lens_fraction or []
@@ -621,11 +643,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         device=args.device,
         target_fpr=args.target_fpr,
         members=args.darklens_members,
+        darklens_img_size=args.darklens_img_size,
     )
     for preset in presets:
         fractions = lens_fractions(preset, args.lens_fraction)
         data = ensure_dataset(preset, args.work, sizes, fractions, args.seed, args.workers)
         datasets[preset] = str(data)
+        if args.simulate_only:
+            continue
         for name in args.recipes:
             rows.append(run_recipe(name, preset, data, out_dir, setup))
             if args.json:
