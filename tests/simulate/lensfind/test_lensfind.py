@@ -630,6 +630,13 @@ def test_presets_are_listed_and_round_trip(tmp_path):
         ({"lookalikes.non_lens_fractions": "[0.5, 0.5, 0.5, 0, 0, 0, 0, 0, 0]"}, "sum to 1"),
         ({"lookalikes.non_lens_fractions": "[1, 0, 0]"}, "needs 9 values"),
         ({"lens_definition.name": "lenspopp"}, "lens_definition.name"),
+        (
+            {
+                "lens_definition.name": "any",
+                "lookalikes.non_lens_fractions": "[0.5, 0, 0, 0, 0, 0, 0, 0, 0.5]",
+            },
+            "undetectable lenses",
+        ),
         ({"deflector.colour_terms": "[[0, 0]]"}, "deflector.colour_terms"),
         ({"source.magnitude_range": "[28, 20]"}, "source.magnitude_range"),
         ({"instrument.supersampling": "0"}, "supersampling"),

@@ -501,6 +501,12 @@ class LensFindConfig(Config):
 
     def __post_init__(self) -> None:
         check_colour_tables(self)
+        hidden = self.lookalikes.non_lens_fractions[LOOKALIKE_KINDS.index("undetectable_lens")]
+        require(
+            not (hidden > 0 and self.lens_definition.name == "any"),
+            "lookalikes.non_lens_fractions asks for undetectable lenses, but lens_definition "
+            "'any' makes every system a lens",
+        )
         n_bands = len(self.instrument.bands)
         require(
             len(self.deflector.colour_terms) == n_bands,

@@ -205,11 +205,12 @@ def _accept_systems(
         current[j] = draw_system(config, headers[j], rngs[j])
         draws[j] += current[j].lens_draws
         if draws[j] > definition.max_draws:
+            wanted = "fell below" if headers[j].kind_name == "undetectable_lens" else "met"
             raise RuntimeError(
-                f"no lens system met the lens definition {definition.name!r} within "
+                f"no lens system {wanted} the lens definition {definition.name!r} within "
                 f"{definition.max_draws} draws (lens_definition.max_draws); the population or "
-                "the survey cannot produce such lenses: loosen the definition or brighten the "
-                "sources (source.magnitude_range)"
+                "the survey cannot produce such systems: change the definition or the sources "
+                "(source.magnitude_range)"
             )
 
     while pending:
