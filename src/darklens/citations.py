@@ -138,6 +138,34 @@ _REFERENCES = (
         arxiv="1705.07132",
     ),
     Reference(
+        "collett2015",
+        "Collett 2015, ApJ 811, 20: The population of galaxy-galaxy strong lenses in forthcoming "
+        "optical imaging surveys",
+        "the lens-finding deflector and source populations and the 'lenspop' lens definition",
+        doi="10.1088/0004-637X/811/1/20",
+        arxiv="1507.02657",
+    ),
+    Reference(
+        "choi2007",
+        "Choi, Park & Vogeley 2007, ApJ 658, 884: Internal and collective properties of galaxies "
+        "in the SDSS",
+        "the velocity-dispersion function of the deflectors",
+        arxiv="astro-ph/0611607",
+    ),
+    Reference(
+        "hyde2009",
+        "Hyde & Bernardi 2009, MNRAS 394, 1978: Curvature in the scaling relations of early-type "
+        "galaxies",
+        "deflector luminosity and size from the velocity dispersion",
+        arxiv="0810.4922",
+    ),
+    Reference(
+        "lsst2009",
+        "LSST Science Collaboration 2009, LSST Science Book, version 2.0",
+        "source number counts and redshift distribution per magnitude",
+        arxiv="0912.0201",
+    ),
+    Reference(
         "he2016_resnet",
         "He, Zhang, Ren & Sun 2016, CVPR: Deep residual learning for image recognition",
         "ResNet architectures",
@@ -186,6 +214,7 @@ _LIBRARIES = ("lenstronomy", "caustics")
 # preset name pattern -> literature its settings come from (before the simulation libraries)
 PRESET_SOURCES: dict[str, tuple[str, ...]] = {
     "model_*": ("alexander2020", "deeplensesim"),
+    "lensfind_*": ("collett2015", "choi2007", "hyde2009", "lsst2009"),
     "lensfind_space": ("metcalf2019",),
     "lensfind_ground": ("metcalf2019", "kids"),
     "lensfind_deeplense": ("hsc",),

@@ -108,7 +108,8 @@ class TrainConfig(Config):
     dataset's image size. ``batch_size`` is per process under DDP; ``eval_batch_size`` (default
     twice ``batch_size``) is the validation batch, smaller saves memory traffic on large images.
 
-    ``normalization`` scales the images (``channel_minmax``: each band on its own);
+    ``normalization`` scales the images (``channel_minmax``: each band on its own; ``asinh``:
+    asinh(x / σ_band) with σ_band the training images' sky noise, a fixed scale per band);
     ``series_normalization`` the extra inputs shaped [T, C] that multi-input models take (e.g.
     light curves: ``series_minmax`` scales each band's curve to [0, 1], as DeepGraviLens did).
 

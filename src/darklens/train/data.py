@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from darklens.data.h5 import LensDataset
-from darklens.data.transforms import channel_stats
+from darklens.data.transforms import border_noise_sigma, channel_stats
 
 MEMORY_FRACTION = 0.25  # load a split into RAM when it needs less than this share of free memory
 DEVICE_MEMORY_FRACTION = 0.25  # ... and onto the GPU when it needs less than this share of its free
@@ -228,6 +228,11 @@ def on_device_if_it_fits(data: SplitData, device: torch.device) -> SplitData:
 def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation of a split's raw images."""
     return channel_stats(data.blocks())
+
+
+def split_noise_sigma(data: SplitData) -> list[float]:
+    """Per-channel sky noise of a split's raw images (the asinh softening)."""
+    return border_noise_sigma(data.blocks())
 
 
 # -- epoch plans ---------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class BatchSettings:
     channels_last: bool = False
     grad_clip_norm: float = 0.0
     series_normalization: tuple[str, ...] = ()
+    softening: Sequence[float] | None = None
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -127,7 +128,7 @@ def augmented_inputs(inputs: Inputs, settings: BatchSettings, generator: torch.G
     if aug.dihedral:
         x = random_dihedral(x, generator)
     x = random_affine(x, generator, aug.shift_px, aug.scale, aug.shear_deg)
-    x = normalize(x, settings.normalization, settings.mean, settings.std)
+    x = normalize(x, settings.normalization, settings.mean, settings.std, settings.softening)
     x = settings.layout(gaussian_noise(x, aug.gaussian_noise_std, generator))
     return (x, *extra_inputs(inputs[1:], settings))
 
@@ -135,7 +136,14 @@ def augmented_inputs(inputs: Inputs, settings: BatchSettings, generator: torch.G
 def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:
     """Evaluation inputs: the deterministic preprocessing only."""
     x = inputs[0].to(settings.device, non_blocking=True).float()
-    x = preprocess(x, settings.normalization, settings.img_size, settings.mean, settings.std)
+    x = preprocess(
+        x,
+        settings.normalization,
+        settings.img_size,
+        settings.mean,
+        settings.std,
+        settings.softening,
+    )
     return (settings.layout(x), *extra_inputs(inputs[1:], settings))
 
 

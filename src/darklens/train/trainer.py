@@ -47,6 +47,7 @@ from darklens.train.data import (
     open_split,
     shard,
     split_channel_stats,
+    split_noise_sigma,
 )
 from darklens.train.distributed import (
     DistContext,
@@ -517,6 +518,7 @@ def _batch_settings(
         series_normalization=tuple(
             preprocessing.series_normalization_for(name) for name in preprocessing.extras
         ),
+        softening=preprocessing.softening,
     )
 
 
@@ -541,10 +543,13 @@ def preprocessing_for(
     config: TrainConfig, dataset: LensDataset, train_data: SplitData, extras: tuple[str, ...] = ()
 ) -> Preprocessing:
     """What the model will expect of its inputs: the config's normalisation (with the training
-    split's per-channel statistics for ``dataset``), image size, channels and extra inputs."""
-    mean = std = None
+    split's per-channel statistics for ``dataset``, or its sky-noise softening for ``asinh``),
+    image size, channels and extra inputs."""
+    mean = std = softening = None
     if config.normalization == "dataset":
         mean, std = split_channel_stats(train_data)
+    if config.normalization == "asinh":
+        softening = tuple(split_noise_sigma(train_data))
     shapes = {name: tuple(dataset.input_shape(name)) for name in extras}
     return Preprocessing(
         normalization=config.normalization,
@@ -559,6 +564,7 @@ def preprocessing_for(
         series_normalization=tuple(
             config.series_normalization if len(shapes[name]) == 2 else "none" for name in extras
         ),
+        softening=softening,
     )
 
 
