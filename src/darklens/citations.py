@@ -211,13 +211,15 @@ _REFERENCES = (
 REFERENCES: dict[str, Reference] = {ref.key: ref for ref in _REFERENCES}
 
 _LIBRARIES = ("lenstronomy", "caustics")
+# the lens-finding population (deflectors, sources, lens definition)
+_POPULATION = ("collett2015", "choi2007", "hyde2009", "lsst2009")
 # preset name pattern -> literature its settings come from (before the simulation libraries)
 PRESET_SOURCES: dict[str, tuple[str, ...]] = {
     "model_*": ("alexander2020", "deeplensesim"),
-    "lensfind_*": ("collett2015", "choi2007", "hyde2009", "lsst2009"),
-    "lensfind_space": ("metcalf2019",),
-    "lensfind_ground": ("metcalf2019", "kids"),
-    "lensfind_deeplense": ("hsc",),
+    "lensfind_space": (*_POPULATION, "metcalf2019"),
+    "lensfind_ground": (*_POPULATION, "metcalf2019", "kids"),
+    "lensfind_deeplense": (*_POPULATION, "hsc"),
+    "lensfind_*": _POPULATION,
     "transients_*": ("deepgravilens", "deepzipper", "bazin2009"),
 }
 # an imported dataset's manifest "source" -> the works behind the data
