@@ -71,7 +71,7 @@ def render_block(
     images = np.empty((len(params), 1, *models.shape[1:]), dtype=np.float32)
     for j, (index, p) in enumerate(zip(range(start, stop), params, strict=True)):
         images[j, 0] = apply_noise(
-            models[j], config, image_rng(seed, index, NOISE_STREAM), p.exposure_s
+            models[j], config, image_rng(seed, index, NOISE_STREAM), p.exposure_s, p.view
         )
     k = config.cdm.n_subhalos
     truth = {

@@ -8,12 +8,20 @@ import numpy as np
 
 from darklens.simulate.func.noise import add_ccd_noise, add_count_noise
 from darklens.simulate.substructure.config import InstrumentConfig, SubstructureConfig
+from darklens.simulate.substructure.views import ImageView
 
 
 def apply_noise(
-    image: np.ndarray, config: SubstructureConfig, rng: np.random.Generator, exposure_s: float
+    image: np.ndarray,
+    config: SubstructureConfig,
+    rng: np.random.Generator,
+    exposure_s: float,
+    view: ImageView | None = None,
 ) -> np.ndarray:
-    """The observed image for one noiseless model image (float32)."""
+    """The observed image for one noiseless model image (float32); with a per-image ``view``,
+    as that view says."""
+    if view is not None:
+        return observed_view_image(image, view, rng)
     inst = config.instrument
     image = image.astype(np.float64)
     if config.deeplense_compat and config.compat.twice_noiseless_model:
@@ -31,3 +39,22 @@ def apply_noise(
 @lru_cache(maxsize=32)
 def _background_sigma(instrument: InstrumentConfig) -> float:
     return instrument.background_sigma
+
+
+def observed_view_image(image: np.ndarray, view: ImageView, rng: np.random.Generator) -> np.ndarray:
+    """Noise as ``view.noise`` says, then the flux scale, then (Model IV) clip at 0 and divide
+    by the maximum."""
+    image = image.astype(np.float64)
+    if view.noise == "twice":
+        observed = image + image
+    elif view.noise == "ccd":
+        observed = add_ccd_noise(image, rng, view.background_sigma, view.exposure_s)
+    elif view.noise == "counts":
+        observed = add_count_noise(image, rng, view.background_sigma, view.exposure_s)
+    else:
+        observed = image
+    observed = observed * view.flux_scale
+    if view.normalize_max:
+        peak = observed.max()
+        observed = np.clip(observed, 0.0, None) / (peak if peak > 0 else 1.0)
+    return observed.astype(np.float32)

@@ -6,6 +6,10 @@ with the instrument's Gaussian PSF exactly as lenstronomy does it for ``psf_type
 sampled Gaussian truncated at ``psf_truncation_sigma`` and edge pixels extended ("nearest"), applied
 as two separable 1-D convolutions.
 
+Configs with per-image settings (``SubstructureConfig.per_image_views``: real-galaxy sources,
+lens light, domain randomisation, Model IV's compat lenses) are rendered by the general path of
+:mod:`darklens.simulate.substructure.render_views`.
+
 Bitwise reproducibility: each pixel's value is computed by the same sequence of elementwise
 operations whatever the batch, and the per-image pixel vector is padded to a multiple of 64 so that
 vectorised kernels treat every image alike. Run with one intra-op thread on CPU (the simulation
@@ -34,6 +38,7 @@ from darklens.simulate.func.profiles import subtract_point_deflections
 from darklens.simulate.func.psf import convolve_separable, gaussian_kernel_1d
 from darklens.simulate.func.tensors import TensorRenderer
 from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.render_views import ViewRenderer
 from darklens.simulate.substructure.sampling import ImageParams
 
 # Images per tensor pass on the CPU: [64, H·W] float32 tensors stay in cache (measured fastest);
@@ -132,6 +137,8 @@ class SubstructureRenderer(TensorRenderer):
             )
         )
         self.main_einstein_radius_arcsec = self.rein_per_sqrt_msun * float(np.sqrt(lens.mass_msun))
+        if config.deeplense_compat and config.compat.einstein_radius_arcsec is not None:
+            self.main_einstein_radius_arcsec = config.compat.einstein_radius_arcsec
         # Deflections scale linearly with an SIE's θ_E and the shear, as θ_E² for point masses.
         self.deflection_scale = deflection_scale(config)
         self.effective_einstein_radius_arcsec = (
@@ -163,9 +170,15 @@ class SubstructureRenderer(TensorRenderer):
         kernel = psf_kernel_1d(config)
         self.psf_kernel_1d = kernel
         self._kernel = None if kernel is None else self._tensor(kernel)
+        # configs with per-image settings (real galaxies, lens light, randomisation, Model IV)
+        self._views = (
+            ViewRenderer(config, self.device, dtype, self.chunk) if config.per_image_views else None
+        )
 
     def render(self, params: Sequence[ImageParams]) -> np.ndarray:
         """Noiseless images [B, H, W] (float32, lenstronomy flux units per pixel)."""
+        if self._views is not None:
+            return self._views.render(params)
         out = np.empty((len(params), self.num_pix, self.num_pix), dtype=np.float32)
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(params):

@@ -8,6 +8,7 @@ import numpy as np
 
 from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.physics import axion_half_length_arcsec, sample_power_law
+from darklens.simulate.substructure.views import ImageView, draw_view
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ImageParams:
     axion_mass_ev: float = float("nan")
     vortex_angle_rad: float = float("nan")
     vortex_half_length_arcsec: float = float("nan")
+    view: ImageView | None = None  # per-image settings (config.per_image_views), else None
 
 
 def draw_image_params(
@@ -67,4 +69,6 @@ def draw_image_params(
         params.axion_mass_ev = axion_mass
         params.vortex_angle_rad = angle
         params.vortex_half_length_arcsec = half_length
+    if config.per_image_views:
+        params.view = draw_view(config, label, rng, exposure)
     return params
