@@ -35,6 +35,12 @@ from darklens.simulate.substructure.noise import apply_noise
 from darklens.simulate.substructure.presets import PRESETS
 from darklens.simulate.substructure.render import SubstructureRenderer
 from darklens.simulate.substructure.sampling import draw_image_params
+from darklens.simulate.substructure.views import (
+    VIEW_TRUTH_COLUMNS,
+    image_bank,
+    uses_bank,
+    view_truth,
+)
 
 DEFAULT_N_PER_CLASS = 1000
 # Dataset-level stream of the split permutation (apart from every image's streams).
@@ -43,7 +49,8 @@ _SPLIT_KEY = 0
 
 def truth_columns(config: SubstructureConfig) -> dict[str, tuple[tuple[int, ...], str]]:
     k = config.cdm.n_subhalos
-    return {
+    views = VIEW_TRUTH_COLUMNS if config.per_image_views else {}
+    return views | {
         "source_x_arcsec": ((), "float64"),
         "source_y_arcsec": ((), "float64"),
         "exposure_s": ((), "float64"),
@@ -86,6 +93,8 @@ def render_block(
         "subhalo_x_arcsec": np.full((len(params), k), np.nan),
         "subhalo_y_arcsec": np.full((len(params), k), np.nan),
     }
+    if config.per_image_views:
+        truth.update(view_truth([p.view for p in params]))
     for j, p in enumerate(params):
         m = len(p.subhalo_mass)
         if m:
@@ -102,8 +111,13 @@ def dataset_manifest(
     n_per_class: int,
     split: Sequence[float],
 ) -> dict[str, Any]:
-    """What the file records about how it was made."""
-    return {
+    """What the file records about how it was made (with the image bank's identity)."""
+    bank = {}
+    if uses_bank(config):
+        images = image_bank(config)
+        bank = {"source_bank": {"name": images.name, "n_images": len(images),
+                                "sha256": images.sha256}}  # fmt: skip
+    return bank | {
         "kind": "substructure",
         "preset": config.preset,
         "config": config.to_dict(),

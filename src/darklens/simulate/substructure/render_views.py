@@ -37,7 +37,7 @@ from darklens.simulate.func.psf import (
 from darklens.simulate.func.tensors import TensorRenderer
 from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.sampling import ImageParams
-from darklens.simulate.substructure.views import ImageView, LightComponent, image_bank
+from darklens.simulate.substructure.views import ImageView, LightComponent, image_bank, uses_bank
 
 
 def _group_key(p: ImageParams) -> tuple[int, str, int]:
@@ -65,6 +65,8 @@ class ViewRenderer(TensorRenderer):
         self._unit_x = self._tensor(padded_flat(x))[None, :]
         self._unit_y = self._tensor(padded_flat(y))[None, :]
         self._bank: dict[str, torch.Tensor] | None = None
+        if uses_bank(config):  # a bad bank fails here, naming its file, before any work
+            self._bank_tensors()
 
     def _bank_tensors(self) -> dict[str, torch.Tensor]:
         if self._bank is None:

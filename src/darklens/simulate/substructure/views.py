@@ -87,6 +87,40 @@ class ImageView:
         return "sersic" if self.source is not None else "image_bank"
 
 
+# Truth columns of per-image views: name → (shape, dtype).
+VIEW_TRUTH_COLUMNS: dict[str, tuple[tuple[int, ...], str]] = {
+    "einstein_radius_arcsec": ((), "float64"),
+    "sigma_v_kms": ((), "float64"),
+    "pixel_scale_arcsec": ((), "float64"),
+    "psf_fwhm_arcsec": ((), "float64"),
+    "source_bank_index": ((), "int32"),
+    "source_angle_rad": ((), "float64"),
+    "noisy": ((), "int32"),
+    "flux_scale": ((), "float64"),
+}
+
+
+def view_truth(views: list[ImageView]) -> dict[str, np.ndarray]:
+    """The :data:`VIEW_TRUTH_COLUMNS` of a block of images."""
+    return {
+        "einstein_radius_arcsec": np.array([v.einstein_radius_arcsec for v in views]),
+        "sigma_v_kms": np.array([v.sigma_v_kms for v in views]),
+        "pixel_scale_arcsec": np.array([v.pixel_scale_arcsec for v in views]),
+        "psf_fwhm_arcsec": np.array([v.psf_fwhm_arcsec for v in views]),
+        "source_bank_index": np.array([v.bank_index for v in views], dtype=np.int32),
+        "source_angle_rad": np.array([v.bank_angle_rad for v in views]),
+        "noisy": np.array([v.noise in ("ccd", "counts") for v in views], dtype=np.int32),
+        "flux_scale": np.array([v.flux_scale for v in views]),
+    }
+
+
+def uses_bank(config: SubstructureConfig) -> bool:
+    """Whether images may take their source from the image bank."""
+    if config.randomize.enabled:
+        return config.randomize.bank_probability > 0
+    return config.source.kind == "image_bank"
+
+
 def magnitude_flux(magnitude: float, zero_point: float) -> float:
     """Total flux in e-/s of a source of AB ``magnitude`` (lenstronomy's ``magnitude2cps``)."""
     return 10.0 ** (-0.4 * (magnitude - zero_point))

@@ -1,0 +1,112 @@
+"""Per-image settings: domain-randomised draws, Model IV's compat lenses, configs and bad banks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from darklens.cli import app
+from darklens.config import ConfigError
+from darklens.data.deeplense import BadInputFile
+from darklens.simulate.api import resolve_config, simulate
+from darklens.simulate.func.cosmology import deflection_rescaling
+from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
+from darklens.simulate.substructure.sampling import draw_image_params
+from darklens.simulate.substructure.views import sis_einstein_radius_arcsec
+
+
+def _views(config, n, label=1, seed=0):
+    return [draw_image_params(config, label, image_rng(seed, i, PARAMS_STREAM)).view
+            for i in range(n)]  # fmt: skip
+
+
+def test_robust_draws_cover_the_ranges_and_both_conventions():
+    config = resolve_config("robust")
+    rand, views = config.randomize, _views(config, 400)
+    theta = np.array([v.einstein_radius_arcsec for v in views])
+    assert rand.einstein_radius_arcsec_range[0] <= theta.min() < 0.7
+    assert 1.9 < theta.max() <= rand.einstein_radius_arcsec_range[1]
+    pixel = np.array([v.pixel_scale_arcsec for v in views])
+    assert np.all((pixel >= 0.07) & (pixel <= 0.125))
+    beta = deflection_rescaling(0.5, 1.0, 2.5, 67.5, 0.309)
+    # subhalo θ_E per √M☉ relative to the main lens: 1/√M (physical) or 1/√(βM) (convention)
+    ratio = np.array([v.point_rein_per_sqrt_msun / v.einstein_radius_arcsec for v in views])
+    physical = np.isclose(ratio, 1 / math.sqrt(1e12))
+    convention = np.isclose(ratio, 1 / math.sqrt(beta * 1e12))
+    assert np.all(physical | convention) and 0.4 < convention.mean() < 0.6
+    assert 0.4 < np.mean([v.noise == "ccd" for v in views]) < 0.6
+    assert 0.4 < np.mean([v.source is None for v in views]) < 0.6
+    assert 0.15 < np.mean([len(v.lens_light) == 1 for v in views]) < 0.35
+    scales = np.log10([v.flux_scale for v in views])
+    assert scales.min() < -1.5 and scales.max() > 1.5
+    sigma = [v.background_sigma for v in views if v.noise == "ccd"]
+    assert max(sigma) / min(sigma) > 5  # exposure and pixel scale change the noise level
+
+
+def test_model_iv_compat_lenses_follow_its_scripts():
+    config = resolve_config("model_iv", deeplense_compat=True)
+    no_sub, cdm = _views(config, 300, label=0), _views(config, 20, label=1)
+    sigma = np.array([v.sigma_v_kms for v in no_sub])
+    assert abs(sigma.mean() - 260) < 4 and abs(sigma.std() - 20) < 3
+    for v in no_sub[:5]:
+        assert v.einstein_radius_arcsec == pytest.approx(
+            sis_einstein_radius_arcsec(v.sigma_v_kms, 0.5, 2.5, 70.0, 0.3)
+        )
+        assert v.gamma1 == v.gamma2 == v.lens_e1 == 0
+    assert all(v.einstein_radius_arcsec == 1.5 and v.gamma1 == 0.05 for v in cdm)
+    assert all(not v.bank_flip and v.bank_box_arcsec == 0.64 for v in cdm)
+    assert all(v.normalize_max and v.noise == "ccd" for v in cdm)
+    physical = _views(resolve_config("model_iv"), 20)
+    assert all(v.einstein_radius_arcsec == pytest.approx(1.66, abs=0.01) for v in physical)
+    assert not any(v.normalize_max for v in physical)
+
+
+def test_per_image_view_configs_are_validated():
+    with pytest.raises(ConfigError, match="cannot be combined with deeplense_compat"):
+        resolve_config("robust", deeplense_compat=True)
+    with pytest.raises(ConfigError, match="one entry per component"):
+        resolve_config("model_iv", overrides={"lens_light.n_sersic": "[2.0]"})
+    with pytest.raises(ConfigError, match="source.kind"):
+        resolve_config("model_ii", overrides={"source.kind": "galaxy"})
+    with pytest.raises(ConfigError, match="bank_probability"):
+        resolve_config("robust", overrides={"randomize.bank_probability": "1.5"})
+    assert not resolve_config("model_ii").per_image_views
+    assert resolve_config("model_ii", overrides={"source.kind": "image_bank"}).per_image_views
+
+
+def test_a_bad_bank_fails_before_anything_is_written(tmp_path):
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    np.save(bank / "ok.npy", np.ones((16, 16)))
+    np.save(bank / "broken.npy", np.full((16, 16), np.nan))
+    config = resolve_config("model_iv", overrides={"source.bank": str(bank)})
+    out = tmp_path / "d.h5"
+    with pytest.raises(BadInputFile, match="broken.npy"):
+        simulate(config, out, n_per_class=2)
+    assert not out.exists()
+    result = CliRunner().invoke(
+        app, ["simulate", "--preset", "model_iv", "--n-per-class", "2", "-o", str(out),
+              "--set", f"source.bank={bank}"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "broken.npy" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_user_bank_makes_the_dataset_and_its_manifest_names_it(tmp_path):
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    yy, xx = np.mgrid[:32, :32] - 15.5
+    for k in range(3):
+        np.save(bank / f"g{k}.npy", np.exp(-0.5 * ((xx / (3 + k)) ** 2 + (yy / 4) ** 2)))
+    config = resolve_config("model_iv", overrides={"source.bank": str(bank)})
+    result = simulate(config, tmp_path / "d.h5", n_per_class=3, seed=2)
+    from darklens.data.h5 import LensDataset
+
+    with LensDataset(result.path) as ds:
+        assert ds.manifest["source_bank"]["n_images"] == 3
+        assert len(ds.manifest["source_bank"]["sha256"]) == 64
+        assert set(ds.truth("source_bank_index")) <= {0, 1, 2}
+        assert np.all(np.isfinite(ds.images()))
