@@ -160,10 +160,13 @@ def train_one_epoch(
     first_step: int = 0,
     scaler: torch.amp.GradScaler | None = None,
     on_batch: Callable[[float, float], None] | None = None,
+    extra_loss: Callable[[int], torch.Tensor] | None = None,
 ) -> TrainTotals:
     """One pass over ``batches``; the learning rate of every param group is set per step.
 
     ``on_batch(loss, running_accuracy)`` is called after each step (e.g. a progress bar).
+    ``extra_loss(step)``, called right after the model's forward pass, adds a term to what is
+    minimised (e.g. domain adaptation's domain loss); the totals keep the class loss alone.
     """
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=settings.device)
@@ -178,14 +181,15 @@ def train_one_epoch(
         with settings.autocast():
             logits = model(*inputs)
             loss = loss_fn(logits, targets)
+            total = loss if extra_loss is None else loss + extra_loss(first_step + steps)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.scale(total).backward()
             _clip(model, optimizer, settings.grad_clip_norm, scaler)
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            total.backward()
             _clip(model, optimizer, settings.grad_clip_norm, None)
             optimizer.step()
         steps += 1
