@@ -296,8 +296,9 @@ class RandomizeConfig(Config):
     band's noise terms, the main lens mass that subhalo masses are relative to, the source
     position range and the image bank; ``cdm`` and ``axion`` give the substructure as always.
 
-    - ``einstein_radius_arcsec_range``: the main SIE's effective θ_E; ``lens_e_max`` and
-      ``shear_max`` bound its ellipticity and the external shear (uniform in a disc);
+    - ``einstein_radius_arcsec_range``: the main SIE's effective θ_E; its ellipticity and the
+      external shear are ``lens``'s plus offsets uniform in discs of radius ``lens_e_jitter``
+      and ``shear_jitter``;
     - ``convention_probability``: the chance that an image reads its θ_E values at
       ``compat.z_source_convention`` and rescales deflections to the source, as lenstronomy's
       SimAPI does for DeepLenseSim's Models II–IV (subhalos then deflect 1/√β times more, the
@@ -305,10 +306,11 @@ class RandomizeConfig(Config):
       drawn directly, luminosity or angular-diameter distances change nothing else;
     - ``pixel_scale_arcsec_range`` and ``psf_fwhm_arcsec_range`` (0 = no PSF);
     - ``source_magnitude_range``; ``bank_probability``: the chance of a real galaxy from
-      ``source.bank`` (drawn as ``source`` says) rather than a Sérsic with radius, index and
-      |e| in ``r_sersic_arcsec_range``, ``n_sersic_range`` and [0, ``source_e_max``];
+      ``source.bank`` (drawn as ``source`` says) rather than a Sérsic with radius and index in
+      ``r_sersic_arcsec_range`` and ``n_sersic_range``, ellipticity ``source``'s plus an offset
+      in a disc of radius ``source_e_jitter``;
     - ``lens_light_probability``: the chance of one Sérsic of lens light with magnitude, radius
-      and index in the ``lens_light_*`` ranges (|e| ≤ ``lens_e_max``);
+      and index in the ``lens_light_*`` ranges (the lens's ellipticity);
     - ``noise_probability``: the chance of CCD noise (lenstronomy's, the ``instrument`` band's
       terms with the exposure multiplied by 10^U(``log10_exposure_scale_range``)); otherwise the
       image is noiseless;
@@ -318,8 +320,8 @@ class RandomizeConfig(Config):
 
     enabled: bool = False
     einstein_radius_arcsec_range: tuple[float, float] = (0.6, 2.0)
-    lens_e_max: float = 0.2
-    shear_max: float = 0.08
+    lens_e_jitter: float = 0.1
+    shear_jitter: float = 0.03
     convention_probability: float = 0.5
     pixel_scale_arcsec_range: tuple[float, float] = (0.07, 0.125)
     psf_fwhm_arcsec_range: tuple[float, float] = (0.0, 0.2)
@@ -327,21 +329,21 @@ class RandomizeConfig(Config):
     bank_probability: float = 0.5
     r_sersic_arcsec_range: tuple[float, float] = (0.1, 0.4)
     n_sersic_range: tuple[float, float] = (0.7, 2.5)
-    source_e_max: float = 0.3
+    source_e_jitter: float = 0.15
     lens_light_probability: float = 0.25
     lens_light_magnitude_range: tuple[float, float] = (17.0, 21.0)
     lens_light_r_sersic_arcsec_range: tuple[float, float] = (0.3, 1.0)
     lens_light_n_sersic_range: tuple[float, float] = (2.0, 4.0)
     noise_probability: float = 0.5
-    log10_exposure_scale_range: tuple[float, float] = (-1.0, 1.0)
+    log10_exposure_scale_range: tuple[float, float] = (-2.5, 0.5)
     log10_flux_scale_range: tuple[float, float] = (-2.0, 2.0)
 
     def __post_init__(self) -> None:
         require_range("randomize.einstein_radius_arcsec_range", self.einstein_radius_arcsec_range,
                       low=0.05)  # fmt: skip
-        require(0 <= self.lens_e_max < 1, "randomize.lens_e_max must be in [0, 1)")
-        require(0 <= self.source_e_max < 1, "randomize.source_e_max must be in [0, 1)")
-        require(0 <= self.shear_max < 0.5, "randomize.shear_max must be in [0, 0.5)")
+        require(0 <= self.lens_e_jitter < 0.5, "randomize.lens_e_jitter must be in [0, 0.5)")
+        require(0 <= self.source_e_jitter < 0.5, "randomize.source_e_jitter must be in [0, 0.5)")
+        require(0 <= self.shear_jitter < 0.3, "randomize.shear_jitter must be in [0, 0.3)")
         require_range("randomize.pixel_scale_arcsec_range", self.pixel_scale_arcsec_range,
                       low=1e-3)  # fmt: skip
         require_range("randomize.psf_fwhm_arcsec_range", self.psf_fwhm_arcsec_range, low=0.0)

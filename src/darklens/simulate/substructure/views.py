@@ -268,11 +268,11 @@ def _draw_bank(
     view.bank_box_arcsec = src.bank_box_arcsec * (scale if augment else 1.0)
 
 
-def _disc(rng: np.random.Generator, radius: float) -> tuple[float, float]:
-    """A point uniform in the disc of ``radius`` (two draws)."""
+def _around(rng: np.random.Generator, x: float, y: float, radius: float) -> tuple[float, float]:
+    """(x, y) plus a point uniform in the disc of ``radius`` (two draws)."""
     r = radius * math.sqrt(rng.random())
     angle = rng.uniform(0.0, 2.0 * math.pi)
-    return r * math.cos(angle), r * math.sin(angle)
+    return x + r * math.cos(angle), y + r * math.sin(angle)
 
 
 def _draw_randomized(config: SubstructureConfig, rng: np.random.Generator) -> ImageView:
@@ -285,8 +285,8 @@ def _draw_randomized(config: SubstructureConfig, rng: np.random.Generator) -> Im
             lens.z_lens, lens.z_source, compat.z_source_convention, compat.convention_h0,
             compat.convention_omega_m,
         )  # fmt: skip
-    lens_e1, lens_e2 = _disc(rng, rand.lens_e_max)
-    gamma1, gamma2 = _disc(rng, rand.shear_max)
+    lens_e1, lens_e2 = _around(rng, lens.e1, lens.e2, rand.lens_e_jitter)
+    gamma1, gamma2 = _around(rng, lens.gamma1, lens.gamma2, rand.shear_jitter)
     pixel_scale = float(rng.uniform(*rand.pixel_scale_arcsec_range))
     psf_fwhm = float(rng.uniform(*rand.psf_fwhm_arcsec_range))
     source_flux = magnitude_flux(
@@ -295,13 +295,15 @@ def _draw_randomized(config: SubstructureConfig, rng: np.random.Generator) -> Im
     use_bank = bool(rng.random() < rand.bank_probability)
     r_sersic = float(rng.uniform(*rand.r_sersic_arcsec_range))
     n_sersic = float(rng.uniform(*rand.n_sersic_range))
-    source_e1, source_e2 = _disc(rng, rand.source_e_max)
+    src = config.source
+    source_e1, source_e2 = _around(rng, src.e1, src.e2, rand.source_e_jitter)
     has_light = bool(rng.random() < rand.lens_light_probability)
     light = sersic_component(
         magnitude_flux(rng.uniform(*rand.lens_light_magnitude_range), inst.magnitude_zero_point),
         float(rng.uniform(*rand.lens_light_r_sersic_arcsec_range)),
         float(rng.uniform(*rand.lens_light_n_sersic_range)),
-        *_disc(rng, rand.lens_e_max),
+        lens_e1,
+        lens_e2,
     )
     noisy = bool(rng.random() < rand.noise_probability)
     exposure_scale = 10.0 ** rng.uniform(*rand.log10_exposure_scale_range)
