@@ -48,10 +48,14 @@ def test_adabn_changes_only_batch_norm_buffers():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     batches = [torch.randn(8, 1, 32, 32) * 2 + 3 for _ in range(3)]
     adapted = adapt_batch_norm(model, iter(batches))
-    buffers = {f"{name}.{b}" for name, m in adapted.named_modules()
-               if m in batch_norm_layers(adapted) for b in ("running_mean", "running_var")}  # fmt: skip
-    changed = {k for k, v in adapted.state_dict().items()
-               if not torch.equal(v, before[k]) and not k.endswith("num_batches_tracked")}  # fmt: skip
+    layers = batch_norm_layers(adapted)
+    statistics = ("running_mean", "running_var")
+    buffers = {f"{n}.{b}" for n, m in adapted.named_modules() if m in layers for b in statistics}
+    changed = {
+        k
+        for k, v in adapted.state_dict().items()
+        if not torch.equal(v, before[k]) and not k.endswith("num_batches_tracked")
+    }
     assert changed == buffers  # every BN statistic moved, nothing else
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # original kept
     # the first layer's statistics are the target's (a cumulative mean over all batches)

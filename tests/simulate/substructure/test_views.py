@@ -14,8 +14,9 @@ from darklens.data.deeplense import BadInputFile
 from darklens.simulate.api import resolve_config, simulate
 from darklens.simulate.func.cosmology import deflection_rescaling
 from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
+from darklens.simulate.substructure.presets import get_anchor
 from darklens.simulate.substructure.sampling import draw_image_params
-from darklens.simulate.substructure.views import sis_einstein_radius_arcsec
+from darklens.simulate.substructure.views import draw_view, sis_einstein_radius_arcsec
 
 
 def _views(config, n, label=1, seed=0):
@@ -25,7 +26,10 @@ def _views(config, n, label=1, seed=0):
 
 def test_robust_draws_cover_the_ranges_and_both_conventions():
     config = resolve_config("robust")
-    rand, views = config.randomize, _views(config, 400)
+    rand, views = config.randomize, _views(config, 800)
+    anchors = np.array([v.anchor for v in views])
+    assert 0.4 < np.mean(anchors >= 0) < 0.6 and set(anchors) == {-1, 0, 1, 2, 3}
+    views = [v for v in views if v.anchor < 0]
     theta = np.array([v.einstein_radius_arcsec for v in views])
     assert rand.einstein_radius_arcsec_range[0] <= theta.min() < 0.7
     assert 1.9 < theta.max() <= rand.einstein_radius_arcsec_range[1]
@@ -44,6 +48,20 @@ def test_robust_draws_cover_the_ranges_and_both_conventions():
     assert scales.min() < -1.5 and scales.max() > 1.5
     sigma = [v.background_sigma for v in views if v.noise == "ccd"]
     assert max(sigma) / min(sigma) > 5  # exposure and pixel scale change the noise level
+
+
+def test_robust_anchors_take_their_simulators_settings():
+    config = resolve_config("robust")
+    views = [v for v in _views(config, 200) if v.anchor >= 0]
+    names = config.randomize.anchors
+    for view in views:
+        expected = draw_view(get_anchor(names[view.anchor]), 1, np.random.default_rng(0), 1.0)
+        assert view.pixel_scale_arcsec == expected.pixel_scale_arcsec
+        assert view.einstein_radius_arcsec == expected.einstein_radius_arcsec
+        assert view.noise == expected.noise and view.normalize_max == expected.normalize_max
+    assert get_anchor("model_i_compat").instrument.pixel_scale_arcsec == pytest.approx(0.1172, 1e-3)
+    with pytest.raises(ConfigError, match="needs randomize.anchors"):
+        resolve_config("robust", overrides={"randomize.anchors": "[]"})
 
 
 def test_model_iv_compat_lenses_follow_its_scripts():

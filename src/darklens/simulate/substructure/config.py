@@ -315,7 +315,10 @@ class RandomizeConfig(Config):
       terms with the exposure multiplied by 10^U(``log10_exposure_scale_range``)); otherwise the
       image is noiseless;
     - ``log10_flux_scale_range``: the stored image is multiplied by 10^U(range) (a per-image
-      normalisation of the network's input makes this irrelevant; it is here to make sure).
+      normalisation of the network's input makes this irrelevant; it is here to make sure);
+    - ``anchor_probability``: the chance that an image instead takes all the settings of one of
+      ``anchors`` (drawn uniformly; names of :data:`presets.ANCHORS`: simulators whose images
+      the model must handle, e.g. DeepLenseSim's Models I–IV on this grid), flux scale aside.
     """
 
     enabled: bool = False
@@ -337,6 +340,8 @@ class RandomizeConfig(Config):
     noise_probability: float = 0.5
     log10_exposure_scale_range: tuple[float, float] = (-2.5, 0.5)
     log10_flux_scale_range: tuple[float, float] = (-2.0, 2.0)
+    anchors: tuple[str, ...] = ()
+    anchor_probability: float = 0.0
 
     def __post_init__(self) -> None:
         require_range("randomize.einstein_radius_arcsec_range", self.einstein_radius_arcsec_range,
@@ -357,8 +362,12 @@ class RandomizeConfig(Config):
                       low=0.2, high=8.0)  # fmt: skip
         require_range("randomize.log10_exposure_scale_range", self.log10_exposure_scale_range)
         require_range("randomize.log10_flux_scale_range", self.log10_flux_scale_range)
+        require(
+            self.anchor_probability == 0 or bool(self.anchors),
+            "randomize.anchor_probability > 0 needs randomize.anchors",
+        )
         for name in ("convention_probability", "bank_probability", "lens_light_probability",
-                     "noise_probability"):  # fmt: skip
+                     "noise_probability", "anchor_probability"):  # fmt: skip
             value = getattr(self, name)
             require(0 <= value <= 1, f"randomize.{name} must be in [0, 1], got {value}")
 

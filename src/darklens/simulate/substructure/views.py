@@ -81,6 +81,7 @@ class ImageView:
     flux_scale: float = 1.0
     normalize_max: bool = False
     sigma_v_kms: float = math.nan  # the SIS's velocity dispersion when θ_E was drawn from it
+    anchor: int = -1  # domain randomisation: which of randomize.anchors gave the settings
 
     @property
     def source_kind(self) -> str:
@@ -97,6 +98,7 @@ VIEW_TRUTH_COLUMNS: dict[str, tuple[tuple[int, ...], str]] = {
     "source_angle_rad": ((), "float64"),
     "noisy": ((), "int32"),
     "flux_scale": ((), "float64"),
+    "anchor_index": ((), "int32"),
 }
 
 
@@ -111,6 +113,7 @@ def view_truth(views: list[ImageView]) -> dict[str, np.ndarray]:
         "source_angle_rad": np.array([v.bank_angle_rad for v in views]),
         "noisy": np.array([v.noise in ("ccd", "counts") for v in views], dtype=np.int32),
         "flux_scale": np.array([v.flux_scale for v in views]),
+        "anchor_index": np.array([v.anchor for v in views], dtype=np.int32),
     }
 
 
@@ -215,7 +218,7 @@ def draw_view(
     """One image's view: the config's fixed settings (with the image's exposure), or
     domain-randomised draws."""
     if config.randomize.enabled:
-        return _draw_randomized(config, rng)
+        return _draw_randomized(config, label, rng)
     fixed, lens, src = _fixed(config), config.lens, config.source
     view = ImageView(
         einstein_radius_arcsec=fixed.einstein_radius_arcsec,
@@ -275,8 +278,35 @@ def _around(rng: np.random.Generator, x: float, y: float, radius: float) -> tupl
     return x + r * math.cos(angle), y + r * math.sin(angle)
 
 
-def _draw_randomized(config: SubstructureConfig, rng: np.random.Generator) -> ImageView:
+def _draw_anchored(
+    config: SubstructureConfig, label: int, rng: np.random.Generator
+) -> ImageView | None:
+    """With ``randomize.anchor_probability``, the view of one of the anchors (its own draws:
+    exposure, bank image, σ_v), with the flux scale drawn last; else None."""
+    from darklens.simulate.substructure.presets import get_anchor
+
+    rand = config.randomize
+    if not rand.anchors or rng.random() >= rand.anchor_probability:
+        return None
+    which = int(rng.integers(len(rand.anchors)))
+    anchor = get_anchor(rand.anchors[which])
+    inst = anchor.instrument
+    exposure = inst.total_exposure_s
+    if inst.noise == "counts":
+        exposure = float(10.0 ** rng.uniform(*inst.log10_exposure_range))
+    view = draw_view(anchor, label, rng, exposure)
+    view.anchor = which
+    view.flux_scale = 10.0 ** rng.uniform(*rand.log10_flux_scale_range)
+    return view
+
+
+def _draw_randomized(
+    config: SubstructureConfig, label: int, rng: np.random.Generator
+) -> ImageView:
     """Domain-randomised settings (see :class:`RandomizeConfig`), drawn in a fixed order."""
+    anchored = _draw_anchored(config, label, rng)
+    if anchored is not None:
+        return anchored
     rand, lens, inst, compat = config.randomize, config.lens, config.instrument, config.compat
     theta_e = float(rng.uniform(*rand.einstein_radius_arcsec_range))
     beta = 1.0
