@@ -6,14 +6,18 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from darklens.cli import app
 from darklens.config import ConfigError
 from darklens.data.deeplense import BadInputFile
+from darklens.data.transforms import resize
 from darklens.simulate.api import resolve_config, simulate
 from darklens.simulate.func.cosmology import deflection_rescaling
-from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
+from darklens.simulate.func.rng import NOISE_STREAM, PARAMS_STREAM, image_rng
+from darklens.simulate.substructure.kind import KIND
+from darklens.simulate.substructure.noise import observed_view_image
 from darklens.simulate.substructure.presets import get_anchor
 from darklens.simulate.substructure.sampling import draw_image_params
 from darklens.simulate.substructure.views import draw_view, sis_einstein_radius_arcsec
@@ -59,7 +63,30 @@ def test_robust_anchors_take_their_simulators_settings():
         assert view.pixel_scale_arcsec == expected.pixel_scale_arcsec
         assert view.einstein_radius_arcsec == expected.einstein_radius_arcsec
         assert view.noise == expected.noise and view.normalize_max == expected.normalize_max
-    assert get_anchor("model_i_compat").instrument.pixel_scale_arcsec == pytest.approx(0.1172, 1e-3)
+    assert get_anchor("model_i_compat").instrument.num_pix == 150
+
+
+def test_model_i_anchors_render_on_their_grid_and_are_resized_with_their_noise():
+    config = resolve_config("robust")
+    index = next(
+        i for i in range(200)
+        if draw_image_params(config, i % 3, image_rng(4, i, PARAMS_STREAM)).view.anchor == 0
+    )  # fmt: skip
+    renderer = KIND.renderer(config, "cpu")
+    block = KIND.render_block(renderer, 4, index, index + 1, np.array([index % 3]))
+    assert block.images.shape == (1, 1, 64, 64) and block.truth["anchor_index"][0] == 0
+    p = draw_image_params(config, index % 3, image_rng(4, index, PARAMS_STREAM))
+    native = renderer.render([p])[0]
+    assert native.shape == (150, 150)
+    # counts on the native grid with the image's own noise stream, then resized
+    counts = observed_view_image(native, p.view, image_rng(4, index, NOISE_STREAM), 150)
+    assert counts.shape == (150, 150)
+    expected = observed_view_image(native, p.view, image_rng(4, index, NOISE_STREAM), 64)
+    np.testing.assert_array_equal(block.images[0, 0], expected)
+    resized = resize(torch.from_numpy(counts)[None, None], 64)[0, 0].numpy()
+    np.testing.assert_allclose(expected, resized, rtol=1e-6)
+    again = KIND.render_block(renderer, 4, index, index + 1, np.array([index % 3])).images
+    np.testing.assert_array_equal(again, block.images)
     with pytest.raises(ConfigError, match="needs randomize.anchors"):
         resolve_config("robust", overrides={"randomize.anchors": "[]"})
 

@@ -75,7 +75,8 @@ def render_block(
     ]
     with one_cpu_thread(renderer.device):
         models = renderer.render(params)
-    images = np.empty((len(params), 1, *models.shape[1:]), dtype=np.float32)
+    side = config.instrument.num_pix  # views may render on their own grid (resized with noise)
+    images = np.empty((len(params), 1, side, side), dtype=np.float32)
     for j, (index, p) in enumerate(zip(range(start, stop), params, strict=True)):
         images[j, 0] = apply_noise(
             models[j], config, image_rng(seed, index, NOISE_STREAM), p.exposure_s, p.view

@@ -122,27 +122,11 @@ PRESETS.add(
     ),
 )
 
-# Anchors of the robust preset: simulators' settings on its 64 × 64 grid. DeepLenseSim's Models
-# II–IV are 64 × 64 already. Model I (150 × 150 at 0.05″) as a model sees it once resized to 64
-# pixels (bilinear, anti-aliased): pixels of 0.05 × 150/64″; the PSF widened by the resampling
-# kernel (FWHM ≈ one new pixel: √(0.087² + 0.117²) ≈ 0.146″); its background rms per new pixel
-# 150/64 times the old, since a new pixel adds the flux of (150/64)² old ones but averages their
-# background down only by 150/64. Approximations: the resampled Poisson counts are not integers.
+# Anchors of the robust preset: DeepLenseSim's Models I–IV as --deeplense-compat makes them.
+# Model I's 150 × 150 images are rendered on their own grid, noised, then resized to the preset's
+# 64 × 64 as a model's preprocessing resizes them (bilinear, anti-aliased).
 ANCHORS: Registry[SubstructureConfig] = Registry("robust anchor")
-_MODEL_I_SCALE = 150 / 64
-ANCHORS.add(
-    "model_i_compat",
-    PRESETS.get("model_i").override(
-        {
-            "deeplense_compat": True,
-            "instrument.num_pix": 64,
-            "instrument.pixel_scale_arcsec": 0.05 * _MODEL_I_SCALE,
-            "instrument.psf_fwhm_arcsec": 0.146,
-            "instrument.background_rms": 0.01 * _MODEL_I_SCALE,
-        }
-    ),
-)
-for _name in ("model_ii", "model_iii", "model_iv"):
+for _name in ("model_i", "model_ii", "model_iii", "model_iv"):
     ANCHORS.add(f"{_name}_compat", PRESETS.get(_name).override({"deeplense_compat": True}))
 
 # Domain randomisation over what separates Models I–IV and the physical presets (see
@@ -157,7 +141,7 @@ PRESETS.add(
         source=SourceConfig(bank_box_arcsec=0.64, bank_scale_range=(0.6, 2.5), bank_flip=True),
         compat=_SIMAPI_COMPAT,
         randomize=RandomizeConfig(
-            enabled=True, anchors=tuple(ANCHORS.names()), anchor_probability=0.5
+            enabled=True, anchors=tuple(ANCHORS.names()), anchor_probability=0.8
         ),
     ),
 )

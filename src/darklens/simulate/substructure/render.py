@@ -175,8 +175,9 @@ class SubstructureRenderer(TensorRenderer):
             ViewRenderer(config, self.device, dtype, self.chunk) if config.per_image_views else None
         )
 
-    def render(self, params: Sequence[ImageParams]) -> np.ndarray:
-        """Noiseless images [B, H, W] (float32, lenstronomy flux units per pixel)."""
+    def render(self, params: Sequence[ImageParams]) -> np.ndarray | list[np.ndarray]:
+        """Noiseless images [B, H, W] (float32, lenstronomy flux units per pixel); configs with
+        per-image views give a list of images, each on its view's own grid."""
         if self._views is not None:
             return self._views.render(params)
         out = np.empty((len(params), self.num_pix, self.num_pix), dtype=np.float32)

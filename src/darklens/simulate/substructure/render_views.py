@@ -40,14 +40,14 @@ from darklens.simulate.substructure.sampling import ImageParams
 from darklens.simulate.substructure.views import ImageView, LightComponent, image_bank, uses_bank
 
 
-def _group_key(p: ImageParams) -> tuple[int, str, int]:
+def _group_key(p: ImageParams) -> tuple[int, int, str, int]:
     view = p.view
     assert view is not None
-    return len(p.point_x), view.source_kind, len(view.lens_light)
+    return view.num_pix, len(p.point_x), view.source_kind, len(view.lens_light)
 
 
 class ViewRenderer(TensorRenderer):
-    """Noiseless images [B, H, W] (float32, flux per pixel) from per-image views."""
+    """Noiseless images (float32, flux per pixel) from per-image views, each on its own grid."""
 
     def __init__(
         self,
@@ -58,12 +58,8 @@ class ViewRenderer(TensorRenderer):
     ) -> None:
         super().__init__(config, device, dtype)
         self.chunk = chunk
-        n = config.instrument.num_pix
-        self.num_pix = n
-        self._n_flat = n * n
-        x, y = pixel_grid_arcsec(n, 1.0)
-        self._unit_x = self._tensor(padded_flat(x))[None, :]
-        self._unit_y = self._tensor(padded_flat(y))[None, :]
+        self.num_pix = config.instrument.num_pix
+        self._unit_grids: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._bank: dict[str, torch.Tensor] | None = None
         if uses_bank(config):  # a bad bank fails here, naming its file, before any work
             self._bank_tensors()
@@ -79,21 +75,36 @@ class ViewRenderer(TensorRenderer):
             }
         return self._bank
 
-    def render(self, params: Sequence[ImageParams]) -> np.ndarray:
-        out = np.empty((len(params), self.num_pix, self.num_pix), dtype=np.float32)
-        groups: dict[tuple[int, str, int], list[int]] = {}
+    def _unit_grid(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixel-centre offsets of an n × n grid in pixels, flat and padded: [1, P]."""
+        if n not in self._unit_grids:
+            x, y = pixel_grid_arcsec(n, 1.0)
+            self._unit_grids[n] = (
+                self._tensor(padded_flat(x))[None],
+                self._tensor(padded_flat(y))[None],
+            )
+        return self._unit_grids[n]
+
+    def render(self, params: Sequence[ImageParams]) -> list[np.ndarray]:
+        """Noiseless images, each on its view's own grid (float32 [n, n])."""
+        out: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(params)
+        groups: dict[tuple[int, int, str, int], list[int]] = {}
         for i, p in enumerate(params):
             groups.setdefault(_group_key(p), []).append(i)
         for group in groups.values():
             for start in range(0, len(group), self.chunk):
                 members = group[start : start + self.chunk]
-                out[members] = self._render_chunk([params[i] for i in members]).cpu().numpy()
+                images = self._render_chunk([params[i] for i in members]).cpu().numpy()
+                for i, image in zip(members, images, strict=True):
+                    out[i] = image
         return out
 
     def _render_chunk(self, chosen: Sequence[ImageParams]) -> torch.Tensor:
         views = [p.view for p in chosen]
+        n = views[0].num_pix
         pixel = self._column([v.pixel_scale_arcsec for v in views])
-        gx, gy = self._unit_x * pixel, self._unit_y * pixel
+        unit_x, unit_y = self._unit_grid(n)
+        gx, gy = unit_x * pixel, unit_y * pixel
         beta_x, beta_y = self._ray_trace(chosen, views, gx, gy)
         area = pixel.square()
         source_xy = (self._column([p.source_x for p in chosen]),
@@ -105,7 +116,7 @@ class ViewRenderer(TensorRenderer):
         zero = torch.zeros_like(pixel)
         for j in range(len(views[0].lens_light)):
             flux = flux + self._sersic([v.lens_light[j] for v in views], area, zero, zero, gx, gy)
-        images = flux[:, : self._n_flat].reshape(-1, 1, self.num_pix, self.num_pix)
+        images = flux[:, : n * n].reshape(-1, 1, n, n)
         kernels = self._kernels(views)
         if kernels is not None:
             images = convolve_separable(images, kernels)

@@ -49,6 +49,10 @@ class LightComponent:
 class ImageView:
     """Everything one image is rendered with (angles in arcsec, fluxes in image units).
 
+    The image is rendered on ``num_pix`` × ``num_pix`` pixels of ``pixel_scale_arcsec``; when
+    that is not the dataset's grid, the observed image (noise included) is resized to it as a
+    model's preprocessing resizes images (bilinear, anti-aliased).
+
     ``einstein_radius_arcsec``, ``gamma*`` and ``point_rein_per_sqrt_msun`` are effective: any
     z_source_convention rescaling is included. ``source`` is the Sérsic of a Sérsic source (its
     amplitude in ``source.amplitude``); a bank source is image ``bank_index`` of the bank with
@@ -60,6 +64,7 @@ class ImageView:
     ``normalize_max``.
     """
 
+    num_pix: int
     einstein_radius_arcsec: float
     lens_e1: float
     lens_e2: float
@@ -221,6 +226,7 @@ def draw_view(
         return _draw_randomized(config, label, rng)
     fixed, lens, src = _fixed(config), config.lens, config.source
     view = ImageView(
+        num_pix=config.instrument.num_pix,
         einstein_radius_arcsec=fixed.einstein_radius_arcsec,
         lens_e1=lens.e1,
         lens_e2=lens.e2,
@@ -339,6 +345,7 @@ def _draw_randomized(
     exposure_scale = 10.0 ** rng.uniform(*rand.log10_exposure_scale_range)
     flux_scale = 10.0 ** rng.uniform(*rand.log10_flux_scale_range)
     view = ImageView(
+        num_pix=inst.num_pix,
         einstein_radius_arcsec=theta_e,
         lens_e1=lens_e1,
         lens_e2=lens_e2,
