@@ -26,7 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ADAPTATIONS = ("none", "adabn", "dann")
+from darklens.train.config import ADAPTATIONS
+
+__all__ = ["ADAPTATIONS", "Adapter", "DomainAdversarial", "adapt_batch_norm", "build_adapter",
+           "grad_reverse"]  # fmt: skip
+
 Images = torch.Tensor
 
 

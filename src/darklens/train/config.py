@@ -11,7 +11,6 @@ import yaml
 
 from darklens.config import Config, ConfigError, deep_merge, dotted_updates, require
 from darklens.data.transforms import NORMALIZATIONS, SERIES_NORMALIZATIONS
-from darklens.train.adaptation import ADAPTATIONS
 
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -21,6 +20,7 @@ AMP_DTYPES = ("auto", "fp16", "bf16")
 AUTO = "auto"
 MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr")
 MONITOR_MODES = ("auto", "max", "min")
+ADAPTATIONS = ("none", "adabn", "dann")  # see darklens.train.adaptation
 
 # Settings that may change when a run is resumed: they do not alter what one epoch computes.
 RESUMABLE_CHANGES = frozenset(

@@ -30,7 +30,8 @@ def _views(config, n, label=1, seed=0):
 
 def test_robust_draws_cover_the_ranges_and_both_conventions():
     config = resolve_config("robust")
-    rand, views = config.randomize, _views(config, 800)
+    rand = config.randomize
+    views = _views(config.override({"randomize.anchor_probability": 0.5}), 800)
     anchors = np.array([v.anchor for v in views])
     assert 0.4 < np.mean(anchors >= 0) < 0.6 and set(anchors) == {-1, 0, 1, 2, 3}
     views = [v for v in views if v.anchor < 0]

@@ -29,42 +29,21 @@ from caustics.lenses.func import (
 from caustics.light.func import brightness_sersic, k_lenstronomy
 from lenstronomy.Util.param_util import ellipticity2phi_q
 
-from darklens.simulate.func.cosmology import (
-    deflection_rescaling,
-    point_mass_einstein_radius_arcsec,
-)
+from darklens.simulate.func.cosmology import point_mass_einstein_radius_arcsec
 from darklens.simulate.func.grid import padded_flat, pixel_grid_arcsec
 from darklens.simulate.func.profiles import subtract_point_deflections
 from darklens.simulate.func.psf import convolve_separable, gaussian_kernel_1d
 from darklens.simulate.func.tensors import TensorRenderer
 from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.physics import deflection_scale, distance_kind
 from darklens.simulate.substructure.render_views import ViewRenderer
 from darklens.simulate.substructure.sampling import ImageParams
+
+__all__ = ["SubstructureRenderer", "deflection_scale", "distance_kind", "source_amplitude"]
 
 # Images per tensor pass on the CPU: [64, H·W] float32 tensors stay in cache (measured fastest);
 # accelerators take much larger passes.
 _CHUNK = 64
-
-
-def distance_kind(config: SubstructureConfig) -> str:
-    """Distances behind the Einstein radii: angular-diameter, or DeepLenseSim's in compat mode."""
-    return config.compat.distances if config.deeplense_compat else "angular_diameter"
-
-
-def deflection_scale(config: SubstructureConfig) -> float:
-    """β multiplying every deflection: 1, or in compat mode with a ``z_source_convention`` the
-    rescaling of θ_E values defined for that source redshift to the actual source (as
-    lenstronomy's SimAPI does for DeepLenseSim's Models II and III)."""
-    compat, lens = config.compat, config.lens
-    if not config.deeplense_compat or compat.z_source_convention is None:
-        return 1.0
-    return deflection_rescaling(
-        lens.z_lens,
-        lens.z_source,
-        compat.z_source_convention,
-        compat.convention_h0,
-        compat.convention_omega_m,
-    )
 
 
 def psf_kernel_1d(config: SubstructureConfig) -> np.ndarray | None:

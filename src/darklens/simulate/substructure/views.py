@@ -30,6 +30,7 @@ from darklens.simulate.func.cosmology import (
 from darklens.simulate.func.noise import ccd_background_sigma
 from darklens.simulate.func.profiles import sersic_unit_norm
 from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.physics import deflection_scale, distance_kind
 
 NOISE_MODELS = ("none", "ccd", "counts", "twice")
 
@@ -172,8 +173,6 @@ class _Fixed:
 
 @lru_cache(maxsize=16)
 def _fixed(config: SubstructureConfig) -> _Fixed:
-    from darklens.simulate.substructure.render import deflection_scale, distance_kind
-
     lens, inst, src, compat = config.lens, config.instrument, config.source, config.compat
     beta = deflection_scale(config)
     rein_per_sqrt_msun = float(
