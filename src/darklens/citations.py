@@ -166,6 +166,19 @@ _REFERENCES = (
         arxiv="0912.0201",
     ),
     Reference(
+        "tobin2017",
+        "Tobin et al. 2017, IROS: Domain randomization for transferring deep neural networks "
+        "from simulation to the real world",
+        "the domain-randomised 'robust' preset",
+        arxiv="1703.06907",
+    ),
+    Reference(
+        "williams1996_hdf",
+        "Williams et al. 1996, AJ 112, 1335: The Hubble Deep Field",
+        "the galaxies of the built-in real-galaxy source bank (scikit-image's copy of the HDF)",
+        doi="10.1086/118105",
+    ),
+    Reference(
         "he2016_resnet",
         "He, Zhang, Ren & Sun 2016, CVPR: Deep residual learning for image recognition",
         "ResNet architectures",
@@ -215,7 +228,9 @@ _LIBRARIES = ("lenstronomy", "caustics")
 _POPULATION = ("collett2015", "choi2007", "hyde2009", "lsst2009")
 # preset name pattern -> literature its settings come from (before the simulation libraries)
 PRESET_SOURCES: dict[str, tuple[str, ...]] = {
+    "model_iv": ("alexander2020", "deeplensesim", "williams1996_hdf"),
     "model_*": ("alexander2020", "deeplensesim"),
+    "robust": ("tobin2017", "alexander2020", "deeplensesim", "williams1996_hdf"),
     "lensfind_space": (*_POPULATION, "metcalf2019"),
     "lensfind_ground": (*_POPULATION, "metcalf2019", "kids"),
     "lensfind_deeplense": (*_POPULATION, "hsc"),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from darklens.config import Config, ConfigError, load_yaml, require
+from darklens.config import Config, ConfigError, deep_merge, dotted_updates, load_yaml, require
 from darklens.data.transforms import NORMALIZATIONS, SERIES_NORMALIZATIONS
 
 OPTIMIZERS = ("adamw", "adam")
@@ -18,6 +18,7 @@ AMP_DTYPES = ("auto", "fp16", "bf16")
 AUTO = "auto"
 MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr")
 MONITOR_MODES = ("auto", "max", "min")
+ADAPTATIONS = ("none", "adabn", "dann")  # see darklens.train.adaptation
 
 # Settings that may change when a run is resumed: they do not alter what one epoch computes.
 RESUMABLE_CHANGES = frozenset(
@@ -127,6 +128,12 @@ class TrainConfig(Config):
     ``val_acc`` or, for two classes, ``val_tpr_at_fpr`` (the true-positive rate at
     ``target_fpr``, for finders judged at low false-positive rates); ``monitor_mode`` ``max``,
     ``min`` or ``auto`` (min for losses, max otherwise).
+
+    Unsupervised domain adaptation (:mod:`darklens.train.adaptation`) to the images of the
+    dataset file ``adapt_to`` (their labels, if any, are never read): ``adaptation="adabn"``
+    stores checkpoints with BatchNorm statistics re-estimated on them; ``"dann"`` trains
+    adversarially against a domain classifier (``dann_hidden`` units) through gradient reversal
+    of weight up to ``dann_weight``.
     """
 
     data: str = ""
@@ -167,6 +174,10 @@ class TrainConfig(Config):
     device: str = AUTO
     pretrained: str | None = None
     simulate: SimulateConfig = dataclasses.field(default_factory=SimulateConfig)
+    adapt_to: str | None = None
+    adaptation: str = "none"
+    dann_weight: float = 1.0
+    dann_hidden: int = 256
 
     def __post_init__(self) -> None:
         if isinstance(self.simulate, Mapping):
@@ -257,6 +268,15 @@ class TrainConfig(Config):
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}",
         )
+        _require_choice("adaptation", self.adaptation, ADAPTATIONS)
+        require(
+            (self.adaptation == "none") == (not self.adapt_to),
+            "domain adaptation needs both adapt_to (the unlabelled target dataset) and "
+            f"adaptation=adabn or dann; got adapt_to={self.adapt_to!r}, "
+            f"adaptation={self.adaptation!r}",
+        )
+        require(self.dann_weight > 0, f"dann_weight must be > 0, got {self.dann_weight}")
+        require(self.dann_hidden >= 1, f"dann_hidden must be >= 1, got {self.dann_hidden}")
 
     def resume_conflicts(self, saved: TrainConfig) -> list[str]:
         """Settings that differ from a saved run's and would change its results, as messages."""
@@ -297,8 +317,7 @@ def build_train_config(
             raise ConfigError(f"{path} must hold a YAML mapping of training settings")
         config = config.merged(data)
     chosen = {k: v for k, v in (options or {}).items() if v is not None}
-    if chosen:
-        config = config.merged(chosen)
-    if assignments:
-        config = config.override(assignments)
-    return config
+    # options and assignments in one step: settings that must go together (adapt_to with
+    # --set adaptation=...) may come from either
+    updates = deep_merge(chosen, dotted_updates(assignments or {}))
+    return config.merged(updates) if updates else config

@@ -37,6 +37,7 @@ from darklens.device import resolve_device, wants_cuda
 from darklens.models import create_model, model_entry, model_fit, model_inputs
 from darklens.models.pretrained import load_pretrained
 from darklens.runs import BEST, CONFIG_FILE, HISTORY_FILE, LAST, STATE, TENSORBOARD_DIR
+from darklens.train.adaptation import Adapter, build_adapter
 from darklens.train.callbacks import Callback, CallbackList, HistoryCSV, TensorBoardLog
 from darklens.train.config import AUTO, TrainConfig, monitor_is_higher_better
 from darklens.train.data import (
@@ -335,7 +336,7 @@ def _run(
         model_spec = model_spec_for(config, preprocessing, len(dataset.class_names))
         torch.manual_seed(config.seed)
         model = create_model(model_spec["name"], **model_spec["kwargs"])
-        if saved is not None:
+        if saved is not None and config.adaptation != "dann":
             model.load_state_dict(saved.model)
         elif config.pretrained:
             entry = model_entry(config.model)
@@ -348,7 +349,11 @@ def _run(
             hooks.call("on_note", loaded.summary())
         memory_format = torch.channels_last if settings.channels_last else torch.preserve_format
         model = model.to(device=device, memory_format=memory_format)
-        optimizer = build_optimizer(model, config)
+        adapter = _adapter(config, dataset, model, settings, ctx)
+        stateful = model if adapter is None else adapter.state_module  # DANN: + domain head
+        if saved is not None and config.adaptation == "dann":
+            stateful.load_state_dict(saved.model)
+        optimizer = build_optimizer(stateful, config)
         scaler = torch.amp.GradScaler(device.type) if settings.amp_dtype == torch.float16 else None
         progress = RunProgress()
         if saved is not None:
@@ -366,12 +371,13 @@ def _run(
             train_data,
             val_data,
             settings,
-            _wrap_ddp(model, device, ctx),
+            _wrap_ddp(stateful, device, ctx),
             model,
             optimizer,
             loss_fn,
             scaler,
             list(dataset.class_names),
+            adapter,
         )
         base_meta = {
             "model": model_spec,
@@ -568,6 +574,20 @@ def preprocessing_for(
     )
 
 
+def _adapter(
+    config: TrainConfig,
+    dataset: LensDataset,
+    model: nn.Module,
+    settings: BatchSettings,
+    ctx: DistContext,
+) -> Adapter | None:
+    """Domain adaptation to ``config.adapt_to`` (see :mod:`darklens.train.adaptation`)."""
+    if config.adaptation == "dann" and ctx.active:
+        raise ConfigError("adaptation=dann runs in one process; train without torchrun")
+    classifier = model_entry(config.model).classifier
+    return build_adapter(config, dataset.image_shape[0], model, settings, classifier)
+
+
 def _wrap_ddp(model: nn.Module, device: torch.device, ctx: DistContext) -> nn.Module:
     if not ctx.active:
         return model
@@ -590,6 +610,7 @@ class _EpochRunner:
     loss_fn: nn.Module
     scaler: torch.amp.GradScaler | None
     class_names: list[str]
+    adapter: Adapter | None = None
 
     def run(
         self, progress: RunProgress, hooks: CallbackList
@@ -603,6 +624,9 @@ class _EpochRunner:
         generator = torch.Generator(device=self.settings.device)
         generator.manual_seed(derived_seed(config.seed, epoch, ctx.rank, 1))
         hooks.call("on_epoch_start", epoch, len(plan))
+        domain_loss = None
+        if self.adapter is not None:
+            domain_loss = self.adapter.epoch_loss(epoch, config.epochs * len(plan))
         totals = train_one_epoch(
             self.train_model,
             self.train_data.batches(plan, epoch),
@@ -614,6 +638,7 @@ class _EpochRunner:
             first_step=progress.step,
             scaler=self.scaler,
             on_batch=(lambda *a: hooks.call("on_batch_end", *a)) if hooks.wants_batches else None,
+            extra_loss=domain_loss,
         )
         train_seconds = time.perf_counter() - started
         sums = torch.tensor(
@@ -640,6 +665,8 @@ class _EpochRunner:
             "seconds": time.perf_counter() - started,
             "images_per_s": count / max(train_seconds, 1e-9),
         }
+        if domain_loss is not None:
+            row.update(domain_loss.metrics())
         return row, evaluation
 
     def _evaluate(self) -> EvalResult:
@@ -686,9 +713,13 @@ def _save_checkpoints(
     threshold = decision_threshold(evaluation, runner.config, base_meta["class_names"])
     if threshold is not None:
         meta["decision_threshold"] = threshold
+    model = runner.model
+    if runner.adapter is not None:  # AdaBN: checkpoints hold the target's BatchNorm statistics
+        meta["adaptation"] = runner.adapter.meta
+        model = runner.adapter.for_checkpoint(model)
     if is_best:
-        ckpt.save_checkpoint(run_dir / BEST, runner.model, meta)
-    ckpt.save_checkpoint(run_dir / LAST, runner.model, meta)
+        ckpt.save_checkpoint(run_dir / BEST, model, meta)
+    ckpt.save_checkpoint(run_dir / LAST, model, meta)
 
 
 def _save_state(
@@ -703,4 +734,5 @@ def _save_state(
         progress=progress.to_json(),
         scaler=runner.scaler.state_dict() if runner.scaler is not None else None,
     )
-    ckpt.save_train_state(run_dir / STATE, runner.model, runner.optimizer, state.json_state())
+    stateful = runner.model if runner.adapter is None else runner.adapter.state_module
+    ckpt.save_train_state(run_dir / STATE, stateful, runner.optimizer, state.json_state())

@@ -22,6 +22,7 @@ from darklens.simulate.func.rng import (
     PARAMS_STREAM,
     CounterRandom,
     counter_keys,
+    image_rng,
     keys_tensor,
     layout_rng,
     stratified_split_codes,
@@ -35,10 +36,16 @@ from darklens.simulate.kinds import (
     requested,
 )
 from darklens.simulate.substructure.config import SubstructureConfig
-from darklens.simulate.substructure.noise import apply_noise
+from darklens.simulate.substructure.noise import apply_noise, observed_view_image
 from darklens.simulate.substructure.presets import PRESETS
 from darklens.simulate.substructure.render import SubstructureRenderer
-from darklens.simulate.substructure.sampling import draw_group_params
+from darklens.simulate.substructure.sampling import draw_group_params, draw_image_params
+from darklens.simulate.substructure.views import (
+    VIEW_TRUTH_COLUMNS,
+    image_bank,
+    uses_bank,
+    view_truth,
+)
 
 DEFAULT_N_PER_CLASS = 1000
 # Dataset-level stream of the split permutation (apart from every image's streams).
@@ -47,7 +54,8 @@ _SPLIT_KEY = 0
 
 def truth_columns(config: SubstructureConfig) -> dict[str, tuple[tuple[int, ...], str]]:
     k = config.cdm.n_subhalos
-    return {
+    views = VIEW_TRUTH_COLUMNS if config.per_image_views else {}
+    return views | {
         "source_x_arcsec": ((), "float64"),
         "source_y_arcsec": ((), "float64"),
         "exposure_s": ((), "float64"),
@@ -66,16 +74,15 @@ def render_block(
 ) -> Block:
     """Images and truth for indices start..stop-1 with their labels: parameters drawn on the
     host for each label's images at once, rendering and noise on the renderer's device (one
-    intra-op thread on a CPU)."""
+    intra-op thread on a CPU). Configs with per-image views take the general path,
+    :func:`render_views_block`."""
     config = renderer.config
+    if config.per_image_views:
+        return render_views_block(renderer, seed, start, stop, labels)
     labels = np.asarray(labels)
     indices = np.arange(start, stop)
-    n, k = len(indices), config.cdm.n_subhalos
-    images = np.empty((n, 1, renderer.num_pix, renderer.num_pix), dtype=np.float32)
-    truth = {
-        name: np.full((n, *shape), np.nan if dtype == "float64" else 0, dtype=dtype)
-        for name, (shape, dtype) in truth_columns(config).items()
-    }
+    images = np.empty((len(indices), 1, renderer.num_pix, renderer.num_pix), dtype=np.float32)
+    truth = _empty_truth(config, len(indices))
     with one_cpu_thread(renderer.device):
         for label in np.unique(labels):
             rows = np.flatnonzero(labels == label)
@@ -86,8 +93,56 @@ def render_block(
             exposure = torch.as_tensor(group.exposure_s, device=renderer.device)
             observed = apply_noise(renderer.render_group(group), config, keys, exposure)
             images[rows, 0] = observed.cpu().numpy()
-            _group_truth(truth, rows, group, k)
+            _group_truth(truth, rows, group, config.cdm.n_subhalos)
     return Block(images, truth)
+
+
+def render_views_block(
+    renderer: SubstructureRenderer, seed: int, start: int, stop: int, labels: np.ndarray
+) -> Block:
+    """:func:`render_block` for configs with per-image views (real-galaxy sources, lens light,
+    domain randomisation, Model IV): image by image parameters and views, each view rendered on
+    its own grid and observed with its own noise (NumPy, from the image's noise stream), then
+    resized to the dataset's grid."""
+    config = renderer.config
+    indices = range(start, stop)
+    params = [
+        draw_image_params(config, int(label), seed, index)
+        for index, label in zip(indices, labels, strict=True)
+    ]
+    with one_cpu_thread(renderer.device):
+        models = renderer.render(params)
+    side = config.instrument.num_pix
+    images = np.empty((len(params), 1, side, side), dtype=np.float32)
+    for j, (index, p) in enumerate(zip(indices, params, strict=True)):
+        rng = image_rng(seed, index, NOISE_STREAM)
+        images[j, 0] = observed_view_image(models[j], p.view, rng, side)
+    truth = _empty_truth(config, len(params))
+    truth.update(view_truth([p.view for p in params]))
+    columns = {
+        "source_x_arcsec": "source_x",
+        "source_y_arcsec": "source_y",
+        "exposure_s": "exposure_s",
+        "axion_mass_ev": "axion_mass_ev",
+        "vortex_angle_rad": "vortex_angle_rad",
+        "vortex_half_length_arcsec": "vortex_half_length_arcsec",
+    }
+    for column, field in columns.items():
+        truth[column] = np.array([getattr(p, field) for p in params], dtype=np.float64)
+    for j, p in enumerate(params):
+        m = len(p.subhalo_mass)
+        truth["n_subhalos"][j] = m
+        truth["subhalo_mass_msun"][j, :m] = p.subhalo_mass
+        truth["subhalo_x_arcsec"][j, :m] = p.point_x[:m]
+        truth["subhalo_y_arcsec"][j, :m] = p.point_y[:m]
+    return Block(images, truth)
+
+
+def _empty_truth(config: SubstructureConfig, n: int) -> dict[str, np.ndarray]:
+    return {
+        name: np.full((n, *shape), np.nan if dtype == "float64" else 0, dtype=dtype)
+        for name, (shape, dtype) in truth_columns(config).items()
+    }
 
 
 def _group_truth(truth: dict[str, np.ndarray], rows: np.ndarray, group, k: int) -> None:
@@ -113,8 +168,13 @@ def dataset_manifest(
     n_per_class: int,
     split: Sequence[float],
 ) -> dict[str, Any]:
-    """What the file records about how it was made."""
-    return {
+    """What the file records about how it was made (with the image bank's identity)."""
+    bank = {}
+    if uses_bank(config):
+        images = image_bank(config)
+        bank = {"source_bank": {"name": images.name, "n_images": len(images),
+                                "sha256": images.sha256}}  # fmt: skip
+    return bank | {
         "kind": "substructure",
         "preset": config.preset,
         "config": config.to_dict(),
