@@ -18,9 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from darklens import __version__
-from darklens.citations import dataset_citations
-from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.profiles import sersic_unit_norm
 from darklens.simulate.func.rng import (
@@ -353,25 +350,13 @@ def _truth(renderer: LensFindRenderer, drawn: list[_Drawn], labels) -> dict[str,
     }
 
 
-def dataset_manifest(
-    config: LensFindConfig,
-    seed: int,
-    n: int,
-    lens_fraction: Sequence[float],
-    split: Sequence[float],
-) -> dict:
-    """What the file records about how it was made (config, layout, bands, look-alike codes)."""
+def dataset_manifest(config: LensFindConfig, n: int, lens_fraction: Sequence[float]) -> dict:
+    """What the file records beyond the common fields: layout, bands, noise, look-alike codes."""
     background, exposure = noise_levels(config)
     inst = config.instrument
     return {
-        "kind": "lens_finding",
-        "preset": config.preset,
-        "config": config.to_dict(),
-        "seed": seed,
         "n": n,
         "lens_fraction": list(lens_fraction),
-        "split_fractions": list(split),
-        "split_names": list(SPLIT_NAMES),
         "band_names": list(inst.band_names),
         "reference_band": inst.reference_band,
         "magnitude_zero_points": [b.magnitude_zero_point for b in inst.bands],
@@ -381,8 +366,6 @@ def dataset_manifest(
         "lookalike_kinds": {str(code): name for code, name in enumerate(LOOKALIKE_KINDS)},
         "lens_definition": config.lens_definition.name,
         "image_units": "e-/s per pixel" if inst.noise == "ccd" else "e-/s per pixel (noiseless)",
-        "darklens_version": __version__,
-        "citations": dataset_citations(config.preset),
     }
 
 
@@ -427,8 +410,8 @@ KIND = SimulatorKind(
     render_block=render_block,
     image_shape=image_shape,
     truth_columns=truth_columns,
-    manifest=lambda config, renderer, seed, size, split: dataset_manifest(
-        config, seed, count(config, size), _lens_fraction(size), split
+    manifest=lambda config, renderer, size: dataset_manifest(
+        config, count(config, size), _lens_fraction(size)
     ),
     summary=summary,
 )

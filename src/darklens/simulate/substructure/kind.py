@@ -13,9 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from darklens import __version__
-from darklens.citations import dataset_citations
-from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
     NOISE_STREAM,
@@ -162,26 +159,17 @@ def _group_truth(truth: dict[str, np.ndarray], rows: np.ndarray, group, k: int) 
 
 
 def dataset_manifest(
-    config: SubstructureConfig,
-    renderer: SubstructureRenderer,
-    seed: int,
-    n_per_class: int,
-    split: Sequence[float],
+    config: SubstructureConfig, renderer: SubstructureRenderer, n_per_class: int
 ) -> dict[str, Any]:
-    """What the file records about how it was made (with the image bank's identity)."""
+    """What the file records beyond the common fields: the lens the renderer made of the config,
+    units, the image bank's identity."""
     bank = {}
     if uses_bank(config):
         images = image_bank(config)
         bank = {"source_bank": {"name": images.name, "n_images": len(images),
                                 "sha256": images.sha256}}  # fmt: skip
     return bank | {
-        "kind": "substructure",
-        "preset": config.preset,
-        "config": config.to_dict(),
-        "seed": seed,
         "n_per_class": n_per_class,
-        "split_fractions": list(split),
-        "split_names": list(SPLIT_NAMES),
         "main_einstein_radius_arcsec": renderer.main_einstein_radius_arcsec,
         "deflection_scale": renderer.deflection_scale,
         "effective_einstein_radius_arcsec": renderer.effective_einstein_radius_arcsec,
@@ -189,8 +177,6 @@ def dataset_manifest(
         "image_units": "counts" if config.instrument.noise == "counts" else "e-/s per pixel",
         "pixel_scale_arcsec": config.instrument.pixel_scale_arcsec,
         "band_names": [config.instrument.name],
-        "darklens_version": __version__,
-        "citations": dataset_citations(config.preset),
     }
 
 
@@ -226,8 +212,8 @@ KIND = SimulatorKind(
     render_block=render_block,
     image_shape=lambda config: (1, config.instrument.num_pix, config.instrument.num_pix),
     truth_columns=truth_columns,
-    manifest=lambda config, renderer, seed, size, split: dataset_manifest(
-        config, renderer, seed, count(config, size) // len(config.class_names), split
+    manifest=lambda config, renderer, size: dataset_manifest(
+        config, renderer, count(config, size) // len(config.class_names)
     ),
     summary=summary,
 )
