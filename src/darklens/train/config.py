@@ -123,6 +123,13 @@ class TrainConfig(Config):
     each checkpoint also stores the decision threshold on the lens score (class 1) that gives
     at most ``target_fpr`` false-positive rate on the validation split.
 
+    ``curriculum`` trains from easy to hard examples: a truth column of the dataset (e.g.
+    ``arc_snr`` for lens finding: larger is easier; ``-source_magnitude``: a leading minus makes
+    smaller values easier). In epoch e < ``curriculum_epochs`` each class contributes only its
+    easiest ``curriculum_start + (1 - curriculum_start) e / curriculum_epochs`` share (classes
+    whose column is constant, e.g. the non-lenses, and NaN values always count), repeated to the
+    epoch's usual length; from then on every example.
+
     ``monitor`` picks the validation metric that selects the ``best`` checkpoint and drives early
     stopping and the plateau schedule: ``val_auc`` (macro one-vs-rest AUC), ``val_loss``,
     ``val_acc`` or, for two classes, ``val_tpr_at_fpr`` (the true-positive rate at
@@ -159,6 +166,9 @@ class TrainConfig(Config):
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     class_weighting: str = "none"
     balanced_sampling: bool = False
+    curriculum: str | None = None
+    curriculum_epochs: int = 0
+    curriculum_start: float = 0.3
     loss: str = "ce"
     focal_gamma: float = 2.0
     target_fpr: float = 0.01
@@ -259,6 +269,7 @@ class TrainConfig(Config):
         )
         _require_choice("monitor", self.monitor, MONITORS)
         _require_choice("monitor_mode", self.monitor_mode, MONITOR_MODES)
+        self._check_curriculum()
         for name in ("amp", "channels_last", "in_memory"):
             value = getattr(self, name)
             require(_auto_or_bool(value), f"{name} must be true, false or auto, got {value!r}")
@@ -277,6 +288,31 @@ class TrainConfig(Config):
         )
         require(self.dann_weight > 0, f"dann_weight must be > 0, got {self.dann_weight}")
         require(self.dann_hidden >= 1, f"dann_hidden must be >= 1, got {self.dann_hidden}")
+
+    def _check_curriculum(self) -> None:
+        require(
+            self.curriculum_epochs >= 0,
+            f"curriculum_epochs must be >= 0, got {self.curriculum_epochs}",
+        )
+        require(
+            0 < self.curriculum_start <= 1,
+            f"curriculum_start must be in (0, 1], got {self.curriculum_start}",
+        )
+        if self.curriculum is None:
+            return
+        require(
+            bool(self.curriculum.lstrip("-")),
+            "curriculum must name a truth column (a leading '-': smaller values are easier)",
+        )
+        require(
+            self.curriculum_epochs > 0,
+            "curriculum needs curriculum_epochs > 0 (the epochs it takes to reach every example)",
+        )
+        require(
+            not self.simulate.preset,
+            "curriculum orders a dataset's examples; training on the fly (simulate.preset) "
+            "has none",
+        )
 
     def resume_conflicts(self, saved: TrainConfig) -> list[str]:
         """Settings that differ from a saved run's and would change its results, as messages."""

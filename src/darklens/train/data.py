@@ -216,6 +216,8 @@ def check_finite(dataset: LensDataset, images: torch.Tensor, indices: np.ndarray
         f"{int(indices[int(bad[0])])}); fix or drop them (`darklens check {dataset.path}` lists "
         "every problem)"
     )
+
+
 def on_device_if_it_fits(data: SplitData, device: torch.device) -> SplitData:
     """An in-memory split moved onto a GPU ``device`` when it takes less than
     :data:`DEVICE_MEMORY_FRACTION` of the GPU's free memory; otherwise unchanged."""
@@ -246,6 +248,49 @@ def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool = Fals
     counts = np.bincount(labels)
     weights = 1.0 / counts[labels]
     return rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+
+
+def curriculum_quantiles(
+    values: np.ndarray, labels: np.ndarray, easier: str = "larger"
+) -> np.ndarray:
+    """Each example's difficulty quantile within its class, in [0, 1) (0: the easiest), from a
+    truth column ``values``; ``easier`` says whether ``larger`` or ``smaller`` values are easier.
+    NaN marks examples every epoch keeps: a NaN value, or a class whose values are all equal
+    (e.g. the non-lenses' arc S/N of 0). Ties keep the examples' order."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) != len(labels):
+        raise ValueError(f"need one curriculum value per example, got shape {values.shape}")
+    key = -values if easier == "larger" else values
+    out = np.full(len(values), np.nan)
+    for label in np.unique(labels):
+        rows = np.flatnonzero((labels == label) & np.isfinite(values))
+        if len(rows) == 0 or np.all(values[rows] == values[rows[0]]):
+            continue
+        ranks = np.empty(len(rows))
+        ranks[np.argsort(key[rows], kind="stable")] = np.arange(len(rows))
+        out[rows] = ranks / len(rows)
+    return out
+
+
+def curriculum_fraction(epoch: int, start: float, epochs: int) -> float:
+    """Share of each class's easiest examples trained on in ``epoch``: ``start`` at epoch 0,
+    rising linearly to all of them at ``epochs``."""
+    if epochs <= 0 or epoch >= epochs:
+        return 1.0
+    return start + (1.0 - start) * epoch / epochs
+
+
+def curriculum_order(order: np.ndarray, quantiles: np.ndarray, fraction: float) -> np.ndarray:
+    """``order`` keeping the examples below the ``fraction`` quantile of their class (and those
+    always kept), repeated in the same order to the epoch's full length, so that the epoch has
+    as many steps as without the curriculum and the learning-rate schedule is unchanged."""
+    if fraction >= 1.0:
+        return order
+    keep = np.isnan(quantiles) | (quantiles < fraction)
+    kept = order[keep[order]]
+    if len(kept) == 0:
+        raise ValueError("the curriculum keeps no training example; raise curriculum_start")
+    return np.resize(kept, len(order))
 
 
 def shard(order: np.ndarray, rank: int, world_size: int) -> np.ndarray:

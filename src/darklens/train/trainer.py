@@ -43,6 +43,9 @@ from darklens.train.config import AUTO, TrainConfig, monitor_is_higher_better
 from darklens.train.data import (
     SplitData,
     batch_plan,
+    curriculum_fraction,
+    curriculum_order,
+    curriculum_quantiles,
     epoch_order,
     on_device_if_it_fits,
     open_split,
@@ -378,6 +381,7 @@ def _run(
             scaler,
             list(dataset.class_names),
             adapter,
+            _curriculum(config, dataset, train_data.labels),
         )
         base_meta = {
             "model": model_spec,
@@ -545,6 +549,27 @@ def _check_resumable(
         )
 
 
+def _curriculum(
+    config: TrainConfig, dataset: LensDataset, labels: np.ndarray
+) -> np.ndarray | None:
+    """Difficulty quantiles of the training examples from the ``curriculum`` truth column."""
+    if config.curriculum is None:
+        return None
+    name = config.curriculum.lstrip("-")
+    if name not in dataset.truth_columns:
+        available = ", ".join(dataset.truth_columns) or "none"
+        raise ValueError(
+            f"curriculum column {name!r} is not a truth column of {dataset.path}; "
+            f"available: {available}"
+        )
+    values = dataset.truth(name)
+    if values.ndim != 1:
+        raise ValueError(f"curriculum column {name!r} has one value per band; pick a scalar one")
+    easier = "smaller" if config.curriculum.startswith("-") else "larger"
+    rows = dataset.split_indices(config.train_split)
+    return curriculum_quantiles(values[rows], labels, easier)
+
+
 def preprocessing_for(
     config: TrainConfig, dataset: LensDataset, train_data: SplitData, extras: tuple[str, ...] = ()
 ) -> Preprocessing:
@@ -611,6 +636,7 @@ class _EpochRunner:
     scaler: torch.amp.GradScaler | None
     class_names: list[str]
     adapter: Adapter | None = None
+    curriculum: np.ndarray | None = None  # difficulty quantile per training example
 
     def run(
         self, progress: RunProgress, hooks: CallbackList
@@ -618,6 +644,9 @@ class _EpochRunner:
         config, ctx, epoch = self.config, self.ctx, progress.epoch
         started = time.perf_counter()
         order = epoch_order(self.train_data.labels, config.seed, epoch, config.balanced_sampling)
+        if self.curriculum is not None:
+            fraction = curriculum_fraction(epoch, config.curriculum_start, config.curriculum_epochs)
+            order = curriculum_order(order, self.curriculum, fraction)
         plan = batch_plan(shard(order, ctx.rank, ctx.world_size), config.batch_size, True)
         lr_at = lr_schedule(config, len(plan), progress.plateau)
         torch.manual_seed(derived_seed(config.seed, epoch, ctx.rank, 0))
