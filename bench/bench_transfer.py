@@ -185,7 +185,7 @@ def reference_dataset(name: str, args: argparse.Namespace) -> Path:
 
         shutil.rmtree(folder)
     model_folder = deeplensesim.write_deeplense_folder(folder, model, n_per_class, seed)
-    import_deeplense(model_folder, path, overwrite=True, progress=False)
+    import_deeplense(model_folder, path, overwrite=True, progress=None)
     marker.write_text(f"{n_per_class} {seed}")
     print(f"{name}: {3 * n_per_class:,} DeepLenseSim images in "
           f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
