@@ -87,7 +87,6 @@ def test_registry_entry_describes_the_model(name):
         _build(name, img_size=too_small)
 
 
-
 @pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("in_chans", [1, 3])
 def test_forward_backward_finite(name, in_chans):
@@ -112,7 +111,9 @@ def test_forward_backward_finite(name, in_chans):
 
 
 REGRESSION_MODELS = [
-    n for n in list_models() if model_entry(n).output == "logits" and model_entry(n).fit == "backprop"
+    n
+    for n in list_models()
+    if model_entry(n).output == "logits" and model_entry(n).fit == "backprop"
 ]
 
 

@@ -510,9 +510,7 @@ class LensDataset:
                 self.split_codes: np.ndarray = f["split"][:]
                 self.truth_columns: list[str] = sorted(f["truth"].keys()) if "truth" in f else []
                 self.input_names: list[str] = sorted(f["inputs"].keys()) if "inputs" in f else []
-                self.target_names: list[str] = (
-                    sorted(f["targets"].keys()) if "targets" in f else []
-                )
+                self.target_names: list[str] = sorted(f["targets"].keys()) if "targets" in f else []
         except OSError as err:
             raise DatasetFormatError(
                 f"cannot read {self.path}: {err} (corrupt or truncated?)"

@@ -257,6 +257,8 @@ def check_finite(dataset: LensDataset, images: torch.Tensor, indices: np.ndarray
         f"{int(indices[int(bad[0])])}); fix or drop them (`darklens check {dataset.path}` lists "
         "every problem)"
     )
+
+
 def on_device_if_it_fits(data: SplitData, device: torch.device) -> SplitData:
     """An in-memory split moved onto a GPU ``device`` when it takes less than
     :data:`DEVICE_MEMORY_FRACTION` of the GPU's free memory; otherwise unchanged."""

@@ -157,7 +157,9 @@ def eval_targets(targets: torch.Tensor, settings: BatchSettings) -> torch.Tensor
     y = targets.to(settings.device, non_blocking=True)
     if y.dim() != 4:
         return y
-    return preprocess(y.float(), settings.normalization, settings.img_size, settings.mean, settings.std)
+    return preprocess(
+        y.float(), settings.normalization, settings.img_size, settings.mean, settings.std
+    )
 
 
 def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:

@@ -8,7 +8,7 @@ sum of a per-subhalo column over its slots, NaN when every slot is NaN) or ``log
 :class:`TargetScaling` (names, the training split's mean and standard deviation, the loss) is
 stored in every regression checkpoint under ``targets``: the trainer, the evaluation and the
 predictor map network outputs to physical values with it. A ``gaussian_nll`` head gives
-``2·T`` outputs per image (T means, then T log-variances, in standardised units); ``mse`` and
+``2·T`` outputs per image (T means, then T raw log-variances, in standardised units); ``mse`` and
 ``huber`` heads give T.
 """
 
@@ -26,7 +26,7 @@ from torch import nn
 
 LOG10 = "log10_"
 TOTAL = "total_"
-LOG_VAR_RANGE = (-20.0, 20.0)  # clamp of predicted log-variances (standardised units)
+LOG_VAR_LIMIT = 10.0  # predicted log-variances (standardised units) are soft-bounded to ±this
 
 
 class TruthSource(Protocol):
@@ -120,7 +120,7 @@ class TargetScaling:
         mean = outputs[:, :n] * np.asarray(self.std) + np.asarray(self.mean)
         if not self.has_sigma:
             return mean, None
-        log_var = np.clip(outputs[:, n:], *LOG_VAR_RANGE)
+        log_var = LOG_VAR_LIMIT * np.tanh(outputs[:, n:] / LOG_VAR_LIMIT)
         return mean, np.exp(0.5 * log_var) * np.asarray(self.std)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,8 +162,10 @@ def fit_scaling(
 
 
 def split_outputs(outputs: torch.Tensor, n_targets: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Means and clamped log-variances of a Gaussian head's outputs [B, 2T]."""
-    return outputs[:, :n_targets], outputs[:, n_targets:].clamp(*LOG_VAR_RANGE)
+    """Means and log-variances of a Gaussian head's outputs [B, 2T]; the log-variances are
+    soft-bounded (``L·tanh(raw / L)``), so their gradient never vanishes as a clamp's would."""
+    raw = outputs[:, n_targets:]
+    return outputs[:, :n_targets], LOG_VAR_LIMIT * torch.tanh(raw / LOG_VAR_LIMIT)
 
 
 class RegressionLoss(nn.Module):

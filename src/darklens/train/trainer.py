@@ -197,9 +197,7 @@ def class_weights(labels: np.ndarray, class_names: list[str]) -> torch.Tensor:
     return torch.tensor(len(labels) / (len(class_names) * counts), dtype=torch.float32)
 
 
-def build_loss(
-    config: TrainConfig, weights: torch.Tensor | None, n_targets: int = 0
-) -> nn.Module:
+def build_loss(config: TrainConfig, weights: torch.Tensor | None, n_targets: int = 0) -> nn.Module:
     """Cross-entropy (with label smoothing) or focal loss, weighted by ``weights`` when given;
     for regression and denoising the config's loss over ``n_targets`` targets."""
     if config.task != "classify":
@@ -406,9 +404,7 @@ def _run(
         if saved is not None:
             _check_resumable(config, dataset, saved, run_dir)
         extras = model_inputs(config.model)[1:]
-        train_data, val_data = _open_splits(
-            config, dataset, device, extras, ctx.world_size, task
-        )
+        train_data, val_data = _open_splits(config, dataset, device, extras, ctx.world_size, task)
         if saved is not None:
             preprocessing = Preprocessing.from_dict(saved.preprocessing)
         else:

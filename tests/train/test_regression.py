@@ -1,0 +1,107 @@
+"""Training with task=regress and task=denoise: settings, masking, checkpoints, learning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from darklens.config import ConfigError
+from darklens.data.h5 import LensDataset
+from darklens.train import TrainConfig, train
+from darklens.train.callbacks import Callback
+from darklens.train.config import build_train_config
+
+FAST = {"model": "deeplense_cnn", "batch_size": 8, "seed": 0}
+
+
+def test_task_settings_validate_and_round_trip():
+    config = build_train_config(
+        assignments={"task": "regress", "targets": "[log10_axion_mass, theta_e_arcsec]"}
+    )
+    assert config.targets == ("log10_axion_mass", "theta_e_arcsec")
+    assert (config.loss, config.monitor) == ("gaussian_nll", "val_loss")
+    assert TrainConfig.from_yaml(config.to_yaml()) == config
+    denoise = TrainConfig(task="denoise", model="unet")
+    assert (denoise.loss, denoise.normalization) == ("mse", "dataset")
+    assert TrainConfig.from_yaml(denoise.to_yaml()) == denoise
+    for bad, message in [
+        ({"task": "regress"}, "needs targets"),
+        ({"task": "fit"}, "task must be one of"),
+        ({"targets": ["theta_e"]}, "task=regress only"),
+        ({"task": "regress", "targets": ["a"], "loss": "focal"}, "loss must be one of"),
+        ({"task": "regress", "targets": ["a"], "monitor": "val_acc"}, "monitor must be one of"),
+        ({"task": "regress", "targets": ["a", "a"]}, "repeat"),
+        ({"task": "denoise", "normalization": "zscore"}, "normalization dataset or none"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig(**bad)
+
+
+def test_regression_learns_the_ring_radius_and_stores_its_scaling(regression_h5, tmp_path):
+    config = TrainConfig(
+        task="regress", targets=("ring_radius_px",), epochs=8, lr=3e-3, grad_clip_norm=1.0, **FAST
+    )
+    result = train(config, regression_h5, tmp_path / "run")
+    assert result.monitor == "val_loss"
+    best = result.history[result.best_epoch - 1]
+    assert best["val_loss"] == min(row["val_loss"] for row in result.history)
+    with LensDataset(regression_h5) as data:
+        radius = data.truth("ring_radius_px")[data.split_indices("val")]
+    assert best["val_rmse"] < 0.6 * radius.std(), result.history  # beats the mean
+    meta = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert meta["task"] == "regress" and meta["model"]["kwargs"]["num_classes"] == 2
+    with LensDataset(regression_h5) as data:
+        train_radius = data.truth("ring_radius_px")[data.split_indices("train")]
+    assert meta["targets"]["mean"] == pytest.approx([train_radius.mean()])
+    assert meta["targets"]["std"] == pytest.approx([train_radius.std()])
+    assert "decision_threshold" not in meta
+
+
+def test_nan_targets_are_left_out_with_a_note(regression_h5, tmp_path):
+    notes = []
+
+    class Notes(Callback):
+        def on_note(self, text: str) -> None:
+            notes.append(text)
+
+    config = TrainConfig(
+        task="regress", targets=("log10_axion_mass",), loss="mse", epochs=1, **FAST
+    )
+    train(config, regression_h5, tmp_path / "run", callbacks=[Notes()])
+    with LensDataset(regression_h5) as data:
+        train_rows = data.split_indices("train")
+        n_nan = int(np.isnan(data.truth("axion_mass_ev")[train_rows]).sum())
+    assert any(f"{n_nan} of {len(train_rows)} train images have a NaN target" in n for n in notes)
+
+
+def test_bad_targets_are_refused_clearly(regression_h5, tmp_path, toy_h5):
+    with pytest.raises(ConfigError, match="available truth columns: axion_mass_ev, ring_radius"):
+        train(TrainConfig(task="regress", targets=("theta_e",), **FAST), regression_h5, tmp_path)
+    with pytest.raises(ConfigError, match="0 of the .* have a value of every target"):
+        train(TrainConfig(task="regress", targets=("ring_radius_px", "log10_axion_mass",
+              "total_subhalo_mass_msun"), **FAST), regression_h5, tmp_path / "r")  # fmt: skip
+    with pytest.raises(ConfigError, match="no noiseless images"):
+        train(TrainConfig(task="denoise", model="unet", batch_size=8), toy_h5, tmp_path / "d")
+    with pytest.raises(ConfigError, match="needs a model with image outputs"):
+        train(TrainConfig(task="denoise", **FAST), regression_h5, tmp_path / "d")
+    with pytest.raises(ConfigError, match="needs a model with logits outputs"):
+        train(TrainConfig(task="regress", targets=("ring_radius",), model="unet"), regression_h5)
+    assert not list(Path(tmp_path).iterdir())
+
+
+def test_denoising_unet_beats_the_noisy_input(regression_h5, tmp_path):
+    config = TrainConfig(
+        task="denoise", model="unet", model_kwargs={"size": "small"}, epochs=4, lr=3e-3,
+        batch_size=8, seed=0,
+    )  # fmt: skip
+    result = train(config, regression_h5, tmp_path / "run")
+    with LensDataset(regression_h5) as data:
+        rows = data.split_indices("val")
+        noise = data.images(rows) - data.clean_images(rows)
+    std = json.loads((tmp_path / "run" / "best.json").read_text())["preprocessing"]["std"][0]
+    noisy_rmse = float(np.sqrt(np.mean(noise**2))) / std  # the identity's error, normalised
+    best = result.history[result.best_epoch - 1]
+    assert best["val_rmse"] < 0.8 * noisy_rmse, (best, noisy_rmse)
