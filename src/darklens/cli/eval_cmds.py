@@ -56,6 +56,16 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
     table = Table(title=f"{metrics['n_samples']} images")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if "targets" in metrics:  # regression: per target
+        for name, values in metrics["targets"].items():
+            for key, value in values.items():
+                table.add_row(f"{name} {key}", _fmt(value))
+        return table
+    if "psnr_db" in metrics:  # denoising
+        for key, value in metrics.items():
+            if key not in ("n_samples", "evaluation"):
+                table.add_row(key, _fmt(value))
+        return table
     table.add_row("accuracy", _fmt(metrics["accuracy"]))
     table.add_row("macro AUC (one-vs-rest)", _fmt(metrics["macro_auc"]))
     for name, auc in metrics["auc_per_class"].items():
