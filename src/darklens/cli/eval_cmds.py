@@ -262,6 +262,51 @@ def predict_cmd(
     Console().print(f"wrote {rows} rows to {out}{note}", highlight=False, markup=False)
 
 
+@app.command("denoise")
+@user_errors
+def denoise_cmd(
+    checkpoint: Annotated[
+        Path, typer.Option("--checkpoint", "-c", help="Denoising run folder or checkpoint file.")
+    ],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image files (.h5, .npy, .fits) or folders of them.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the files into.")],
+    tta: TtaOption = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Include subfolders of input folders.")
+    ] = False,
+    batch_size: BatchOption = 64,
+    device: DeviceOption = "cpu",
+    which: WhichOption = "best",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing output files.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Denoise image files with a denoising checkpoint (darklens train --set task=denoise).
+
+    Writes a file of the same name and kind per input into --out: datasets keep their labels,
+    splits and truth; FITS files keep every header.
+    """
+    from darklens.predict.denoising import denoise_files
+
+    with counting_bar("denoising", None, enabled=not quiet) as advance:
+        written = denoise_files(
+            checkpoint,
+            inputs,
+            out,
+            which=which,
+            tta=tta,
+            batch_size=batch_size,
+            device=device,
+            overwrite=overwrite,
+            recursive=recursive,
+            progress=advance,
+        )
+    Console().print(f"wrote {len(written)} file(s) to {out}", highlight=False, markup=False)
+
+
 @app.command("export-model")
 @user_errors
 def export_model_cmd(

@@ -180,7 +180,8 @@ def render_drawn(
         "magnification": rendered.magnification,
         "seeing_fwhm_arcsec": np.stack([p.seeing_fwhm_arcsec for p in params]),
     }
-    return Block(images, truth)
+    clean = rendered.models.astype(np.float32) if config.store_clean else None
+    return Block(images, truth, clean=clean)
 
 
 def dataset_manifest(

@@ -210,6 +210,7 @@ class SubstructureConfig(Config):
     class_names: tuple[str, ...] = CLASS_NAMES
     deeplense_compat: bool = False
     compat: DeepLenseCompatConfig = field(default_factory=DeepLenseCompatConfig)
+    store_clean: bool = False  # also store each image without noise (/targets/clean)
 
     def __post_init__(self) -> None:
         if self.deeplense_compat and self.compat.z_source_convention is not None:

@@ -72,6 +72,7 @@ def render_block(
     indices = np.arange(start, stop)
     n, k = len(indices), config.cdm.n_subhalos
     images = np.empty((n, 1, renderer.num_pix, renderer.num_pix), dtype=np.float32)
+    clean = np.empty_like(images) if config.store_clean else None
     truth = {
         name: np.full((n, *shape), np.nan if dtype == "float64" else 0, dtype=dtype)
         for name, (shape, dtype) in truth_columns(config).items()
@@ -84,10 +85,13 @@ def render_block(
             )
             keys = keys_tensor(counter_keys(seed, indices[rows], NOISE_STREAM), renderer.device)
             exposure = torch.as_tensor(group.exposure_s, device=renderer.device)
-            observed = apply_noise(renderer.render_group(group), config, keys, exposure)
+            noiseless = renderer.render_group(group)
+            observed = apply_noise(noiseless, config, keys, exposure)
             images[rows, 0] = observed.cpu().numpy()
+            if clean is not None:
+                clean[rows, 0] = noiseless.to(torch.float32).cpu().numpy()
             _group_truth(truth, rows, group, k)
-    return Block(images, truth)
+    return Block(images, truth, clean=clean)
 
 
 def _group_truth(truth: dict[str, np.ndarray], rows: np.ndarray, group, k: int) -> None:
