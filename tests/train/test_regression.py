@@ -78,7 +78,7 @@ def test_nan_targets_are_left_out_with_a_note(regression_h5, tmp_path):
 
 
 def test_bad_targets_are_refused_clearly(regression_h5, tmp_path, toy_h5):
-    with pytest.raises(ConfigError, match="available truth columns: axion_mass_ev, ring_radius"):
+    with pytest.raises(ConfigError, match="available truth columns: amplitude, axion_mass_ev, ring_radius"):
         train(TrainConfig(task="regress", targets=("theta_e",), **FAST), regression_h5, tmp_path)
     with pytest.raises(ConfigError, match="0 of the .* have a value of every target"):
         train(TrainConfig(task="regress", targets=("ring_radius_px", "log10_axion_mass",
