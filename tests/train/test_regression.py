@@ -78,7 +78,9 @@ def test_nan_targets_are_left_out_with_a_note(regression_h5, tmp_path):
 
 
 def test_bad_targets_are_refused_clearly(regression_h5, tmp_path, toy_h5):
-    with pytest.raises(ConfigError, match="available truth columns: amplitude, axion_mass_ev, ring_radius"):
+    with pytest.raises(
+        ConfigError, match="available truth columns: amplitude, axion_mass_ev, ring_radius"
+    ):
         train(TrainConfig(task="regress", targets=("theta_e",), **FAST), regression_h5, tmp_path)
     with pytest.raises(ConfigError, match="0 of the .* have a value of every target"):
         train(TrainConfig(task="regress", targets=("ring_radius_px", "log10_axion_mass",
@@ -105,3 +107,30 @@ def test_denoising_unet_beats_the_noisy_input(regression_h5, tmp_path):
     noisy_rmse = float(np.sqrt(np.mean(noise**2))) / std  # the identity's error, normalised
     best = result.history[result.best_epoch - 1]
     assert best["val_rmse"] < 0.8 * noisy_rmse, (best, noisy_rmse)
+
+
+def test_deeplense_imported_axion_files_regress_their_mass(tmp_path):
+    """DeepLense axion files carry [image, mass]: the import's truth is a regression target."""
+    from darklens.data.deeplense import import_deeplense
+
+    rng = np.random.default_rng(0)
+    for folder in ("Model_II/axion", "Model_II_test/axion", "Model_II/cdm", "Model_II_test/cdm"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        for i in range(4):
+            image = rng.random((16, 16))
+            if folder.endswith("axion"):
+                pair = np.empty(2, dtype=object)
+                pair[0], pair[1] = image, 10 ** rng.uniform(-24, -22)
+                np.save(tmp_path / "in" / folder / f"{i}.npy", pair, allow_pickle=True)
+            else:
+                np.save(tmp_path / "in" / folder / f"{i}.npy", image)
+    import_deeplense(tmp_path / "in", tmp_path / "dl.h5")
+    config = TrainConfig(
+        task="regress", targets=("log10_axion_mass",), val_split="test", epochs=1, **FAST
+    )
+    result = train(config, tmp_path / "dl.h5", tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "best.json").read_text())
+    with LensDataset(tmp_path / "dl.h5") as data:
+        masses = data.truth("axion_mass_ev")[data.split_indices("train")]
+    assert meta["targets"]["mean"] == pytest.approx([np.nanmean(np.log10(masses))])
+    assert np.isfinite(result.history[0]["val_rmse"])
