@@ -134,3 +134,23 @@ def test_deeplense_imported_axion_files_regress_their_mass(tmp_path):
         masses = data.truth("axion_mass_ev")[data.split_indices("train")]
     assert meta["targets"]["mean"] == pytest.approx([np.nanmean(np.log10(masses))])
     assert np.isfinite(result.history[0]["val_rmse"])
+
+
+def test_train_cli_reports_regression_epochs(regression_h5, tmp_path):
+    from typer.testing import CliRunner
+
+    from darklens.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["train", "--data", str(regression_h5), "--model", "deeplense_cnn", "--epochs", "1",
+         "--batch-size", "8", "--out", str(tmp_path / "run"), "--set", "task=regress",
+         "--set", "targets=[ring_radius, log10_axion_mass]", "--set", "loss=huber"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "val loss" in result.output and "rmse" in result.output
+    assert "best val_loss" in result.output and "AUC" not in result.output
+    assert "of 54 train images have a NaN target" in result.output
+    meta = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert meta["targets"]["names"] == ["ring_radius", "log10_axion_mass"]
+    assert meta["model"]["kwargs"]["num_classes"] == 2  # huber: no variance outputs
