@@ -154,3 +154,21 @@ def test_train_cli_reports_regression_epochs(regression_h5, tmp_path):
     meta = json.loads((tmp_path / "run" / "best.json").read_text())
     assert meta["targets"]["names"] == ["ring_radius", "log10_axion_mass"]
     assert meta["model"]["kwargs"]["num_classes"] == 2  # huber: no variance outputs
+
+
+def test_classifier_only_paths_refuse_other_tasks(regression_h5, tmp_path):
+    from darklens.lightning import LensClassifier
+    from darklens.recipes import fit
+
+    regress = {"task": "regress", "targets": ("ring_radius",)}
+    with pytest.raises(ConfigError, match="LensClassifier classifies"):
+        LensClassifier(
+            {"normalization": "minmax", "img_size": 24, "in_chans": 1}, ["a", "b"], regress
+        )
+    stack = TrainConfig(model="deepgravilens", data=str(regression_h5), **regress)
+    with pytest.raises(ConfigError, match="stack of classifiers"):
+        fit(stack, tmp_path / "run")
+    on_the_fly = TrainConfig(simulate={"preset": "model_ii"}, model="deeplense_cnn", **regress)
+    with pytest.raises(ConfigError, match="not on the fly"):
+        train(on_the_fly, out_dir=tmp_path / "fly")
+    assert not (tmp_path / "fly").exists()

@@ -275,8 +275,6 @@ def prepare_task(config: TrainConfig, dataset: LensDataset) -> TaskData:
         )
     if config.task == "classify":
         return TaskData(n_outputs=len(dataset.class_names))
-    if config.simulate.preset:
-        raise ConfigError(f"task={config.task} trains from a dataset file, not on the fly")
     if config.task == "denoise":
         if "clean" not in dataset.target_names:
             raise ConfigError(
@@ -346,6 +344,8 @@ def train(
             f"{config.model} is not trained by backpropagation; fit it with "
             "darklens.recipes.fit (the CLI's `darklens train` does)"
         )
+    if config.simulate.preset and config.task != "classify":
+        raise ConfigError(f"task={config.task} trains from a dataset file, not on the fly")
     run_dir = Path(out_dir)
     _check_run_dir(run_dir, resume)
     if config.simulate.preset:
