@@ -172,3 +172,15 @@ def test_classifier_only_paths_refuse_other_tasks(regression_h5, tmp_path):
     with pytest.raises(ConfigError, match="not on the fly"):
         train(on_the_fly, out_dir=tmp_path / "fly")
     assert not (tmp_path / "fly").exists()
+
+
+def test_resumed_regression_equals_the_uninterrupted_run(regression_h5, tmp_path):
+    import dataclasses
+
+    config = TrainConfig(
+        task="regress", targets=("ring_radius_px",), epochs=2, schedule="none", **FAST
+    )
+    whole = train(config, regression_h5, tmp_path / "whole")
+    train(dataclasses.replace(config, epochs=1), regression_h5, tmp_path / "split")
+    resumed = train(config, regression_h5, tmp_path / "split", resume=True)
+    assert [r["val_rmse"] for r in resumed.history] == [r["val_rmse"] for r in whole.history]
