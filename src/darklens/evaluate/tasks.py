@@ -129,11 +129,12 @@ def evaluate_regression(
 
 
 def _other_truth(dataset: LensDataset, rows: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """Scalar truth columns with finite values on ``rows``, other than the targets (up to
-    :data:`MAX_RESIDUAL_COLUMNS`)."""
+    """Scalar truth columns with finite values on ``rows``, other than those the targets are made
+    of (up to :data:`MAX_RESIDUAL_COLUMNS`)."""
     others = {}
     for column in dataset.truth_columns:
-        if column in names or any(column in name for name in names):
+        stem = column.rsplit("_", 1)[0]  # without its unit: axion_mass_ev → axion_mass
+        if any(column in name or stem in name for name in names):
             continue
         values = np.asarray(dataset.truth(column))[rows]
         if values.ndim != 1 or values.dtype.kind not in "iuf":
