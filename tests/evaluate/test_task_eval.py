@@ -113,3 +113,16 @@ def test_denoising_evaluation_scores_with_skimage(denoise_run, regression_h5, tm
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "psnr_db" in result.output
+
+
+def test_residuals_are_drawn_against_the_other_finite_scalar_truth(regression_h5):
+    from darklens.evaluate.tasks import _other_truth
+
+    with LensDataset(regression_h5) as data:
+        rows = data.split_indices("test")
+        others = _other_truth(data, rows, ["ring_radius_px"])
+        assert list(others) == ["amplitude"]  # axion mass has NaN, subhalo masses are per slot
+        np.testing.assert_array_equal(others["amplitude"], data.truth("amplitude")[rows])
+        axion_rows = rows[np.isfinite(data.truth("axion_mass_ev")[rows])]
+        assert "axion_mass_ev" not in _other_truth(data, axion_rows, ["log10_axion_mass"])
+        assert "axion_mass_ev" in _other_truth(data, axion_rows, ["ring_radius_px"])
