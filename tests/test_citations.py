@@ -44,7 +44,8 @@ def test_simulated_manifests_carry_version_and_citations():
     manifest = data.manifest
     assert manifest["darklens_version"] == darklens.__version__
     keys = [c["key"] for c in manifest["citations"]]
-    assert keys == ["darklens", "metcalf2019", "kids", "lenstronomy", "caustics"]
+    population = ["collett2015", "choi2007", "hyde2009", "lsst2009"]
+    assert keys == ["darklens", *population, "metcalf2019", "kids", "lenstronomy", "caustics"]
     assert darklens.__version__ in manifest["citations"][0]["reference"]
 
 

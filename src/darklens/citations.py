@@ -138,6 +138,47 @@ _REFERENCES = (
         arxiv="1705.07132",
     ),
     Reference(
+        "collett2015",
+        "Collett 2015, ApJ 811, 20: The population of galaxy-galaxy strong lenses in forthcoming "
+        "optical imaging surveys",
+        "the lens-finding deflector and source populations and the 'lenspop' lens definition",
+        doi="10.1088/0004-637X/811/1/20",
+        arxiv="1507.02657",
+    ),
+    Reference(
+        "choi2007",
+        "Choi, Park & Vogeley 2007, ApJ 658, 884: Internal and collective properties of galaxies "
+        "in the SDSS",
+        "the velocity-dispersion function of the deflectors",
+        arxiv="astro-ph/0611607",
+    ),
+    Reference(
+        "hyde2009",
+        "Hyde & Bernardi 2009, MNRAS 394, 1978: Curvature in the scaling relations of early-type "
+        "galaxies",
+        "deflector luminosity and size from the velocity dispersion",
+        arxiv="0810.4922",
+    ),
+    Reference(
+        "lsst2009",
+        "LSST Science Collaboration 2009, LSST Science Book, version 2.0",
+        "source number counts and redshift distribution per magnitude",
+        arxiv="0912.0201",
+    ),
+    Reference(
+        "tobin2017",
+        "Tobin et al. 2017, IROS: Domain randomization for transferring deep neural networks "
+        "from simulation to the real world",
+        "the domain-randomised 'robust' preset",
+        arxiv="1703.06907",
+    ),
+    Reference(
+        "williams1996_hdf",
+        "Williams et al. 1996, AJ 112, 1335: The Hubble Deep Field",
+        "the galaxies of the built-in real-galaxy source bank (scikit-image's copy of the HDF)",
+        doi="10.1086/118105",
+    ),
+    Reference(
         "he2016_resnet",
         "He, Zhang, Ren & Sun 2016, CVPR: Deep residual learning for image recognition",
         "ResNet architectures",
@@ -183,12 +224,17 @@ _REFERENCES = (
 REFERENCES: dict[str, Reference] = {ref.key: ref for ref in _REFERENCES}
 
 _LIBRARIES = ("lenstronomy", "caustics")
+# the lens-finding population (deflectors, sources, lens definition)
+_POPULATION = ("collett2015", "choi2007", "hyde2009", "lsst2009")
 # preset name pattern -> literature its settings come from (before the simulation libraries)
 PRESET_SOURCES: dict[str, tuple[str, ...]] = {
+    "model_iv": ("alexander2020", "deeplensesim", "williams1996_hdf"),
     "model_*": ("alexander2020", "deeplensesim"),
-    "lensfind_space": ("metcalf2019",),
-    "lensfind_ground": ("metcalf2019", "kids"),
-    "lensfind_deeplense": ("hsc",),
+    "robust": ("tobin2017", "alexander2020", "deeplensesim", "williams1996_hdf"),
+    "lensfind_space": (*_POPULATION, "metcalf2019"),
+    "lensfind_ground": (*_POPULATION, "metcalf2019", "kids"),
+    "lensfind_deeplense": (*_POPULATION, "hsc"),
+    "lensfind_*": _POPULATION,
     "transients_*": ("deepgravilens", "deepzipper", "bazin2009"),
 }
 # an imported dataset's manifest "source" -> the works behind the data

@@ -162,16 +162,27 @@ class Config:
 
         String values are parsed as YAML scalars, so ``"21"`` becomes 21 and ``"[1, 2]"`` a list.
         """
-        updates: dict[str, Any] = {}
-        for dotted, value in assignments.items():
-            if isinstance(value, str):
-                value = load_yaml(value, f"--set {dotted}") if value.strip() else value
-            node = updates
-            *parents, leaf = dotted.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
-        return self.merged(updates)
+        return self.merged(dotted_updates(assignments))
+
+
+def dotted_updates(assignments: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested updates from dotted-path assignments (string values parsed as YAML scalars), to
+    merge in one step with others (so no half-applied combination is validated on its own)."""
+    updates: dict[str, Any] = {}
+    for dotted, value in assignments.items():
+        if isinstance(value, str):
+            value = load_yaml(value, f"--set {dotted}") if value.strip() else value
+        node = updates
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return updates
+
+
+def deep_merge(base: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``updates`` merged in, nested mappings key by key."""
+    return _deep_merge(dict(base), updates)
 
 
 def _deep_merge(base: dict[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:

@@ -84,7 +84,7 @@ CASES = {
     "simulate-workers": (
         ["simulate", "--n-per-class", "2", "--workers", "0", "--out", "{tmp}/s.h5"], "workers"
     ),
-    "simulate-preset": (["simulate", "--preset", "model_iv", "--out", "{tmp}/s.h5"], "model_iv"),
+    "simulate-preset": (["simulate", "--preset", "model_v", "--out", "{tmp}/s.h5"], "model_v"),
     "import-missing": (["import", "{bad}/nowhere", "--out", "{tmp}/i.h5"], "nowhere"),
     "import-out-dir": (["import", "{bad}/unfinished_export", "--out", "{bad}/existing_dir"],
                        "existing_dir"),

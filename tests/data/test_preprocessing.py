@@ -42,6 +42,9 @@ def test_fields_and_extras():
     dataset = Preprocessing.from_dict({**IMAGE_ONLY, "normalization": "dataset", "mean": [1.5],
                                        "std": [2]})  # fmt: skip
     assert dataset.mean == (1.5,) and dataset.std == (2.0,)
+    asinh = Preprocessing.from_dict({**IMAGE_ONLY, "normalization": "asinh", "softening": [0.02]})
+    assert asinh.softening == (0.02,) and asinh.to_dict()["softening"] == [0.02]
+    assert "softening" not in plain.to_dict()  # older readers see the keys they know
 
 
 @pytest.mark.parametrize(
@@ -50,6 +53,9 @@ def test_fields_and_extras():
         ({"normalization": "log"}, "normalization"),
         ({"img_size": None}, "img_size"),
         ({"normalization": "dataset"}, "mean and std"),
+        ({"normalization": "asinh"}, "softening"),
+        ({"normalization": "asinh", "softening": [0.1, 0.2]}, "softening per channel"),
+        ({"normalization": "asinh", "softening": [0.0]}, "positive softening"),
         ({"inputs": ["light_curves"]}, "start with 'images'"),
         ({"inputs": ["images", "light_curves"]}, "input_shapes"),
         ({"band_order": ["r"]}, "unknown to this darklens"),

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from darklens.data.h5 import LensDataset
 from darklens.data.memory import InMemoryDataset
+from darklens.data.preprocessing import Preprocessing
 from darklens.data.torch_dataset import ImagePreprocess, TorchLensDataset
 from darklens.data.transforms import preprocess
 from darklens.simulate.api import simulate
@@ -93,3 +94,12 @@ def test_bad_requests_fail_with_what_is_available(transients, tmp_path):
         ds[4]
     with pytest.raises(FileNotFoundError):
         TorchLensDataset(tmp_path / "missing.h5")
+
+
+def test_asinh_preprocessing_from_a_checkpoint_uses_its_softening(transients):
+    memory, _ = transients
+    prep = Preprocessing(normalization="asinh", img_size=45, in_chans=4, softening=(2.0,) * 4)
+    scale = ImagePreprocess.from_preprocessing(prep)
+    row = memory.split_indices("val")[0]
+    raw = torch.from_numpy(memory.images[row])
+    torch.testing.assert_close(scale(raw), torch.asinh(raw.float() / 2.0))

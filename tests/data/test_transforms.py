@@ -205,3 +205,34 @@ def test_preprocess_is_resize_then_normalise():
     # normalising last makes every resized image span exactly [0, 1]
     torch.testing.assert_close(out.flatten(1).min(1).values, torch.zeros(3))
     torch.testing.assert_close(out.flatten(1).max(1).values, torch.ones(3))
+
+
+def test_asinh_is_linear_below_the_softening_and_logarithmic_above():
+    softening = [2.0, 0.5]
+    x = torch.tensor([0.02, 1e3]).view(1, 1, 1, 2).repeat(1, 2, 1, 1)
+    out = T.normalize(x, "asinh", softening=softening)
+    beta = np.array(softening)
+    np.testing.assert_allclose(out[0, :, 0, 0].numpy(), np.arcsinh(0.02 / beta), rtol=1e-6)
+    np.testing.assert_allclose(out[0, :, 0, 0].numpy(), 0.02 / beta, rtol=1e-3)  # linear
+    np.testing.assert_allclose(out[0, :, 0, 1].numpy(), np.log(2e3 / beta), rtol=1e-5)  # log
+    assert torch.equal(T.normalize(-x, "asinh", softening=softening), -out)  # odd: noise stays
+    with pytest.raises(ValueError, match="softening"):
+        T.normalize(x, "asinh")
+    with pytest.raises(ValueError, match="channel"):
+        T.asinh_normalize(x, [1.0])
+    torch.testing.assert_close(T.preprocess(x, "asinh", 1, softening=softening).shape, (1, 2, 1, 1))
+
+
+def test_border_noise_sigma_finds_the_sky_noise_under_a_bright_centre():
+    rng = np.random.default_rng(0)
+    sigma = np.array([0.3, 2.0])
+    images = rng.normal(0, 1, size=(40, 2, 32, 32)) * sigma[None, :, None, None]
+    images[:, :, 8:24, 8:24] += 500.0  # a galaxy: outside the border frame
+    blocks = [torch.from_numpy(images[:25]), torch.from_numpy(images[25:])]
+    np.testing.assert_allclose(T.border_noise_sigma(blocks), sigma, rtol=0.03)
+    # only the first max_images count, whatever the blocks
+    assert T.border_noise_sigma(blocks, max_images=10) == T.border_noise_sigma([images[:10]])
+    with pytest.raises(ValueError, match="no noise"):
+        T.border_noise_sigma([np.zeros((2, 1, 16, 16))])
+    with pytest.raises(ValueError, match="no images"):
+        T.border_noise_sigma([])

@@ -193,3 +193,33 @@ def test_evaluate_cli(trained_run, toy_h5, tmp_path):
         app, ["evaluate", "-c", str(trained_run), "--data", str(tmp_path / "nope.h5"), "-o", "x"]
     )
     assert bad.exit_code == 2 and "nope.h5" in bad.output
+
+
+def test_truth_context_reads_what_the_report_bins_by(tmp_path):
+    """Substructure datasets give the axion mass and the total subhalo mass per image; lens-finding
+    datasets their lens truth and the undetectable lenses among the non-lenses."""
+    from darklens.evaluate.run import truth_context
+    from darklens.simulate.api import get_any_preset, simulate
+
+    sub = get_any_preset("model_ii").override({"instrument.num_pix": "16"})
+    path = simulate(sub, tmp_path / "sub.h5", n_per_class=4, seed=0).path
+    with LensDataset(path) as dataset:
+        rows = np.arange(len(dataset))
+        context = truth_context(dataset, rows)
+        labels = dataset.labels
+        axion = context["truth"]["axion_mass_ev"]
+        mass = context["truth"]["subhalo_mass_total_msun"]
+        expected = np.nansum(dataset.truth("subhalo_mass_msun"), axis=1)
+    assert np.all(np.isfinite(axion[labels == 2])) and np.all(np.isnan(axion[labels != 2]))
+    np.testing.assert_allclose(mass[labels == 1], expected[labels == 1])
+    assert np.all(np.isnan(mass[labels == 0])) and "undetectable" not in context
+    fractions = "[0.5, 0, 0, 0, 0, 0, 0, 0, 0.5]"
+    lens = get_any_preset("lensfind_space").override(
+        {"instrument.num_pix": "32", "lookalikes.non_lens_fractions": fractions}
+    )
+    path = simulate(lens, tmp_path / "lens.h5", n=12, lens_fraction=(0.5,) * 3, seed=1).path
+    with LensDataset(path) as dataset:
+        context = truth_context(dataset, np.arange(len(dataset)))
+        kinds = dataset.truth("lookalike_kind")
+    assert {"theta_e_arcsec", "arc_snr", "source_magnitude", "mu_total"} <= set(context["truth"])
+    np.testing.assert_array_equal(context["undetectable"], kinds == 8)

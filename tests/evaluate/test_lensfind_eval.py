@@ -19,11 +19,13 @@ from darklens.cli import app
 from darklens.data.h5 import LensDataset
 from darklens.evaluate import evaluate_predictions, write_report
 from darklens.evaluate.metrics import (
+    challenge_tpr,
     classification_metrics,
     fp_per_true_lens,
     lens_finding_at_threshold,
     threshold_for_fpr,
     tpr_at_fp,
+    tpr_at_fpr,
 )
 from darklens.evaluate.report import hardest_lens_cases
 from darklens.evaluate.run import evaluate_checkpoint
@@ -82,6 +84,31 @@ def test_tpr0_and_tpr10_by_hand():
     assert tpr_at_fp(y, score, 1) == pytest.approx(4 / 5)
     assert tpr_at_fp(y, score, 10) == pytest.approx(4 / 5)  # the last lens comes after 11 FPs
     assert tpr_at_fp(y, score, 11) == pytest.approx(1.0)
+
+
+def test_challenge_tprs_count_false_positives_as_metcalf_et_al_define_them():
+    """TPR0 = highest TPR before the first false positive; TPR10 = with fewer than ten (Metcalf
+    et al. 2019, Sect. 5). Hand-counted ranking, best score first (L lens, N non-lens):
+    L L N L N N N N N N N N L N L L   -> 6 lenses, 10 non-lenses.
+    Before the 1st N: 2 lenses. Before the 10th N (at rank 13, after 9 N): 4 lenses (ranks 1, 2,
+    4, 13). The 10th N is at rank 14, so lenses 15 and 16 come only with 10 false positives."""
+    order = "LLNLNNNNNNNNLNLL"
+    y = np.array([int(c == "L") for c in order])
+    score = np.linspace(1.0, 0.1, y.size)
+    assert challenge_tpr(y, score, 0) == pytest.approx(2 / 6)
+    assert challenge_tpr(y, score, 1) == pytest.approx(2 / 6)
+    assert challenge_tpr(y, score, 2) == pytest.approx(3 / 6)
+    assert challenge_tpr(y, score, 10) == pytest.approx(4 / 6)
+    assert challenge_tpr(y, score, 11) == pytest.approx(1.0)
+    assert tpr_at_fp(y, score, 10) == pytest.approx(1.0)  # "at most 10" is not the challenge's
+    metrics = classification_metrics(y, np.column_stack([1 - score, score]), NAMES)
+    assert metrics["tpr0"] == pytest.approx(2 / 6) and metrics["tpr10"] == pytest.approx(4 / 6)
+    assert "tpr1" not in metrics
+    # FPR 0.1 of 10 non-lenses allows one false positive: lenses at ranks 1, 2, 4
+    assert tpr_at_fpr(y, score, 0.1) == pytest.approx(3 / 6)
+    assert metrics["tpr_at_fpr_1e-03"] == pytest.approx(2 / 6)  # < 1/10: none allowed
+    with pytest.raises(ValueError, match="non-negative"):
+        challenge_tpr(y, score, -1)
 
 
 def test_threshold_for_fpr_by_hand():

@@ -300,9 +300,11 @@ def test_classification_metrics_two_classes_adds_lens_finding_scores(seed):
     assert result["pr_auc"] == pytest.approx(skm.average_precision_score(y, proba[:, 1]))
     fpr, tpr, _ = skm.roc_curve(y, proba[:, 1], drop_intermediate=False)
     n_neg = int(np.sum(y == 0))
-    for n_fp in (0, 1, 10):
-        expected = tpr[np.round(fpr * n_neg) <= n_fp].max()
-        assert result[f"tpr{n_fp}"] == pytest.approx(expected)
+    # the challenge's TPR_n: fewer than n false positives (TPR0: none)
+    for n, most_fps in ((0, 0), (10, 9)):
+        expected = tpr[np.round(fpr * n_neg) <= most_fps].max()
+        assert result[f"tpr{n}"] == pytest.approx(expected)
+    assert result["tpr_at_fpr_1e-03"] == pytest.approx(tpr[fpr <= 1e-3].max())
 
 
 def test_classification_metrics_absent_class_is_null_in_json():

@@ -15,9 +15,20 @@ import pytest
 from PIL import Image
 
 from darklens.config import Config
-from darklens.evaluate import classification_metrics, evaluate_predictions, write_report
-from darklens.evaluate.plots import display_image, plot_gallery, plot_training_curves
+from darklens.data.composite import colour_composite
+from darklens.evaluate import classification_metrics, evaluate_predictions, plots, write_report
+from darklens.evaluate.plots import (
+    display_image,
+    gallery_image,
+    plot_gallery,
+    plot_lens_roc,
+    plot_metrics_vs_truth,
+    plot_pr,
+    plot_roc,
+    plot_training_curves,
+)
 from darklens.evaluate.report import most_confident
+from darklens.evaluate.science import TruthSpec
 
 CLASS_NAMES = ["no_sub", "cdm", "axion"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -79,8 +90,13 @@ def embedded_pngs(page: str) -> list[bytes]:
 def test_report_writes_metrics_json_and_figures(full_report):
     out, metrics, y, proba = full_report
     stored = json.loads((out / "metrics.json").read_text())
-    assert stored == json.loads(json.dumps(classification_metrics(y, proba, CLASS_NAMES)))
-    assert stored == metrics
+    core = {k: v for k, v in stored.items() if k not in ("uncertainty", "warnings")}
+    assert core == json.loads(json.dumps(classification_metrics(y, proba, CLASS_NAMES)))
+    assert stored == json.loads(json.dumps(metrics))
+    intervals = stored["uncertainty"]["intervals"]
+    assert intervals["accuracy"][0] <= stored["accuracy"] <= intervals["accuracy"][1]
+    assert set(intervals["auc_per_class"]) == set(CLASS_NAMES)
+    assert any("only 36 test images" in w for w in stored["warnings"])
     expected = {"roc", "confusion", "training_curves", "gallery_correct", "gallery_wrong"}
     assert {p.stem for p in out.glob("*.png")} == expected
     for png in out.glob("*.png"):
@@ -145,7 +161,7 @@ def test_two_class_report_has_lens_finding_scores_and_pr_curve(tmp_path):
     metrics = evaluate_predictions(y, proba, ["non-lens", "lens"], tmp_path)
     assert (tmp_path / "pr.png").is_file()
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "TPR at 0 false positives" in page
+    assert "TPR0: TPR before the first false positive" in page
     assert f"{metrics['tpr10']:.4f}" in page
     assert len(embedded_pngs(page)) == 3  # roc, confusion, pr
 
@@ -333,3 +349,158 @@ def test_report_renders_in_headless_chromium(full_report, tmp_path):
     assert "Macro AUC (one-vs-rest)" in rendered
     assert f"{metrics['accuracy']:.4f}" in rendered
     assert len(DATA_URI.findall(rendered)) == 5
+
+
+# ------------------------------------------------------------- lens-finding science report
+
+
+def lens_report_inputs(seed: int = 3, n: int = 80):
+    """Two-class predictions with 3-band images, truth columns and undetectable lenses."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    y[:2] = [0, 1]
+    score = np.clip(rng.normal(0.3 + 0.4 * y, 0.2), 0, 1)
+    proba = np.column_stack([1 - score, score])
+    images = rng.normal(0, 0.01, size=(n, 3, 24, 24)).astype(np.float32)
+    images[:, 2, 10:14, 10:14] += 1.0  # a red galaxy: reddest band brightest
+    theta = np.where(y == 1, rng.uniform(0.3, 2.0, n), np.nan)
+    snr = np.where(y == 1, rng.uniform(20, 200, n), 0.0)
+    hidden = (y == 0) & (np.arange(n) % 7 == 0)
+    return y, proba, images, {"theta_e_arcsec": theta, "arc_snr": snr}, hidden
+
+
+LENS_SPECS = (
+    TruthSpec("theta_e_arcsec", "lens", "θ_E (arcsec)"),
+    TruthSpec("arc_snr", "lens", "arc S/N", log=True),
+)
+
+
+@pytest.fixture(scope="module")
+def lens_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lens_report")
+    y, proba, images, truth, hidden = lens_report_inputs()
+    metrics = evaluate_predictions(
+        y,
+        proba,
+        ["non_lens", "lens"],
+        out,
+        images=images,
+        truth=truth,
+        truth_specs=LENS_SPECS,
+        undetectable=hidden,
+        zero_points=[25.0, 25.5, 26.0],
+        pixel_scale_arcsec=0.2,
+    )
+    return out, metrics
+
+
+def test_lens_report_has_intervals_truth_and_undetectable_sections(lens_report):
+    out, metrics = lens_report
+    stored = json.loads((out / "metrics.json").read_text())
+    assert set(stored["vs_truth"]) == {"theta_e_arcsec", "arc_snr"}
+    assert stored["undetectable_lenses"]["n"] > 0
+    assert {"auc", "tpr0", "tpr10", "tpr_at_fpr_1e-03"} <= set(stored["uncertainty"]["intervals"])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for anchor in ('id="warnings"', 'id="uncertainty-table"', 'id="truth-table"',
+                   'id="undetectable-table"', "Against the truth"):  # fmt: skip
+        assert anchor in page, anchor
+    assert (out / "metrics_vs_truth.png").is_file()
+    # warnings come before the metrics table
+    assert page.index('id="warnings"') < page.index('id="metrics-table"')
+
+
+def test_gallery_shows_multiband_cutouts_as_the_show_composite(lens_report):
+    _, _, images, _, _ = lens_report_inputs()
+    zero_points = [25.0, 25.5, 26.0]
+    np.testing.assert_array_equal(
+        gallery_image(images[0], zero_points), colour_composite(images[0], zero_points)
+    )
+    rgb = gallery_image(images[0], zero_points)
+    centre = rgb[10:14, 10:14].mean(axis=(0, 1))
+    assert centre[0] > centre[2]  # the reddest band is shown red, not blue
+
+
+def _captured_figures(monkeypatch) -> list:
+    """Figures passed to plots._save (still open), for inspecting what was drawn."""
+    saved = []
+    original = plots._save
+
+    def keep(figure, path):
+        saved.append(figure)
+        return original(figure, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return saved
+
+
+def test_scale_bar_is_a_round_number_of_arcsec(tmp_path, monkeypatch):
+    figures = _captured_figures(monkeypatch)
+    plot_gallery(np.random.default_rng(0).normal(size=(2, 3, 50, 50)), ["a", "b"],
+                 tmp_path / "g.png", pixel_scale_arcsec=0.1)  # fmt: skip
+    ax = figures[0].axes[0]
+    (bar,) = [line for line in ax.get_lines() if line.get_color() == "white"]
+    assert np.ptp(bar.get_xdata()) == pytest.approx(1.0 / 0.1)  # 1″ in a 5″ cutout
+    assert [t.get_text() for t in ax.texts] == ["1″"]
+    with pytest.raises(ValueError, match="pixel_scale_arcsec"):
+        plot_gallery(np.zeros((1, 1, 8, 8)), ["a"], tmp_path / "h.png", pixel_scale_arcsec=0)
+
+
+def test_legends_cover_no_curve(tmp_path, monkeypatch, lens_report):
+    """No plotted point of any curve lies inside any legend's box, for every report figure."""
+    figures = _captured_figures(monkeypatch)
+    y, proba, _, truth, _ = lens_report_inputs(n=300)
+    plot_lens_roc(y, proba[:, 1], tmp_path / "roc.png", threshold=0.5)
+    plot_pr(y, proba[:, 1], tmp_path / "pr.png", threshold=0.5)
+    y3, p3, _ = make_predictions(seed=4, n=90)
+    plot_roc(y3, p3, CLASS_NAMES, tmp_path / "roc3.png")
+    plot_training_curves(HISTORY, tmp_path / "history.png")
+    plot_metrics_vs_truth(lens_report[1]["vs_truth"], tmp_path / "truth.png")
+    checked = 0
+    for figure in figures:
+        figure.canvas.draw()
+        for ax in figure.axes:
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            box = legend.get_window_extent()
+            for line in ax.get_lines():
+                points = ax.transData.transform(line.get_xydata())
+                points = points[np.all(np.isfinite(points), axis=1)]
+                inside = (
+                    (points[:, 0] > box.x0) & (points[:, 0] < box.x1)
+                    & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)
+                )  # fmt: skip
+                assert not inside.any(), f"legend covers {line.get_label()!r}"
+            checked += 1
+    assert checked >= 6
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="no Chromium on this machine")
+def test_lens_report_renders_its_science_sections_in_headless_chromium(lens_report, tmp_path):
+    out, metrics = lens_report
+    url = (out / "report.html").resolve().as_uri()
+    browser = [find_chromium(), *CHROMIUM_FLAGS]
+    shot = tmp_path / "shot.png"
+    screenshot = subprocess.run(
+        [*browser, f"--user-data-dir={tmp_path / 'p1'}", f"--screenshot={shot}",
+         "--window-size=1200,3000", url],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert screenshot.returncode == 0, screenshot.stderr.decode()[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1200, 3000)
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    assert pixels.min() < 100 < pixels.max()  # rendered, not blank
+    colour = np.abs(pixels[..., 0] - pixels[..., 2]).max()
+    assert colour > 60  # coloured figures (composites, curves), not only grey text
+    dom = subprocess.run(
+        [*browser, f"--user-data-dir={tmp_path / 'p2'}", "--dump-dom", url],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    rendered = dom.stdout.decode()
+    assert 'id="uncertainty-table"' in rendered and 'id="truth-table"' in rendered
+    assert "Lenses below the lens definition" in rendered
+    low, high = metrics["uncertainty"]["intervals"]["auc"]
+    assert f"{low:.4f} – {high:.4f}" in rendered
+    # ROC, confusion, PR, metrics vs truth and the two galleries
+    assert len(DATA_URI.findall(rendered)) == 6

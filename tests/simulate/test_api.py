@@ -92,7 +92,7 @@ def test_darklens_simulate_works_after_import_darklens_alone():
 
 def test_unknown_presets_and_wrong_size_options_are_named():
     with pytest.raises(KeyError, match="model_ii"):
-        simulate("model_iv", n_per_class=2)
+        simulate("model_v", n_per_class=2)
     with pytest.raises(Exception, match="--n-per-class"):
         simulate("model_ii", n=6)
 

@@ -102,3 +102,16 @@ def _accepts(kind, config, size) -> bool:
     except ConfigError:
         return False
     return True
+
+
+@pytest.mark.parametrize("kind", simulator_kinds(), ids=lambda k: k.name)
+def test_every_manifest_records_the_common_fields_once(kind):
+    name = kind.presets.names()[0]
+    config = kind.presets.get(name)
+    size = SizeRequest(n_per_class=2) if kind.name == "substructure" else SizeRequest(n=6)
+    renderer = kind.renderer(config, "cpu")
+    manifest = kind.dataset_manifest(config, renderer, 3, size, (0.5, 0.25, 0.25))
+    assert manifest["kind"] == kind.name and manifest["preset"] == name and manifest["seed"] == 3
+    assert manifest["split_fractions"] == [0.5, 0.25, 0.25]
+    assert manifest["citations"][0]["key"] == "darklens"
+    assert not {"kind", "preset", "seed", "citations"} & set(kind.manifest(config, renderer, size))

@@ -206,6 +206,28 @@ def test_dataset_normalisation_stores_train_split_statistics(toy_h5: Path, tmp_p
     assert meta["preprocessing"]["std"] == pytest.approx([images.std()], rel=1e-9)
 
 
+def test_asinh_normalisation_stores_the_training_sky_noise_and_predicts_alike(
+    toy_h5: Path, tmp_path: Path
+):
+    """The softening is the training images' border noise (recomputed here independently), and
+    the predictor applies the same asinh as the validation pass did."""
+    result = train(TrainConfig(epochs=1, normalization="asinh", **FAST), toy_h5, tmp_path / "run")
+    _, meta = load_checkpoint(tmp_path / "run")
+    with LensDataset(toy_h5) as dataset:
+        rows = dataset.split_indices("train")
+        border = dataset.images(rows).astype(np.float64)
+        val = dataset.split_indices("val")
+        val_images, val_labels = dataset.images(val), dataset.labels[val]
+    frame = np.concatenate([border[..., :4, :], border[..., -4:, :]], axis=-2).ravel()
+    sides = np.concatenate([border[..., 4:-4, :4], border[..., 4:-4, -4:]], axis=-1).ravel()
+    pixels = np.concatenate([frame, sides])
+    expected = 1.4826 * np.median(np.abs(pixels - np.median(pixels)))
+    assert meta["preprocessing"]["softening"] == pytest.approx([expected], rel=1e-9)
+    proba = Predictor.from_checkpoint(tmp_path / "run", device="cpu").predict_proba(val_images)
+    auc = roc_auc_score(np.eye(3)[val_labels], proba, average="macro", multi_class="ovr")
+    assert auc == pytest.approx(result.best_val_auc, abs=1e-6)
+
+
 def test_resized_training_records_the_new_size(toy_h5: Path, tmp_path: Path):
     result = train(TrainConfig(epochs=1, img_size=16, **FAST), toy_h5, tmp_path / "run")
     model, meta = load_checkpoint(tmp_path / "run")

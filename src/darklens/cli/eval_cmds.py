@@ -73,6 +73,7 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
     for key, label in (
         ("tpr0", "TPR0"),
         ("tpr10", "TPR10"),
+        ("tpr_at_fpr_1e-03", "TPR at FPR 1e-3"),
         ("decision_threshold", "decision threshold"),
         ("precision_at_threshold", "precision at threshold"),
         ("recall_at_threshold", "recall at threshold"),

@@ -50,6 +50,14 @@ def train_cmd(
             help="Start from local weights: a darklens run or checkpoint, or a timm/torch file.",
         ),
     ] = None,
+    adapt_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--adapt-to",
+            help="Unlabelled target dataset (.h5) to adapt to; pick the method with "
+            "--set adaptation=adabn or dann.",
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
     ] = False,
@@ -71,6 +79,7 @@ def train_cmd(
         "lr": lr,
         "device": device,
         "pretrained": None if pretrained is None else str(pretrained),
+        "adapt_to": None if adapt_to is None else str(adapt_to),
     }
     if simulate is not None or sim_set:
         options["simulate"] = {

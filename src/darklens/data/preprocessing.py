@@ -26,7 +26,9 @@ class Preprocessing:
     """Image normalisation and size, channel count, and the model's extra inputs.
 
     - ``normalization``: per image ``minmax`` / ``zscore``, per band ``channel_minmax``,
-      ``dataset`` (the training split's per-channel ``mean``/``std``) or ``none``;
+      ``dataset`` (the training split's per-channel ``mean``/``std``), ``asinh`` (asinh of
+      x / ``softening`` per channel, the softening being the training images' sky noise) or
+      ``none``;
     - ``img_size``: images are resized (bilinear) to img_size × img_size when they differ;
     - ``in_chans``: bands per image; ``data_image_shape``: (H, W) of the training images;
     - ``inputs``: what ``forward`` takes, images first; ``input_shapes``: one example's shape per
@@ -43,6 +45,7 @@ class Preprocessing:
     inputs: tuple[str, ...] = (IMAGES,)
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     series_normalization: tuple[str, ...] = ()
+    softening: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALIZATIONS:
@@ -55,6 +58,14 @@ class Preprocessing:
             )
         if self.normalization == "dataset" and (self.mean is None or self.std is None):
             raise PreprocessingError("normalization 'dataset' needs the training mean and std")
+        if self.normalization == "asinh" and (
+            self.softening is None
+            or len(self.softening) != self.in_chans
+            or not all(v > 0 for v in self.softening)
+        ):
+            raise PreprocessingError(
+                f"normalization 'asinh' needs one positive softening per channel ({self.in_chans})"
+            )
         if not self.inputs or self.inputs[0] != IMAGES:
             raise PreprocessingError(f"inputs must start with {IMAGES!r}, got {self.inputs}")
         missing = [name for name in self.extras if name not in self.input_shapes]
@@ -86,7 +97,7 @@ class Preprocessing:
             raise PreprocessingError(f"preprocessing must be a mapping, got {type(data).__name__}")
         known = {
             "normalization", "img_size", "in_chans", "mean", "std", "data_image_shape",
-            "inputs", "input_shapes", "series_normalization",
+            "inputs", "input_shapes", "series_normalization", "softening",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
@@ -110,6 +121,7 @@ class Preprocessing:
                     for k, v in (data.get("input_shapes") or {}).items()
                 },
                 series_normalization=tuple(data.get("series_normalization") or ()),
+                softening=_floats(data.get("softening")),
             )
         except (TypeError, ValueError) as err:
             if isinstance(err, PreprocessingError):
@@ -128,6 +140,8 @@ class Preprocessing:
             if self.data_image_shape is None
             else list(self.data_image_shape),
         }
+        if self.softening is not None:
+            out["softening"] = list(self.softening)
         if self.extras:
             out["inputs"] = list(self.inputs)
             out["input_shapes"] = {k: list(v) for k, v in self.input_shapes.items()}

@@ -122,7 +122,8 @@ class TorchLensDataset(Dataset):
 class ImagePreprocess:
     """darklens' deterministic preprocessing of one image ``[C, H, W]``: resize to ``img_size``
     (when given) then normalise (``minmax``, ``channel_minmax``, ``zscore``, ``dataset`` with
-    per-channel ``mean``/``std``, or ``none``), exactly as training and prediction do on batches.
+    per-channel ``mean``/``std``, ``asinh`` with per-channel ``softening``, or ``none``),
+    exactly as training and prediction do on batches.
 
     Examples:
         >>> import torch
@@ -138,17 +139,19 @@ class ImagePreprocess:
         img_size: int | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        softening: Sequence[float] | None = None,
     ) -> None:
         self.normalization = normalization
         self.img_size = img_size
         self.mean = mean
         self.std = std
+        self.softening = softening
 
     @classmethod
     def from_preprocessing(cls, preprocessing: Preprocessing) -> ImagePreprocess:
         """The image preprocessing a checkpoint records (``Predictor.preprocessing_``)."""
         p = preprocessing
-        return cls(p.normalization, p.img_size, p.mean, p.std)
+        return cls(p.normalization, p.img_size, p.mean, p.std, p.softening)
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if image.ndim != 3:
@@ -156,7 +159,7 @@ class ImagePreprocess:
         batch = image[None].float()
         if self.img_size is not None:
             batch = resize(batch, self.img_size)
-        return normalize(batch, self.normalization, self.mean, self.std)[0]
+        return normalize(batch, self.normalization, self.mean, self.std, self.softening)[0]
 
 
 def _name(source: Source) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-NORMALIZATIONS = ("minmax", "channel_minmax", "zscore", "dataset", "none")
+NORMALIZATIONS = ("minmax", "channel_minmax", "zscore", "dataset", "asinh", "none")
 # Per-example scaling of extra inputs shaped [T, C] (e.g. light curves: epochs x bands).
 SERIES_NORMALIZATIONS = ("series_minmax", "none")
 N_DIHEDRAL = 8
@@ -177,13 +177,60 @@ def standardize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) ->
     return (x - mean_t) / std_t.clamp_min(_EPS)
 
 
+def asinh_normalize(x: torch.Tensor, softening: Sequence[float]) -> torch.Tensor:
+    """asinh(x / softening[c]) per channel (Lupton, Gunn & Szalay 1999, AJ 118, 1406): linear
+    within a few softenings (the noise, when the softening is the sky noise), logarithmic above,
+    so faint arcs and a bright lens galaxy fit one dynamic range with a fixed scale per band."""
+    _require_batch(x)
+    if len(softening) != x.shape[1]:
+        raise ValueError(
+            f"asinh softening is for {len(softening)} channel(s) but the images have {x.shape[1]}"
+        )
+    beta = torch.as_tensor(softening, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return torch.asinh(x / beta.clamp_min(_EPS))
+
+
+def border_noise_sigma(
+    blocks: Iterable[torch.Tensor | np.ndarray], border: int = 4, max_images: int = 4096
+) -> list[float]:
+    """Per-channel noise σ of raw images: 1.4826 × the median absolute deviation of the pixels in
+    each image's outer ``border`` frame (sky, mostly), pooled over up to ``max_images`` images
+    (the first ones, so the estimate is reproducible)."""
+    frames: list[np.ndarray] = []
+    seen = 0
+    for block in blocks:
+        if block.ndim != 4:
+            raise ValueError(f"expected a batch of images [B, C, H, W], got shape {block.shape}")
+        data = np.asarray(block[: max_images - seen], dtype=np.float64)
+        edge = min(border, data.shape[-1] // 4, data.shape[-2] // 4) or 1
+        mask = np.zeros(data.shape[-2:], dtype=bool)
+        mask[:edge], mask[-edge:], mask[:, :edge], mask[:, -edge:] = True, True, True, True
+        frames.append(data[:, :, mask].transpose(1, 0, 2).reshape(data.shape[1], -1))
+        seen += data.shape[0]
+        if seen >= max_images:
+            break
+    if not frames:
+        raise ValueError("cannot estimate the noise from no images")
+    pixels = np.concatenate(frames, axis=1)
+    centred = np.abs(pixels - np.median(pixels, axis=1, keepdims=True))
+    sigma = 1.4826 * np.median(centred, axis=1)
+    if not np.all(sigma > 0):
+        raise ValueError(
+            "the image borders have no noise in some band (noiseless data?): asinh needs a "
+            "softening; use another normalization"
+        )
+    return sigma.tolist()
+
+
 def normalize(
     x: torch.Tensor,
     method: str,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    softening: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """Apply one of :data:`NORMALIZATIONS`; ``dataset`` needs per-channel ``mean`` and ``std``."""
+    """Apply one of :data:`NORMALIZATIONS`; ``dataset`` needs per-channel ``mean`` and ``std``,
+    ``asinh`` the per-channel ``softening``."""
     if method == "minmax":
         return minmax_normalize(x)
     if method == "channel_minmax":
@@ -194,6 +241,10 @@ def normalize(
         if mean is None or std is None:
             raise ValueError("normalization 'dataset' needs the dataset mean and std")
         return standardize(x, mean, std)
+    if method == "asinh":
+        if softening is None:
+            raise ValueError("normalization 'asinh' needs the per-channel softening")
+        return asinh_normalize(x, softening)
     if method == "none":
         return x
     raise ValueError(f"unknown normalization {method!r}; choose one of {', '.join(NORMALIZATIONS)}")
@@ -241,10 +292,11 @@ def preprocess(
     img_size: int,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    softening: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """The deterministic preprocessing shared by training, evaluation and prediction:
     resize to ``img_size`` then normalise."""
-    return normalize(resize(x, img_size), normalization, mean, std)
+    return normalize(resize(x, img_size), normalization, mean, std, softening)
 
 
 # -- helpers -------------------------------------------------------------------------------------

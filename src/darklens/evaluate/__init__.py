@@ -8,6 +8,7 @@ from darklens.evaluate.metrics import (
     PrecisionRecallF1,
     accuracy,
     auc_trapezoid,
+    challenge_tpr,
     classification_metrics,
     classification_report_dict,
     confusion_matrix,
@@ -21,12 +22,14 @@ from darklens.evaluate.metrics import (
     roc_auc_per_class,
     roc_curve_binary,
     tpr_at_fp,
+    tpr_at_fpr,
 )
 
 __all__ = [
     "PrecisionRecallF1",
     "accuracy",
     "auc_trapezoid",
+    "challenge_tpr",
     "classification_metrics",
     "classification_report_dict",
     "confusion_matrix",
@@ -41,6 +44,7 @@ __all__ = [
     "roc_auc_per_class",
     "roc_curve_binary",
     "tpr_at_fp",
+    "tpr_at_fpr",
     "write_report",
 ]
 

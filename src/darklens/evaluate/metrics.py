@@ -14,9 +14,14 @@ scikit-learn (used as the reference in the tests, never here):
 * Precision, recall and F1 are 0 where their denominators are 0 (scikit-learn's default). Macro
   averages run over all ``n_classes`` classes, weighted averages weight by support.
 * Lens finding: ``tpr_at_fp(y, s, n)`` is the highest true-positive rate over thresholds that
-  admit at most ``n`` false positives (Bologna lens challenge TPR0/TPR10, Metcalf et al. 2019,
-  A&A 625, A119). A lens tied with a non-lens at the cut counts only together with that false
-  positive, i.e. ties go against the lens.
+  admit at most ``n`` false positives. The Bologna lens challenge (Metcalf et al. 2019, A&A 625,
+  A119, Sect. 5) defines TPR0 as "the highest TPR reached, as a function of p threshold, before a
+  single false positive occurs" and TPR10 as "the TPR at the point where less than ten false
+  positives are made": :func:`challenge_tpr` ``(y, s, n)`` is that TPR_n, i.e. at most ``n − 1``
+  false positives for n ≥ 1 and none for n = 0. A lens tied with a non-lens at the cut counts
+  only together with that false positive, i.e. ties go against the lens.
+  :func:`tpr_at_fpr` is the TPR at a false-positive *rate* (at most ⌊rate · N_non-lens⌋ false
+  positives), which unlike TPR_n does not depend on the test set's size.
 * Decision thresholds (two classes): an image is called a lens when its lens score (the
   probability of class 1) is strictly greater than the threshold, so the threshold 0.5 gives
   the argmax prediction. :func:`threshold_for_fpr` picks the threshold for a target
@@ -35,7 +40,8 @@ from typing import Any
 import numpy as np
 
 PROBA_SUM_TOLERANCE = 1e-3  # |row sum - 1| allowed for float32 softmax outputs
-LENS_FINDING_FP_COUNTS = (0, 1, 10)  # tpr0, tpr1, tpr10
+CHALLENGE_TPRS = (0, 10)  # the challenge's TPR0 and TPR10 (keys tpr0, tpr10)
+LENS_FINDING_FPRS = (1e-3, 1e-4)  # TPR at these false-positive rates (keys tpr_at_fpr_1e-03, ...)
 DEFAULT_LENS_RATE = 1e-3  # one lens per 1000 galaxies, the order of magnitude of wide surveys
 ARGMAX_THRESHOLD = 0.5  # two classes: "lens score > 0.5" is the argmax prediction
 _FP_COUNT_SLACK = 1e-9  # so that e.g. 0.29 * 100 allows 29 false positives, not 28
@@ -298,6 +304,31 @@ def tpr_at_fp(y_true01: Any, score: Any, n_fp: int) -> float:
     tps, fps, _ = _threshold_counts(labels, values)
     allowed = tps[fps <= n_fp]
     return float(allowed.max() / tps[-1]) if allowed.size else 0.0
+
+
+def challenge_tpr(y_true01: Any, score: Any, n: int) -> float:
+    """The Bologna challenge's TPR_n (Metcalf et al. 2019): the highest TPR before the n-th false
+    positive, i.e. with fewer than ``n`` false positives (TPR0: before the first one).
+
+    ``challenge_tpr(y, s, 10)`` is ``tpr_at_fp(y, s, 9)``; ``challenge_tpr(y, s, 0)`` and
+    ``challenge_tpr(y, s, 1)`` are both ``tpr_at_fp(y, s, 0)``. The count depends on how many
+    non-lenses the test set holds (the challenge had 50,000–60,000).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    return tpr_at_fp(y_true01, score, max(int(n) - 1, 0))
+
+
+def tpr_at_fpr(y_true01: Any, score: Any, target_fpr: float) -> float:
+    """Highest TPR with a false-positive rate of at most ``target_fpr`` (see
+    :func:`threshold_for_fpr`); with N non-lenses, ⌊target · N⌋ false positives are allowed, so a
+    rate below 1/N means none."""
+    return threshold_for_fpr(y_true01, score, target_fpr).tpr
+
+
+def fpr_key(target_fpr: float) -> str:
+    """The metrics key of the TPR at a false-positive rate: ``tpr_at_fpr_1e-03`` for 0.001."""
+    return f"tpr_at_fpr_{target_fpr:.0e}"
 
 
 @dataclass(frozen=True)
@@ -638,8 +669,10 @@ def classification_metrics(
         "classification_report": classification_report_dict(labels, y_pred, names),
     }
     if n_classes == 2:
-        for n_fp in LENS_FINDING_FP_COUNTS:
-            metrics[f"tpr{n_fp}"] = tpr_at_fp(labels, probs[:, 1], n_fp)
+        for n in CHALLENGE_TPRS:
+            metrics[f"tpr{n}"] = challenge_tpr(labels, probs[:, 1], n)
+        for rate in LENS_FINDING_FPRS:
+            metrics[fpr_key(rate)] = tpr_at_fpr(labels, probs[:, 1], rate)
         metrics["pr_auc"] = pr_auc(labels, probs[:, 1])
         cut = ARGMAX_THRESHOLD if threshold is None else threshold
         metrics.update(lens_finding_at_threshold(labels, probs[:, 1], cut, lens_rate))

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from darklens.data.composite import colour_composite
 from darklens.evaluate.metrics import (
     _check_labels,
     _check_predictions,
@@ -53,6 +54,17 @@ def _new_figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def _legend_below(ax: Any, fontsize: str = "small", ncols: int = 1) -> None:
+    """The axes' legend under its plot area (the layout makes room), where it hides no curve."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.13),
+        fontsize=fontsize,
+        ncols=ncols,
+        frameon=False,
+    )
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
@@ -106,7 +118,7 @@ def plot_roc(y_true: Any, proba: Any, class_names: Sequence[str], path: str | Pa
     )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
+    _legend_below(ax)
     return _save(figure, path)
 
 
@@ -163,7 +175,7 @@ def plot_lens_roc(
     )
     for ax in (linear, logarithmic):
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize="small")
+        _legend_below(ax)
     return _save(figure, path)
 
 
@@ -196,7 +208,7 @@ def plot_pr(y_true01: Any, score: Any, path: str | Path, threshold: float | None
         title="Precision-recall curve",
     )
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
+    _legend_below(ax)
     return _save(figure, path)
 
 
@@ -324,7 +336,7 @@ def plot_training_curves(history: Any, path: str | Path) -> Path:
             ax.plot(epochs, values, marker="o", ms=3, label=label)
             drawn = True
         if drawn:
-            ax.legend(fontsize="small")
+            _legend_below(ax, ncols=2)
         else:
             ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
         ax.set(xlabel="Epoch", ylabel=ylabel, title=title)
@@ -366,6 +378,36 @@ def display_image(image: Any, stretch: str = "asinh") -> np.ndarray:
     return _stretch(array[0], stretch)
 
 
+def gallery_image(image: Any, zero_points: Sequence[float] | None = None) -> np.ndarray:
+    """How the report shows one cutout: a Lupton colour composite (the reddest three bands as
+    R, G, B on a common flux scale, as ``darklens show``) for two bands or more, else the
+    single band asinh-stretched."""
+    array = np.asarray(image, dtype=np.float64)
+    if array.ndim == 3 and array.shape[0] >= 2:
+        if not np.all(np.isfinite(array)):
+            raise ValueError("an image holds NaN or infinite pixels; cannot display it")
+        return colour_composite(array, zero_points)
+    return display_image(array)
+
+
+def _scale_bar(ax: Any, width_px: int, pixel_scale_arcsec: float) -> None:
+    """A white bar of a round number of arcsec (about a quarter of the image) at bottom left."""
+    width = width_px * pixel_scale_arcsec
+    nice = [v for v in (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0) if v <= width / 3]
+    length = nice[-1] if nice else width / 4
+    x0, y0 = 0.07 * width_px, 0.08 * width_px
+    ax.plot([x0, x0 + length / pixel_scale_arcsec], [y0, y0], color="white", lw=2.2)
+    ax.text(
+        x0 + 0.5 * length / pixel_scale_arcsec,
+        y0 + 0.04 * width_px,
+        f"{length:g}″",
+        color="white",
+        ha="center",
+        va="bottom",
+        fontsize=7,
+    )
+
+
 def plot_gallery(
     images: Any,
     titles: Sequence[str],
@@ -373,8 +415,14 @@ def plot_gallery(
     ncols: int = 6,
     stretch: str = "asinh",
     suptitle: str | None = None,
+    zero_points: Sequence[float] | None = None,
+    pixel_scale_arcsec: float | None = None,
 ) -> Path:
-    """A grid of images ``[N, C, H, W]`` (or ``[N, H, W]``), each stretched on its own, titled."""
+    """A grid of images ``[N, C, H, W]`` (or ``[N, H, W]``), each stretched on its own, titled.
+
+    Multi-band images are colour composites (:func:`gallery_image`, with the bands'
+    ``zero_points`` when known); ``pixel_scale_arcsec`` adds an arcsec scale bar to each.
+    """
     stack = np.asarray(images)
     if stack.ndim not in (3, 4) or stack.shape[0] == 0:
         raise ValueError(f"images must be a non-empty [N, C, H, W] or [N, H, W], got {stack.shape}")
@@ -382,6 +430,8 @@ def plot_gallery(
         raise ValueError(f"got {len(titles)} titles for {stack.shape[0]} images")
     if ncols < 1:
         raise ValueError(f"ncols must be at least 1, got {ncols}")
+    if pixel_scale_arcsec is not None and not pixel_scale_arcsec > 0:
+        raise ValueError(f"pixel_scale_arcsec must be positive, got {pixel_scale_arcsec}")
     n_cols = min(ncols, stack.shape[0])
     n_rows = math.ceil(stack.shape[0] / n_cols)
     figure = _new_figure(2.2 * n_cols, 2.5 * n_rows + (0.4 if suptitle else 0.0))
@@ -389,10 +439,54 @@ def plot_gallery(
     for ax in axes:
         ax.set_axis_off()
     for ax, image, title in zip(axes, stack, titles, strict=False):
-        ax.imshow(display_image(image, stretch), cmap="gray", vmin=0, vmax=1, origin="lower")
+        if stack.ndim == 4 and image.shape[0] >= 2:
+            shown = gallery_image(image, zero_points)
+        else:
+            shown = display_image(image, stretch)
+        ax.imshow(shown, cmap="gray", vmin=0, vmax=1, origin="lower")
+        if pixel_scale_arcsec is not None:
+            _scale_bar(ax, image.shape[-1], pixel_scale_arcsec)
         ax.set_title(str(title), fontsize=8)
     if suptitle:
         figure.suptitle(suptitle)
+    return _save(figure, path)
+
+
+# ------------------------------------------------------------------------ metrics vs the truth
+
+
+def plot_metrics_vs_truth(vs_truth: Mapping[str, Any], path: str | Path) -> Path:
+    """One panel per truth column (:func:`darklens.evaluate.science.metrics_vs_truth`): each
+    bin's AUC against the reference class and, for two classes, the completeness at the
+    decision threshold with its 95 % Wilson interval; horizontal bars span the bins."""
+    if not vs_truth:
+        raise ValueError("no truth columns to plot")
+    columns = list(vs_truth.items())
+    figure = _new_figure(4.2 * len(columns), 3.9)
+    axes = np.atleast_1d(figure.subplots(1, len(columns), squeeze=False)).ravel()
+    for ax, (_, entry) in zip(axes, columns, strict=True):
+        rows = entry["bins"]
+        low = np.array([r["low"] for r in rows])
+        high = np.array([r["high"] for r in rows])
+        centre = np.sqrt(low * high) if entry["log"] else (low + high) / 2
+        xerr = np.vstack([centre - low, high - centre])
+        auc = np.array([np.nan if r["auc"] is None else r["auc"] for r in rows])
+        ax.errorbar(centre, auc, xerr=xerr, fmt="s", ms=4, color="0.3", capsize=0,
+                    label=f"AUC of these {entry['class']} vs the first class")  # fmt: skip
+        if "completeness" in rows[0]:
+            value = np.array([np.nan if r["completeness"] is None else r["completeness"]
+                              for r in rows])  # fmt: skip
+            bounds = np.array([r["completeness_interval"] for r in rows], dtype=np.float64)
+            yerr = np.clip(np.vstack([value - bounds[:, 0], bounds[:, 1] - value]), 0.0, None)
+            label = f"completeness at score > {entry['threshold']:.3g}"
+            ax.errorbar(centre, value, xerr=xerr, yerr=yerr, fmt="o", ms=5, color="C3",
+                        capsize=2, label=label)  # fmt: skip
+        if entry["log"]:
+            ax.set_xscale("log")
+        counts = ", ".join(str(r["n"]) for r in rows)
+        ax.set(ylim=(-0.02, 1.02), xlabel=entry["label"], title=f"per bin n = {counts}")
+        ax.grid(alpha=0.3)
+        _legend_below(ax, fontsize="x-small")
     return _save(figure, path)
 
 
@@ -542,7 +636,7 @@ def _draw_wrong_examples(
         for b, colour in enumerate(colours):
             ax.plot(x, values[i, :, b], color=colour, lw=1.2, ls=style)
         ax.plot([], [], color="0.2", lw=1.2, ls=style, label=caption)
-    ax.legend(fontsize="x-small", loc="best")
+    _legend_below(ax, fontsize="x-small")
 
 
 def _show_empty(ax: Any, text: str) -> None:

@@ -44,10 +44,12 @@ from darklens.evaluate.plots import (
     plot_gallery,
     plot_lens_roc,
     plot_light_curves,
+    plot_metrics_vs_truth,
     plot_pr,
     plot_roc,
     plot_training_curves,
 )
+from darklens.evaluate.science import TruthSpec, add_science_metrics
 
 METRICS_FILE, REPORT_FILE = "metrics.json", "report.html"
 GALLERY_SIZE = 12
@@ -66,9 +68,10 @@ METRIC_LABELS: dict[str, str] = {
     "precision_weighted": "Precision (weighted)",
     "recall_weighted": "Recall (weighted)",
     "f1_weighted": "F1 (weighted)",
-    "tpr0": "TPR at 0 false positives (TPR0)",
-    "tpr1": "TPR at ≤1 false positive (TPR1)",
-    "tpr10": "TPR at ≤10 false positives (TPR10)",
+    "tpr0": "TPR0: TPR before the first false positive (Metcalf et al. 2019)",
+    "tpr10": "TPR10: TPR before the tenth false positive (Metcalf et al. 2019)",
+    "tpr_at_fpr_1e-03": "TPR at false-positive rate ≤ 1e-3",
+    "tpr_at_fpr_1e-04": "TPR at false-positive rate ≤ 1e-4",
     "pr_auc": "Average precision (PR AUC)",
     "decision_threshold": "Decision threshold (lens when score > threshold)",
     "precision_at_threshold": "Precision at the threshold (this set)",
@@ -98,6 +101,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #e5e8ee; }
 figcaption { color: #5a6272; font-size: 0.9em; margin-top: 4px; }
 pre { background: #f3f4f7; padding: 12px; overflow-x: auto; font-size: 0.85em; }
 p.note { color: #5a6272; font-size: 0.9em; }
+ul.warnings { background: #fff6e0; border-left: 4px solid #e0a100; padding: 8px 12px 8px 28px; }
 """
 
 
@@ -356,8 +360,16 @@ def write_report(
     band_names: Sequence[str] | None = None,
     epochs_days: Sequence[float] | None = None,
     light_curve_label: str = "Flux",
+    zero_points: Sequence[float] | None = None,
+    pixel_scale_arcsec: float | None = None,
 ) -> Path:
     """Write ``metrics.json``, PNG figures and a self-contained ``report.html``; return its path.
+
+    Metrics entries added by :func:`darklens.evaluate.science.add_science_metrics` get their
+    own sections: ``warnings`` first, ``uncertainty`` (bootstrap intervals), ``vs_truth`` (a
+    figure and table per truth column) and ``undetectable_lenses``. Multi-band gallery images
+    are colour composites (``zero_points`` per band when known) with an arcsec scale bar when
+    ``pixel_scale_arcsec`` is given.
 
     ``metrics`` come from :func:`classification_metrics` on the same ``y_true``/``proba``.
     ``images`` (``[N, C, H, W]``, aligned with ``y_true``, or a reader such as
@@ -419,27 +431,21 @@ def write_report(
         figures.append(
             (plot_training_curves(history, out / "training_curves.png"), "Training history")
         )
-    sections = [
+    sections = _science_sections(out, metrics, "before")
+    sections += [
         ("metrics", "Metrics", _summary_table(metrics)),
         ("per-class", "Per-class scores", _per_class_table(metrics, names)),
-        ("figures", "Figures", "".join(_figure_html(p, c) for p, c in figures)),
     ]
-    if images is not None and two_class:
-        sections.append(
-            (
-                "gallery",
-                "Hardest cases, ranked by lens score",
-                _lens_gallery_section(out, images, labels, probs, names, ids, gallery_size),
-            )
+    sections += _science_sections(out, metrics, "after")
+    sections.append(("figures", "Figures", "".join(_figure_html(p, c) for p, c in figures)))
+    if images is not None:
+        look = {"zero_points": zero_points, "pixel_scale_arcsec": pixel_scale_arcsec}
+        gallery = _lens_gallery_section if two_class else _gallery_section
+        heading = (
+            "Hardest cases, ranked by lens score" if two_class else "Most confident predictions"
         )
-    elif images is not None:
-        sections.append(
-            (
-                "gallery",
-                "Most confident predictions",
-                _gallery_section(out, images, labels, probs, names, ids, gallery_size),
-            )
-        )
+        body = gallery(out, images, labels, probs, names, ids, gallery_size, look)
+        sections.append(("gallery", heading, body))
     if curves is not None:
         sections.append(
             (
@@ -482,6 +488,7 @@ def _gallery_section(
     names: list[str],
     ids: list[str],
     gallery_size: int,
+    look: Mapping[str, Any],
 ) -> str:
     parts = []
     for correct, stem, heading in (
@@ -494,7 +501,7 @@ def _gallery_section(
             continue
         block = _fetch_images(images, chosen, labels.shape[0])
         titles = _gallery_titles(chosen, labels, probs, names, ids)
-        path = plot_gallery(block, titles, out / f"{stem}.png", suptitle=heading)
+        path = plot_gallery(block, titles, out / f"{stem}.png", suptitle=heading, **look)
         parts.append(_figure_html(path, heading))
     return "".join(parts)
 
@@ -507,6 +514,7 @@ def _lens_gallery_section(
     names: list[str],
     ids: list[str],
     gallery_size: int,
+    look: Mapping[str, Any],
 ) -> str:
     top_non_lenses, bottom_lenses = hardest_lens_cases(labels, probs[:, 1], gallery_size)
     parts = []
@@ -526,9 +534,104 @@ def _lens_gallery_section(
             f"#{rank} {ids[i]}\n{names[labels[i]]}\nscore = {probs[i, 1]:.4g}"
             for rank, i in enumerate(chosen, start=1)
         ]
-        path = plot_gallery(block, titles, out / f"{stem}.png", suptitle=heading)
+        path = plot_gallery(block, titles, out / f"{stem}.png", suptitle=heading, **look)
         parts.append(_figure_html(path, heading))
     return "".join(parts)
+
+
+def _science_sections(out: Path, metrics: Mapping[str, Any], where: str) -> list[tuple]:
+    """The sections of the science entries: warnings before the metrics, the rest after."""
+    if where == "before":
+        found = metrics.get("warnings") or []
+        items = "".join(f"<li>{_esc(w)}</li>" for w in found)
+        return [("warnings", "Warnings", f'<ul class="warnings">{items}</ul>')] if found else []
+    sections = []
+    if "uncertainty" in metrics:
+        sections.append(("uncertainty", "Uncertainties", _uncertainty_table(metrics)))
+    if metrics.get("vs_truth"):
+        path = plot_metrics_vs_truth(metrics["vs_truth"], out / "metrics_vs_truth.png")
+        caption = (
+            "Metrics against the simulation's truth: per equal-count bin, the AUC of that bin's "
+            "members against the first class and, for two classes, the completeness at the "
+            "decision threshold (95 % Wilson intervals)"
+        )
+        table = _truth_table(metrics["vs_truth"])
+        sections.append(("vs-truth", "Against the truth", _figure_html(path, caption) + table))
+    if "undetectable_lenses" in metrics:
+        sections.append(
+            ("undetectable", "Lenses below the lens definition", _undetectable_table(metrics))
+        )
+    return sections
+
+
+def _uncertainty_table(metrics: Mapping[str, Any]) -> str:
+    entry = metrics["uncertainty"]
+    rows = []
+    for key, pair in entry["intervals"].items():
+        if key == "auc_per_class":
+            continue
+        low, high = pair
+        value = metrics.get(key)
+        label = METRIC_LABELS.get(key, key)
+        if key == "auc":
+            name, value = list(metrics["auc_per_class"].items())[-1]
+            label = f"AUC, {name} against the rest"
+        rows.append(
+            f"<tr><td>{_esc(label)}</td><td class='num'>{_fmt(value)}</td>"
+            f"<td class='num'>{_fmt(low)} – {_fmt(high)}</td></tr>"
+        )
+    for name, (low, high) in entry["intervals"]["auc_per_class"].items():
+        rows.append(
+            f"<tr><td>AUC {_esc(name)}</td><td class='num'>"
+            f"{_fmt(metrics['auc_per_class'].get(name))}</td>"
+            f"<td class='num'>{_fmt(low)} – {_fmt(high)}</td></tr>"
+        )
+    level = f"{entry['level'] * 100:g} %"
+    note = (
+        f'<p class="note">{level} percentile intervals of a stratified bootstrap '
+        f"({entry['n_resamples']} resamples of each class at its own size, seed {entry['seed']})."
+        "</p>"
+    )
+    head = (
+        f"<tr><th>metric</th><th class='num'>value</th><th class='num'>{level} interval</th></tr>"
+    )
+    return _table("uncertainty-table", head, rows, note)
+
+
+def _truth_table(vs_truth: Mapping[str, Any]) -> str:
+    rows = []
+    for entry in vs_truth.values():
+        for r in entry["bins"]:
+            complete = r.get("completeness")
+            rows.append(
+                f"<tr><td>{_esc(entry['label'])}</td><td class='num'>{r['low']:.4g} – "
+                f"{r['high']:.4g}</td><td class='num'>{r['n']}</td><td class='num'>"
+                f"{_fmt(r['auc'])}</td><td class='num'>{_fmt(complete)}</td></tr>"
+            )
+    head = (
+        "<tr><th>truth</th><th class='num'>bin</th><th class='num'>n</th>"
+        "<th class='num'>AUC</th><th class='num'>completeness</th></tr>"
+    )
+    return _table("truth-table", head, rows)
+
+
+def _undetectable_table(metrics: Mapping[str, Any]) -> str:
+    entry = metrics["undetectable_lenses"]
+    rows = [
+        ("lens systems below the definition (labelled non-lens)", entry["n"]),
+        (f"share scored above the threshold {entry['threshold']:.4g}", entry["share_called_lens"]),
+        ("median lens score", entry["score_quantiles"]["p50"]),
+    ]
+    for key, value in (entry.get("without_them") or {}).items():
+        label = "AUC" if key == "auc_per_class" else METRIC_LABELS.get(key, key)
+        rows.append((f"{label}, without them", value))
+    cells = [f"<tr><td>{_esc(label)}</td><td class='num'>{_fmt(v)}</td></tr>" for label, v in rows]
+    return _table("undetectable-table", "", cells)
+
+
+def _table(table_id: str, head: str, rows: Sequence[str], before: str = "") -> str:
+    thead = f"<thead>{head}</thead>" if head else ""
+    return f'{before}<table id="{table_id}">{thead}<tbody>{"".join(rows)}</tbody></table>'
 
 
 def _light_curve_section(
@@ -573,9 +676,16 @@ def evaluate_predictions(
     *,
     threshold: float | None = None,
     lens_rate: float = DEFAULT_LENS_RATE,
+    truth: Mapping[str, np.ndarray] | None = None,
+    truth_specs: Sequence[TruthSpec] = (),
+    undetectable: np.ndarray | None = None,
     **report_options: Any,
 ) -> dict[str, Any]:
-    """Compute :func:`classification_metrics`, write the full report to ``out_dir``, return them.
+    """Compute :func:`classification_metrics` and the science entries
+    (:func:`~darklens.evaluate.science.add_science_metrics`: bootstrap intervals, warnings and,
+    given ``truth`` columns and ``truth_specs``, metrics against them; ``undetectable`` marks
+    non-lenses that are lenses below the lens definition), write the full report to
+    ``out_dir``, return the metrics.
 
     ``threshold`` and ``lens_rate`` go to :func:`classification_metrics` (two classes);
     ``report_options`` are the keyword options of :func:`write_report` (images, image_ids,
@@ -583,6 +693,16 @@ def evaluate_predictions(
     """
     metrics = classification_metrics(
         y_true, proba, class_names, threshold=threshold, lens_rate=lens_rate
+    )
+    add_science_metrics(
+        metrics,
+        y_true,
+        proba,
+        class_names,
+        threshold=threshold,
+        truth=truth,
+        truth_specs=truth_specs,
+        undetectable=undetectable,
     )
     write_report(out_dir, metrics, class_names, y_true=y_true, proba=proba, **report_options)
     return metrics

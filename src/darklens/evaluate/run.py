@@ -27,6 +27,7 @@ from darklens.data.description import check_input, describe_dataset
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.metrics import DEFAULT_LENS_RATE, check_lens_rate, classification_metrics
 from darklens.evaluate.report import write_report
+from darklens.evaluate.science import TruthSpec, add_science_metrics
 from darklens.predict.ensemble import (
     PathLike,
     as_path_list,
@@ -41,6 +42,15 @@ from darklens.runs import HISTORY_FILE, checkpoint_json_path, read_checkpoint_me
 
 LIGHT_CURVES = "light_curves"
 PREDICTIONS_FILE = "predictions.csv"
+# Truth columns the report bins metrics by, when a dataset holds them (first match per label).
+TRUTH_SPECS = (
+    TruthSpec("theta_e_arcsec", "lens", "Einstein radius θ_E (arcsec)"),
+    TruthSpec("arc_snr", "lens", "arc S/N (best band)", log=True),
+    TruthSpec("source_magnitude", "lens", "unlensed source magnitude"),
+    TruthSpec("mu_total", "lens", "total magnification μ", log=True),
+    TruthSpec("axion_mass_ev", "axion", "axion mass (eV)", log=True),
+    TruthSpec("subhalo_mass_total_msun", "cdm", "total subhalo mass (M☉)", log=True),
+)
 
 
 def check_dataset_fits(predictor: Predictor, dataset: LensDataset, source: PathLike) -> None:
@@ -135,6 +145,42 @@ def _light_curve_options(dataset: LensDataset, indices: np.ndarray) -> dict[str,
     days = dataset.manifest.get("epoch_times_days")
     if isinstance(days, list) and len(days) == n_epochs:
         options["epochs_days"] = [float(d) for d in days]
+    return options
+
+
+def truth_context(dataset: LensDataset, indices: np.ndarray) -> dict[str, Any]:
+    """What the science sections of a report need from a dataset: its truth columns for
+    :data:`TRUTH_SPECS` (the total subhalo mass summed per image), the mask of non-lenses that are
+    lens systems below the lens definition (look-alike ``undetectable_lens``)."""
+    truth: dict[str, np.ndarray] = {}
+    for spec in TRUTH_SPECS:
+        if spec.column in dataset.truth_columns:
+            truth[spec.column] = dataset.truth(spec.column)[indices].astype(np.float64)
+    if "subhalo_mass_msun" in dataset.truth_columns:
+        masses = dataset.truth("subhalo_mass_msun")[indices].astype(np.float64)
+        total = np.nansum(masses.reshape(masses.shape[0], -1), axis=1)
+        truth["subhalo_mass_total_msun"] = np.where(total > 0, total, np.nan)
+    context: dict[str, Any] = {"truth": truth, "truth_specs": TRUTH_SPECS}
+    kinds = dataset.manifest.get("lookalike_kinds")
+    if isinstance(kinds, dict) and "lookalike_kind" in dataset.truth_columns:
+        codes = [int(code) for code, name in kinds.items() if name == "undetectable_lens"]
+        if codes:
+            context["undetectable"] = np.isin(dataset.truth("lookalike_kind")[indices], codes)
+    return context
+
+
+def _display_options(dataset: LensDataset) -> dict[str, Any]:
+    """Gallery display settings from the manifest: zero points per band, pixel scale."""
+    options: dict[str, Any] = {}
+    zero_points = dataset.manifest.get("magnitude_zero_points")
+    if isinstance(zero_points, list) and len(zero_points) == dataset.image_shape[0]:
+        options["zero_points"] = [float(z) for z in zero_points]
+    scale = dataset.manifest.get("pixel_scale_arcsec")
+    instrument = (dataset.manifest.get("config") or {}).get("instrument")
+    if scale is None and isinstance(instrument, dict):
+        scale = instrument.get("pixel_scale_arcsec")
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
+        options["pixel_scale_arcsec"] = float(scale)
     return options
 
 
@@ -235,6 +281,10 @@ def evaluate_checkpoint(
         }
         if len(class_names) == 2:
             metrics["evaluation"]["decision_threshold_source"] = threshold_source
+        add_science_metrics(
+            metrics, labels, proba, class_names, threshold=threshold,
+            **truth_context(dataset, indices),
+        )  # fmt: skip
         history = json_paths[0].parent / HISTORY_FILE
         with atomic_folder(out_dir, replace=is_report_folder) as out:
             _write_outputs(
@@ -284,6 +334,7 @@ def _write_outputs(
         image_ids=indices.tolist(),
         history=history,
         **_light_curve_options(dataset, indices),
+        **_display_options(dataset),
         config={
             "evaluation": metrics["evaluation"],
             "training": predictor.checkpoint_.get("train_config"),

@@ -68,6 +68,8 @@ NORMALIZATION_STEPS = {
     "(population std; a constant image becomes 0)",
     "dataset": "standardise each channel with the stored dataset statistics: "
     "(x - mean[c]) / std[c]",
+    "channel_minmax": "scale each channel of each image to [0, 1]: (x - min) / (max - min)",
+    "asinh": "per channel: asinh(x / softening[c]), the stored softening (training sky noise)",
     "none": "use the values as they are",
 }
 

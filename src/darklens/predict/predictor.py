@@ -218,7 +218,9 @@ class Predictor:
             for start in range(0, batch.shape[0], self.batch_size):
                 stop = start + self.batch_size
                 x = batch[start:stop].to(self.device)
-                x = preprocess(x, prep.normalization, self.img_size_, prep.mean, prep.std)
+                x = preprocess(
+                    x, prep.normalization, self.img_size_, prep.mean, prep.std, prep.softening
+                )
                 more = [
                     normalize_series(
                         e[start:stop].to(self.device), prep.series_normalization_for(name)

@@ -206,7 +206,7 @@ def simulate(
         "blocks": blocks,
         "workers": workers,
         "layout": layout,
-        "manifest": kind.manifest(config, renderer, seed, size, split),
+        "manifest": kind.dataset_manifest(config, renderer, seed, size, split),
         "progress": progress,
     }
     if out is None:

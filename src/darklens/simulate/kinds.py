@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from darklens import __version__
+from darklens.citations import dataset_citations
 from darklens.config import Config, ConfigError
+from darklens.data.h5 import SPLIT_NAMES
 from darklens.registry import Registry
 
 BUILTIN_KIND_MODULES = (
@@ -69,7 +72,8 @@ class SimulatorKind:
     - ``render_block(renderer, seed, start, stop, labels) -> Block``;
     - ``image_shape(config)``, ``truth_columns(config)`` (name → (shape, dtype)),
       ``extra_inputs(config)`` (name → per-image shape);
-    - ``manifest(config, renderer, seed, size, split) -> dict`` (what the file records);
+    - ``manifest(config, renderer, size) -> dict``: what the file records beyond
+      the fields every kind writes (:meth:`dataset_manifest` adds those);
     - ``summary(config) -> str``: one line for ``darklens presets``;
     - optionally ``draw_block(config, seed, start, stop, labels)`` and ``render_drawn(renderer,
       seed, start, stop, labels, drawn)``, the two halves of ``render_block``, for kinds whose
@@ -85,13 +89,30 @@ class SimulatorKind:
     render_block: Callable[[Any, int, int, int, np.ndarray], Block]
     image_shape: Callable[[Any], tuple[int, int, int]]
     truth_columns: Callable[[Any], TruthColumns]
-    manifest: Callable[[Any, Any, int, SizeRequest, Sequence[float]], dict[str, Any]]
+    manifest: Callable[[Any, Any, SizeRequest], dict[str, Any]]
     summary: Callable[[Any], str]
     extra_inputs: Callable[[Any], dict[str, tuple[int, ...]]] = lambda config: {}
     draw_block: Callable[[Any, int, int, int, np.ndarray], Any] | None = None
     render_drawn: Callable[[Any, int, int, int, np.ndarray, Any], Block] | None = None
     default_split: tuple[float, float, float] = DEFAULT_SPLIT
     default_batch_size: int = 256
+
+    def dataset_manifest(
+        self, config: Any, renderer: Any, seed: int, size: SizeRequest, split: Sequence[float]
+    ) -> dict[str, Any]:
+        """The manifest a dataset of this kind records: the fields common to every kind (kind,
+        preset, config, seed, splits, darklens version, citations) then the kind's own."""
+        return {
+            "kind": self.name,
+            "preset": config.preset,
+            "config": config.to_dict(),
+            "seed": seed,
+            "split_fractions": list(split),
+            "split_names": list(SPLIT_NAMES),
+            **self.manifest(config, renderer, size),
+            "darklens_version": __version__,
+            "citations": dataset_citations(config.preset),
+        }
 
 
 KINDS: Registry[SimulatorKind] = Registry("simulator kind")

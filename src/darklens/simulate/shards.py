@@ -119,7 +119,7 @@ def simulate_shards(
     plan_blocks(total, batch, 1, device)  # checks the size and settings before any work
     ranges = shard_ranges(total, shards)
     layout = kind.layout(config, size, split, seed)
-    manifest = kind.manifest(config, kind.renderer(config, "cpu"), seed, size, split)
+    manifest = kind.dataset_manifest(config, kind.renderer(config, "cpu"), seed, size, split)
     ray = connect(address)
     started = time.perf_counter()
     task = ray.remote(num_cpus=1, num_gpus=0 if device == "cpu" else 1, max_retries=0)(render_shard)

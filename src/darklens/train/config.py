@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from darklens.config import Config, ConfigError, load_yaml, require
+from darklens.config import Config, ConfigError, deep_merge, dotted_updates, load_yaml, require
 from darklens.data.transforms import NORMALIZATIONS, SERIES_NORMALIZATIONS
 
 OPTIMIZERS = ("adamw", "adam")
@@ -22,6 +22,7 @@ AUTO = "auto"
 MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr", "val_rmse")
 REGRESSION_MONITORS = ("val_loss", "val_rmse")
 MONITOR_MODES = ("auto", "max", "min")
+ADAPTATIONS = ("none", "adabn", "dann")  # see darklens.train.adaptation
 
 # Settings that may change when a run is resumed: they do not alter what one epoch computes.
 RESUMABLE_CHANGES = frozenset(
@@ -112,7 +113,8 @@ class TrainConfig(Config):
     dataset's image size. ``batch_size`` is per process under DDP; ``eval_batch_size`` (default
     twice ``batch_size``) is the validation batch, smaller saves memory traffic on large images.
 
-    ``normalization`` scales the images (``channel_minmax``: each band on its own);
+    ``normalization`` scales the images (``channel_minmax``: each band on its own; ``asinh``:
+    asinh(x / σ_band) with σ_band the training images' sky noise, a fixed scale per band);
     ``series_normalization`` the extra inputs shaped [T, C] that multi-input models take (e.g.
     light curves: ``series_minmax`` scales each band's curve to [0, 1], as DeepGraviLens did).
 
@@ -124,6 +126,13 @@ class TrainConfig(Config):
     (``focal_gamma=0`` is cross-entropy; the class weights act as its alpha). For two-class tasks
     each checkpoint also stores the decision threshold on the lens score (class 1) that gives
     at most ``target_fpr`` false-positive rate on the validation split.
+
+    ``curriculum`` trains from easy to hard examples: a truth column of the dataset (e.g.
+    ``arc_snr`` for lens finding: larger is easier; ``-source_magnitude``: a leading minus makes
+    smaller values easier). In epoch e < ``curriculum_epochs`` each class contributes only its
+    easiest ``curriculum_start + (1 - curriculum_start) e / curriculum_epochs`` share (classes
+    whose column is constant, e.g. the non-lenses, and NaN values always count), repeated to the
+    epoch's usual length; from then on every example.
 
     ``monitor`` picks the validation metric that selects the ``best`` checkpoint and drives early
     stopping and the plateau schedule: ``val_auc`` (macro one-vs-rest AUC), ``val_loss``,
@@ -143,6 +152,12 @@ class TrainConfig(Config):
     than classify the classification defaults mean: ``loss=ce`` → ``gaussian_nll`` (regress) or
     ``mse`` (denoise), ``monitor=val_auc`` → ``val_loss``, and (denoise) ``normalization=minmax``
     → ``dataset``, whose affine scaling maps the clean target like the noisy input.
+
+    Unsupervised domain adaptation (:mod:`darklens.train.adaptation`) to the images of the
+    dataset file ``adapt_to`` (their labels, if any, are never read): ``adaptation="adabn"``
+    stores checkpoints with BatchNorm statistics re-estimated on them; ``"dann"`` trains
+    adversarially against a domain classifier (``dann_hidden`` units) through gradient reversal
+    of weight up to ``dann_weight``.
     """
 
     data: str = ""
@@ -168,6 +183,9 @@ class TrainConfig(Config):
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     class_weighting: str = "none"
     balanced_sampling: bool = False
+    curriculum: str | None = None
+    curriculum_epochs: int = 0
+    curriculum_start: float = 0.3
     loss: str = "ce"
     focal_gamma: float = 2.0
     target_fpr: float = 0.01
@@ -186,6 +204,10 @@ class TrainConfig(Config):
     task: str = "classify"
     targets: tuple[str, ...] = ()
     standardize_targets: bool = True
+    adapt_to: str | None = None
+    adaptation: str = "none"
+    dann_weight: float = 1.0
+    dann_hidden: int = 256
 
     def __post_init__(self) -> None:
         self._check_task()
@@ -268,6 +290,7 @@ class TrainConfig(Config):
         )
         _require_choice("monitor", self.monitor, self._task_choices()[1])
         _require_choice("monitor_mode", self.monitor_mode, MONITOR_MODES)
+        self._check_curriculum()
         for name in ("amp", "channels_last", "in_memory"):
             value = getattr(self, name)
             require(_auto_or_bool(value), f"{name} must be true, false or auto, got {value!r}")
@@ -276,6 +299,40 @@ class TrainConfig(Config):
         require(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}",
+        )
+        _require_choice("adaptation", self.adaptation, ADAPTATIONS)
+        require(
+            (self.adaptation == "none") == (not self.adapt_to),
+            "domain adaptation needs both adapt_to (the unlabelled target dataset) and "
+            f"adaptation=adabn or dann; got adapt_to={self.adapt_to!r}, "
+            f"adaptation={self.adaptation!r}",
+        )
+        require(self.dann_weight > 0, f"dann_weight must be > 0, got {self.dann_weight}")
+        require(self.dann_hidden >= 1, f"dann_hidden must be >= 1, got {self.dann_hidden}")
+
+    def _check_curriculum(self) -> None:
+        require(
+            self.curriculum_epochs >= 0,
+            f"curriculum_epochs must be >= 0, got {self.curriculum_epochs}",
+        )
+        require(
+            0 < self.curriculum_start <= 1,
+            f"curriculum_start must be in (0, 1], got {self.curriculum_start}",
+        )
+        if self.curriculum is None:
+            return
+        require(
+            bool(self.curriculum.lstrip("-")),
+            "curriculum must name a truth column (a leading '-': smaller values are easier)",
+        )
+        require(
+            self.curriculum_epochs > 0,
+            "curriculum needs curriculum_epochs > 0 (the epochs it takes to reach every example)",
+        )
+        require(
+            not self.simulate.preset,
+            "curriculum orders a dataset's examples; training on the fly (simulate.preset) "
+            "has none",
         )
 
     def _check_task(self) -> None:
@@ -308,6 +365,8 @@ class TrainConfig(Config):
             )
         require(not self.balanced_sampling, "balanced_sampling applies to task=classify")
         require(self.class_weighting == "none", "class_weighting applies to task=classify")
+        require(self.curriculum is None, "curriculum applies to task=classify")
+        require(self.adaptation == "none", "domain adaptation applies to task=classify")
 
     def _task_choices(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The losses and monitors that ``task`` allows."""
@@ -356,8 +415,7 @@ def build_train_config(
             raise ConfigError(f"{path} must hold a YAML mapping of training settings")
         config = config.merged(data)
     chosen = {k: v for k, v in (options or {}).items() if v is not None}
-    if chosen:
-        config = config.merged(chosen)
-    if assignments:
-        config = config.override(assignments)
-    return config
+    # options and assignments in one step: settings that must go together (adapt_to with
+    # --set adaptation=...) may come from either
+    updates = deep_merge(chosen, dotted_updates(assignments or {}))
+    return config.merged(updates) if updates else config

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from darklens.data.h5 import LensDataset
-from darklens.data.transforms import channel_stats
+from darklens.data.transforms import border_noise_sigma, channel_stats
 
 MEMORY_FRACTION = 0.25  # load a split into RAM when it needs less than this share of free memory
 DEVICE_MEMORY_FRACTION = 0.25  # ... and onto the GPU when it needs less than this share of its free
@@ -273,6 +273,11 @@ def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:
     return channel_stats(data.blocks())
 
 
+def split_noise_sigma(data: SplitData) -> list[float]:
+    """Per-channel sky noise of a split's raw images (the asinh softening)."""
+    return border_noise_sigma(data.blocks())
+
+
 # -- epoch plans ---------------------------------------------------------------------------------
 def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool = False) -> np.ndarray:
     """Positions visited in ``epoch``: a permutation, or with ``balanced`` a draw with replacement
@@ -284,6 +289,49 @@ def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool = Fals
     counts = np.bincount(labels)
     weights = 1.0 / counts[labels]
     return rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+
+
+def curriculum_quantiles(
+    values: np.ndarray, labels: np.ndarray, easier: str = "larger"
+) -> np.ndarray:
+    """Each example's difficulty quantile within its class, in [0, 1) (0: the easiest), from a
+    truth column ``values``; ``easier`` says whether ``larger`` or ``smaller`` values are easier.
+    NaN marks examples every epoch keeps: a NaN value, or a class whose values are all equal
+    (e.g. the non-lenses' arc S/N of 0). Ties keep the examples' order."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) != len(labels):
+        raise ValueError(f"need one curriculum value per example, got shape {values.shape}")
+    key = -values if easier == "larger" else values
+    out = np.full(len(values), np.nan)
+    for label in np.unique(labels):
+        rows = np.flatnonzero((labels == label) & np.isfinite(values))
+        if len(rows) == 0 or np.all(values[rows] == values[rows[0]]):
+            continue
+        ranks = np.empty(len(rows))
+        ranks[np.argsort(key[rows], kind="stable")] = np.arange(len(rows))
+        out[rows] = ranks / len(rows)
+    return out
+
+
+def curriculum_fraction(epoch: int, start: float, epochs: int) -> float:
+    """Share of each class's easiest examples trained on in ``epoch``: ``start`` at epoch 0,
+    rising linearly to all of them at ``epochs``."""
+    if epochs <= 0 or epoch >= epochs:
+        return 1.0
+    return start + (1.0 - start) * epoch / epochs
+
+
+def curriculum_order(order: np.ndarray, quantiles: np.ndarray, fraction: float) -> np.ndarray:
+    """``order`` keeping the examples below the ``fraction`` quantile of their class (and those
+    always kept), repeated in the same order to the epoch's full length, so that the epoch has
+    as many steps as without the curriculum and the learning-rate schedule is unchanged."""
+    if fraction >= 1.0:
+        return order
+    keep = np.isnan(quantiles) | (quantiles < fraction)
+    kept = order[keep[order]]
+    if len(kept) == 0:
+        raise ValueError("the curriculum keeps no training example; raise curriculum_start")
+    return np.resize(kept, len(order))
 
 
 def shard(order: np.ndarray, rank: int, world_size: int) -> np.ndarray:

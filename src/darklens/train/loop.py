@@ -50,6 +50,7 @@ class BatchSettings:
     channels_last: bool = False
     grad_clip_norm: float = 0.0
     series_normalization: tuple[str, ...] = ()
+    softening: Sequence[float] | None = None
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -127,7 +128,7 @@ def augmented_inputs(inputs: Inputs, settings: BatchSettings, generator: torch.G
     if aug.dihedral:
         x = random_dihedral(x, generator)
     x = random_affine(x, generator, aug.shift_px, aug.scale, aug.shear_deg)
-    x = normalize(x, settings.normalization, settings.mean, settings.std)
+    x = normalize(x, settings.normalization, settings.mean, settings.std, settings.softening)
     x = settings.layout(gaussian_noise(x, aug.gaussian_noise_std, generator))
     return (x, *extra_inputs(inputs[1:], settings))
 
@@ -165,7 +166,14 @@ def eval_targets(targets: torch.Tensor, settings: BatchSettings) -> torch.Tensor
 def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:
     """Evaluation inputs: the deterministic preprocessing only."""
     x = inputs[0].to(settings.device, non_blocking=True).float()
-    x = preprocess(x, settings.normalization, settings.img_size, settings.mean, settings.std)
+    x = preprocess(
+        x,
+        settings.normalization,
+        settings.img_size,
+        settings.mean,
+        settings.std,
+        settings.softening,
+    )
     return (settings.layout(x), *extra_inputs(inputs[1:], settings))
 
 
@@ -194,13 +202,16 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     on_batch: Callable[[float, float, int], None] | None = None,
     report_every_s: float = REPORT_EVERY_S,
+    extra_loss: Callable[[int], torch.Tensor] | None = None,
 ) -> TrainTotals:
     """One pass over ``batches``; the learning rate of every param group is set per step.
 
     Loss and accuracy are summed on the device and read once at the end (reading them per step
     would make the host wait for the GPU every step). ``on_batch(loss, running_accuracy, steps)``
     (e.g. a progress bar) is called at most every ``report_every_s`` seconds and after the last
-    step, with the steps done since its previous call.
+    step, with the steps done since its previous call. ``extra_loss(step)``, called right after
+    the model's forward pass, adds a term to what is minimised (e.g. domain adaptation's domain
+    loss); the totals keep the class loss alone.
     """
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=settings.device)
@@ -219,14 +230,15 @@ def train_one_epoch(
         with settings.autocast():
             logits = model(*inputs)
             loss = loss_fn(logits, targets)
+            total = loss if extra_loss is None else loss + extra_loss(first_step + steps)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.scale(total).backward()
             _clip(model, optimizer, settings.grad_clip_norm, scaler)
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            total.backward()
             _clip(model, optimizer, settings.grad_clip_norm, None)
             optimizer.step()
         steps += 1

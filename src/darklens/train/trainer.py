@@ -37,6 +37,7 @@ from darklens.device import resolve_device, wants_cuda
 from darklens.models import create_model, model_entry, model_fit, model_inputs
 from darklens.models.pretrained import load_pretrained
 from darklens.runs import BEST, CONFIG_FILE, HISTORY_FILE, LAST, STATE, TENSORBOARD_DIR
+from darklens.train.adaptation import Adapter, build_adapter
 from darklens.train.callbacks import Callback, CallbackList, HistoryCSV, TensorBoardLog
 from darklens.train.config import AUTO, TrainConfig, monitor_is_higher_better
 from darklens.train.data import (
@@ -45,11 +46,15 @@ from darklens.train.data import (
     TableTargets,
     TargetReader,
     batch_plan,
+    curriculum_fraction,
+    curriculum_order,
+    curriculum_quantiles,
     epoch_order,
     on_device_if_it_fits,
     open_split,
     shard,
     split_channel_stats,
+    split_noise_sigma,
 )
 from darklens.train.distributed import (
     DistContext,
@@ -413,7 +418,7 @@ def _run(
         model_spec = model_spec_for(config, preprocessing, task.n_outputs)
         torch.manual_seed(config.seed)
         model = create_model(model_spec["name"], **model_spec["kwargs"])
-        if saved is not None:
+        if saved is not None and config.adaptation != "dann":
             model.load_state_dict(saved.model)
         elif config.pretrained:
             entry = model_entry(config.model)
@@ -426,7 +431,11 @@ def _run(
             hooks.call("on_note", loaded.summary())
         memory_format = torch.channels_last if settings.channels_last else torch.preserve_format
         model = model.to(device=device, memory_format=memory_format)
-        optimizer = build_optimizer(model, config)
+        adapter = _adapter(config, dataset, model, settings, ctx)
+        stateful = model if adapter is None else adapter.state_module  # DANN: + domain head
+        if saved is not None and config.adaptation == "dann":
+            stateful.load_state_dict(saved.model)
+        optimizer = build_optimizer(stateful, config)
         scaler = torch.amp.GradScaler(device.type) if settings.amp_dtype == torch.float16 else None
         progress = RunProgress()
         if saved is not None:
@@ -444,13 +453,15 @@ def _run(
             train_data,
             val_data,
             settings,
-            _wrap_ddp(model, device, ctx),
+            _wrap_ddp(stateful, device, ctx),
             model,
             optimizer,
             loss_fn,
             scaler,
             list(dataset.class_names),
             task.scaling,
+            adapter,
+            _curriculum(config, dataset, train_data.labels),
         )
         base_meta = {
             "model": model_spec,
@@ -609,6 +620,7 @@ def _batch_settings(
         series_normalization=tuple(
             preprocessing.series_normalization_for(name) for name in preprocessing.extras
         ),
+        softening=preprocessing.softening,
     )
 
 
@@ -629,14 +641,38 @@ def _check_resumable(
         )
 
 
+def _curriculum(
+    config: TrainConfig, dataset: LensDataset, labels: np.ndarray
+) -> np.ndarray | None:
+    """Difficulty quantiles of the training examples from the ``curriculum`` truth column."""
+    if config.curriculum is None:
+        return None
+    name = config.curriculum.lstrip("-")
+    if name not in dataset.truth_columns:
+        available = ", ".join(dataset.truth_columns) or "none"
+        raise ValueError(
+            f"curriculum column {name!r} is not a truth column of {dataset.path}; "
+            f"available: {available}"
+        )
+    values = dataset.truth(name)
+    if values.ndim != 1:
+        raise ValueError(f"curriculum column {name!r} has one value per band; pick a scalar one")
+    easier = "smaller" if config.curriculum.startswith("-") else "larger"
+    rows = dataset.split_indices(config.train_split)
+    return curriculum_quantiles(values[rows], labels, easier)
+
+
 def preprocessing_for(
     config: TrainConfig, dataset: LensDataset, train_data: SplitData, extras: tuple[str, ...] = ()
 ) -> Preprocessing:
     """What the model will expect of its inputs: the config's normalisation (with the training
-    split's per-channel statistics for ``dataset``), image size, channels and extra inputs."""
-    mean = std = None
+    split's per-channel statistics for ``dataset``, or its sky-noise softening for ``asinh``),
+    image size, channels and extra inputs."""
+    mean = std = softening = None
     if config.normalization == "dataset":
         mean, std = split_channel_stats(train_data)
+    if config.normalization == "asinh":
+        softening = tuple(split_noise_sigma(train_data))
     shapes = {name: tuple(dataset.input_shape(name)) for name in extras}
     return Preprocessing(
         normalization=config.normalization,
@@ -651,7 +687,22 @@ def preprocessing_for(
         series_normalization=tuple(
             config.series_normalization if len(shapes[name]) == 2 else "none" for name in extras
         ),
+        softening=softening,
     )
+
+
+def _adapter(
+    config: TrainConfig,
+    dataset: LensDataset,
+    model: nn.Module,
+    settings: BatchSettings,
+    ctx: DistContext,
+) -> Adapter | None:
+    """Domain adaptation to ``config.adapt_to`` (see :mod:`darklens.train.adaptation`)."""
+    if config.adaptation == "dann" and ctx.active:
+        raise ConfigError("adaptation=dann runs in one process; train without torchrun")
+    classifier = model_entry(config.model).classifier
+    return build_adapter(config, dataset.image_shape[0], model, settings, classifier)
 
 
 def _wrap_ddp(model: nn.Module, device: torch.device, ctx: DistContext) -> nn.Module:
@@ -677,6 +728,8 @@ class _EpochRunner:
     scaler: torch.amp.GradScaler | None
     class_names: list[str]
     scaling: TargetScaling | None = None
+    adapter: Adapter | None = None
+    curriculum: np.ndarray | None = None  # difficulty quantile per training example
 
     def run(
         self, progress: RunProgress, hooks: CallbackList
@@ -684,12 +737,18 @@ class _EpochRunner:
         config, ctx, epoch = self.config, self.ctx, progress.epoch
         started = time.perf_counter()
         order = epoch_order(self.train_data.labels, config.seed, epoch, config.balanced_sampling)
+        if self.curriculum is not None:
+            fraction = curriculum_fraction(epoch, config.curriculum_start, config.curriculum_epochs)
+            order = curriculum_order(order, self.curriculum, fraction)
         plan = batch_plan(shard(order, ctx.rank, ctx.world_size), config.batch_size, True)
         lr_at = lr_schedule(config, len(plan), progress.plateau)
         torch.manual_seed(derived_seed(config.seed, epoch, ctx.rank, 0))
         generator = torch.Generator(device=self.settings.device)
         generator.manual_seed(derived_seed(config.seed, epoch, ctx.rank, 1))
         hooks.call("on_epoch_start", epoch, len(plan))
+        domain_loss = None
+        if self.adapter is not None:
+            domain_loss = self.adapter.epoch_loss(epoch, config.epochs * len(plan))
         totals = train_one_epoch(
             self.train_model,
             self.train_data.batches(plan, epoch),
@@ -701,6 +760,7 @@ class _EpochRunner:
             first_step=progress.step,
             scaler=self.scaler,
             on_batch=(lambda *a: hooks.call("on_batch_end", *a)) if hooks.wants_batches else None,
+            extra_loss=domain_loss,
         )
         train_seconds = time.perf_counter() - started
         sums = torch.tensor(
@@ -727,6 +787,8 @@ class _EpochRunner:
             "seconds": time.perf_counter() - started,
             "images_per_s": count / max(train_seconds, 1e-9),
         }
+        if domain_loss is not None:
+            row.update(domain_loss.metrics())
         return row, evaluation
 
     def _evaluate(self) -> EvalResult:
@@ -785,9 +847,13 @@ def _save_checkpoints(
     threshold = decision_threshold(evaluation, runner.config, base_meta["class_names"])
     if threshold is not None:
         meta["decision_threshold"] = threshold
+    model = runner.model
+    if runner.adapter is not None:  # AdaBN: checkpoints hold the target's BatchNorm statistics
+        meta["adaptation"] = runner.adapter.meta
+        model = runner.adapter.for_checkpoint(model)
     if is_best:
-        ckpt.save_checkpoint(run_dir / BEST, runner.model, meta)
-    ckpt.save_checkpoint(run_dir / LAST, runner.model, meta)
+        ckpt.save_checkpoint(run_dir / BEST, model, meta)
+    ckpt.save_checkpoint(run_dir / LAST, model, meta)
 
 
 def _save_state(
@@ -802,4 +868,5 @@ def _save_state(
         progress=progress.to_json(),
         scaler=runner.scaler.state_dict() if runner.scaler is not None else None,
     )
-    ckpt.save_train_state(run_dir / STATE, runner.model, runner.optimizer, state.json_state())
+    stateful = runner.model if runner.adapter is None else runner.adapter.state_module
+    ckpt.save_train_state(run_dir / STATE, stateful, runner.optimizer, state.json_state())

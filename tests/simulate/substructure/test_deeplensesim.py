@@ -14,6 +14,7 @@ from darklens.simulate.substructure import deeplensesim as dls
 from darklens.simulate.substructure.kind import KIND
 from darklens.simulate.substructure.render import SubstructureRenderer
 from darklens.simulate.substructure.sampling import ImageParams, draw_image_params
+from tests.helpers import radial_profiles, ring_radius_px
 
 CLASSES = ("no_sub", "cdm", "axion")
 PIXEL_TOLERANCE = 1e-4  # of the image's peak
@@ -25,22 +26,6 @@ def reference_params(p: ImageParams) -> dls.DeepLenseSimParams:
         p.label, p.source_x, p.source_y, p.exposure_s, p.point_x, p.point_y, p.point_mass,
         p.axion_mass_ev,
     )  # fmt: skip
-
-
-def radial_profiles(images: np.ndarray) -> np.ndarray:
-    """Azimuthal mean of each image in annuli 0.5 px wide about the centre: [N, radii]."""
-    n = images.shape[-1]
-    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
-    which = (np.hypot(xx, yy) / 0.5).astype(int).ravel()
-    counts = np.bincount(which)
-    flat = images.reshape(len(images), -1)
-    sums = np.stack([np.bincount(which, weights=row, minlength=len(counts)) for row in flat])
-    return sums[:, counts > 0] / counts[counts > 0]
-
-
-def ring_radius_px(images: np.ndarray) -> float:
-    """Radius (px, to 0.5) of the brightest annulus of the mean image."""
-    return 0.5 * int(np.argmax(radial_profiles(images).mean(axis=0))) + 0.25
 
 
 @pytest.mark.parametrize("label", range(3), ids=CLASSES)

@@ -156,7 +156,7 @@ def test_counts_noise_is_poisson_in_the_bright_limit():
 
 
 def test_presets_are_registered_frozen_configs():
-    assert PRESETS.names() == ["model_i", "model_ii", "model_iii"]
+    assert PRESETS.names() == ["model_i", "model_ii", "model_iii", "model_iv", "robust"]
     config = get_preset("model_iii")
     with pytest.raises(AttributeError):
         config.preset = "x"  # frozen

@@ -115,6 +115,27 @@ def kpc_per_arcsec(z: float, h0: float, omega_m: float) -> float:
     return angular_diameter_distance_mpc(0.0, z, h0, omega_m) * 1e3 / ARCSEC_PER_RADIAN
 
 
+def comoving_distances_mpc(z: np.ndarray, h0: float, omega_m: float) -> np.ndarray:
+    """Tabulated comoving distances (Mpc) for an array of redshifts."""
+    return np.interp(np.asarray(z, dtype=np.float64), _Z_GRID, _comoving_table_mpc(h0, omega_m))
+
+
+def lensing_efficiency(z_lens: float, z_source: float, h0: float, omega_m: float) -> float:
+    """D_ls / D_s (angular-diameter distances; 0 when the source is not behind the lens)."""
+    if z_source <= z_lens:
+        return 0.0
+    d_s = angular_diameter_distance_mpc(0.0, z_source, h0, omega_m)
+    return angular_diameter_distance_mpc(z_lens, z_source, h0, omega_m) / d_s
+
+
+def sis_einstein_radius_arcsec(
+    sigma_kms: float, z_lens: float, z_source: float, h0: float, omega_m: float
+) -> float:
+    """θ_E = 4π (σ/c)² D_ls/D_s of a singular isothermal sphere, in arcsec."""
+    efficiency = lensing_efficiency(z_lens, z_source, h0, omega_m)
+    return 4.0 * np.pi * (sigma_kms / SPEED_OF_LIGHT_KMS) ** 2 * efficiency * ARCSEC_PER_RADIAN
+
+
 def sis_velocity_dispersion_kms(
     theta_e_arcsec: float, z_lens: float, z_source: float, h0: float, omega_m: float
 ) -> float:

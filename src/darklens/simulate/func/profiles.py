@@ -53,13 +53,15 @@ def sersic_unit(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) ->
     )
 
 
-def spiral_modulation(
+def spiral_arm_pattern(
     disc: dict[str, torch.Tensor],
     arms: dict[str, torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
 ) -> torch.Tensor:
-    """Flux-conserving logarithmic-spiral factor for the disc (see ``sampling.SpiralArms``)."""
+    """Logarithmic-spiral pattern of mean 1 over every ellipse of the disc: ((1 + cos Θ)/2)² /
+    (3/8), Θ = m (φ − phase) − (m / tan pitch) ln(r / R) in the disc's deprojected coordinates
+    (``components.SpiralArms``); disc light × pattern is the arms' light, of the disc's flux."""
     xr, yr = translate_rotate(x, y, disc["x"], disc["y"], disc["phi"])
     ex, ey = to_elliptical(xr, yr, disc["q"])
     radius = disc["r_major"]
@@ -68,9 +70,52 @@ def spiral_modulation(
     theta = m * (torch.atan2(ey, ex) - arms["phase"]) - m / torch.tan(arms["pitch"]) * torch.log(
         r / radius
     )
-    amplitude = arms["amplitude"]
-    profile = (0.5 * (1.0 + torch.cos(theta))).square()
-    return (1.0 - amplitude) + amplitude * profile / _ARM_PROFILE_MEAN
+    return (0.5 * (1.0 + torch.cos(theta))).square() / _ARM_PROFILE_MEAN
+
+
+def arc_unit_norm(
+    radius: np.ndarray, width: np.ndarray, q: np.ndarray, extent: np.ndarray
+) -> np.ndarray:
+    """Peak of a unit-flux arc: a Gaussian annulus windowed by exp(−Δφ²/2 extent²) in angle
+    (|Δφ| ≤ π), i.e. :func:`ring_unit_norm` × 2π / (extent √(2π) erf(π / (√2 extent)))."""
+    extent = np.asarray(extent, dtype=np.float64)
+    window = extent * np.sqrt(2.0 * np.pi) * erf(np.pi / (np.sqrt(2.0) * extent))
+    return ring_unit_norm(radius, width, q) * 2.0 * np.pi / window
+
+
+def arcs_unit(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Σ_k weight_k × unit-flux arc k; parameters [B, K] (x, y, q, phi, radius, width, angle,
+    extent, norm, weight), coordinates [1, P]. Slots of weight 0 add nothing."""
+    total = torch.zeros((p["x"].shape[0], x.shape[-1]), dtype=x.dtype, device=x.device)
+    for k in range(p["x"].shape[1]):
+        pk = {name: value[:, k : k + 1] for name, value in p.items()}
+        xr, yr = translate_rotate(x, y, pk["x"], pk["y"], pk["phi"])
+        ex, ey = to_elliptical(xr, yr, pk["q"])
+        e = torch.sqrt(ex.square() + ey.square())
+        delta = torch.remainder(torch.atan2(ey, ex) - pk["angle"] + np.pi, 2.0 * np.pi) - np.pi
+        radial = ((e - pk["radius"]) / pk["width"]).square()
+        angular = (delta / pk["extent"]).square()
+        total.add_(pk["weight"] * pk["norm"] * torch.exp(-0.5 * (radial + angular)))
+    return total
+
+
+def gaussian_clumps_unit(
+    p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """Σ_k weight_k × unit-flux circular Gaussian (σ_k) at (x_k, y_k); parameters [B, K],
+    coordinates [1, P] or [B, P] (ray-shot source-plane positions). Empty slots (weight 0 in
+    every image) are skipped."""
+    shape = (max(p["x"].shape[0], x.shape[0]), x.shape[-1])
+    total = torch.zeros(shape, dtype=x.dtype, device=x.device)
+    used = (p["weight"] > 0).any(dim=0).tolist()
+    for k in range(p["x"].shape[1]):
+        if not used[k]:  # adds exactly zero to every image: skipping it changes no bit
+            continue
+        sigma2 = p["sigma"][:, k : k + 1].square()
+        r2 = (x - p["x"][:, k : k + 1]).square() + (y - p["y"][:, k : k + 1]).square()
+        amplitude = p["weight"][:, k : k + 1] / (2.0 * np.pi * sigma2)
+        total.add_(amplitude * torch.exp(-0.5 * r2 / sigma2))
+    return total
 
 
 def ring_unit(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

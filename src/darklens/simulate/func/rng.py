@@ -22,8 +22,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-# Independent random streams per image: one for the physical parameters, one for the noise.
-PARAMS_STREAM, NOISE_STREAM = 0, 1
+# Independent random streams per image: the physical parameters, the noise, and the per-image
+# view (the substructure kind's randomised or image-bank settings).
+PARAMS_STREAM, NOISE_STREAM, VIEW_STREAM = 0, 1, 2
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (the golden ratio · 2^64)

@@ -21,15 +21,25 @@ Sources of the instrument values:
   S4: g 4×150 s, r 4×150 s, i 6×200 s, seeing medians g 0.77″, r 0.76″, i 0.58″, 5σ point-source
   depths g 26.5, r 26.1, i 25.9 from which the zero points are solved as above; read noise 4.5 e-).
 
-Colours (``m_band − m_ref``): red lens galaxies are early types at z ≈ 0.2–0.8 (g − r ≈ 1.1–1.8,
-r − i ≈ 0.4–0.9, u − r ≈ 2.4–3.3); blue galaxies are star-forming sources at z ≈ 1–3 with flat
-spectra; stars run from A-type (u − r ≈ 0.75, g − r ≈ −0.25) to M dwarfs (g − r ≈ 1.5,
-r − i ≈ 1.5). All are approximate SDSS-like AB colours.
+- ``lensfind_lsst`` (Rubin LSST-like 10-year coadd, g, r, i as LensPop's LSST survey): 0.2″
+  pixels, 64×64, read noise 10 e-, gain 2.3, and per band the exposures (15 s × 200 / 460 /
+  460), sky (22.26, 21.2, 20.48 mag/arcsec²), zero points (28.30, 28.13, 27.79) and median
+  seeing (0.77″, 0.73″, 0.71″) of lenstronomy's ``LSST(coadd_years=10)`` configuration.
 
-Unlensed source magnitudes reach ~2–3 mag below each survey's point-source depth, so that, as in
-the challenge, a good fraction of lenses are barely detectable: the lensed-source S/N (truth
-``lensed_snr``) then spans ≈ 1 to > 1000, with 10–20 % of lenses below 5 (measured on 300 lenses
-per preset).
+Populations (see the config classes for every relation and its source): deflectors and sources
+as Collett (2015) and LensPop draw them, lenses labelled by the ``lenspop`` definition (μ ≥ 3,
+arc S/N ≥ 20, resolved). The deflectors' colour terms m_b − M_r − DM(z) (K-correction and colour
+of LensPop's 10 Gyr, solar-metallicity Bruzual & Charlot SED) are the medians, per Δz = 0.1, of
+the lens galaxies in LensPop's public forecast catalogues (``lenses_Euclid.txt`` for VIS,
+``lenses_LSSTc.txt`` for g, r, i; github.com/tcollett/LensPop) after removing its M_r(σ); KiDS
+u is taken as g + 1.7 (the red sequence's u − g; Strateva et al. 2001, AJ 122, 1861) and HSC
+g, r, i as SDSS's.
+
+Colours of everything else (``m_band − m_ref``, drawn along a sequence): bulges and tidal
+shells are old populations (g − r ≈ 1.1–1.8, r − i ≈ 0.4–0.9, u − r ≈ 2.4–3.3 at z ≈ 0.2–0.8);
+blue galaxies are star-forming sources at z ≈ 1–3 with flat spectra; stars run from A-type
+(u − r ≈ 0.75, g − r ≈ −0.25) to M dwarfs (g − r ≈ 1.5, r − i ≈ 1.5). All are approximate
+SDSS-like AB colours.
 """
 
 from __future__ import annotations
@@ -38,9 +48,9 @@ from darklens.registry import Registry
 from darklens.simulate.lensfind.config import (
     BandConfig,
     ColourConfig,
-    DeflectorConfig,
-    LensedSourceConfig,
+    DeflectorPopulationConfig,
     LensFindConfig,
+    SourcePopulationConfig,
     SurveyConfig,
 )
 
@@ -78,23 +88,127 @@ _kids_band = _camera(read_noise_e=5.0, ccd_gain=2.5)  # OmegaCAM
 _hsc_band = _camera(read_noise_e=4.5, ccd_gain=3.0)
 
 
+_lsst_band = _camera(read_noise_e=10.0, ccd_gain=2.3)
+
+# Deflector colour terms m_b − M_r − DM(z) at z = 0.0, 0.1, ..., 1.7 (see the module docstring).
+_TERM_REDSHIFTS = tuple(round(0.1 * k, 1) for k in range(18))
+_ETG_TERMS = {
+    "VIS": (
+        -0.27,
+        -0.2,
+        -0.13,
+        -0.02,
+        0.13,
+        0.33,
+        0.57,
+        0.85,
+        1.07,
+        1.34,
+        1.63,
+        1.99,
+        2.3,
+        2.7,
+        3.01,
+        3.29,
+        3.65,
+        3.9,
+    ),
+    "g": (
+        0.76,
+        1.29,
+        1.81,
+        2.3,
+        2.71,
+        3.08,
+        3.51,
+        4.1,
+        4.76,
+        5.37,
+        5.75,
+        6.13,
+        6.21,
+        6.25,
+        6.29,
+        6.32,
+        6.33,
+        6.27,
+    ),
+    "r": (
+        0.02,
+        0.17,
+        0.32,
+        0.51,
+        0.77,
+        1.22,
+        1.64,
+        2.09,
+        2.31,
+        2.59,
+        2.9,
+        3.36,
+        3.87,
+        4.4,
+        4.9,
+        5.12,
+        5.62,
+        5.79,
+    ),
+    "i": (
+        -0.28,
+        -0.25,
+        -0.21,
+        -0.12,
+        0.03,
+        0.15,
+        0.31,
+        0.56,
+        0.93,
+        1.35,
+        1.66,
+        1.98,
+        2.13,
+        2.37,
+        2.61,
+        2.89,
+        3.34,
+        3.78,
+    ),
+}
+_ETG_TERMS["u"] = tuple(round(g + 1.7, 2) for g in _ETG_TERMS["g"])
+
+_RED_SDSS = {"u": (2.4, 3.3), "g": (1.1, 1.8), "r": (0.0, 0.0), "i": (-0.4, -0.9)}
+_BLUE_SDSS = {"u": (0.3, 1.2), "g": (0.1, 0.6), "r": (0.0, 0.0), "i": (0.0, -0.3)}
+_STAR_SDSS = {"u": (0.75, 4.0), "g": (-0.25, 1.5), "r": (0.0, 0.0), "i": (0.15, -1.5)}
+
+
+def _relative(table: dict[str, tuple[float, float]], bands: tuple[str, ...], ref: str):
+    """Colours m_b − m_ref from an r-referenced table."""
+    base = table[ref]
+    return tuple((table[b][0] - base[0], table[b][1] - base[1]) for b in bands)
+
+
+def _sdss_colours(bands: tuple[str, ...], ref: str) -> ColourConfig:
+    return ColourConfig(
+        red_galaxy=_relative(_RED_SDSS, bands, ref),
+        blue_galaxy=_relative(_BLUE_SDSS, bands, ref),
+        star=_relative(_STAR_SDSS, bands, ref),
+    )
+
+
 def _add_preset(
     name: str,
     instrument: SurveyConfig,
     colours: ColourConfig,
-    *,
-    deflector_magnitude_at_200kms: float,
-    k_correction_mag_per_z: float,
-    source_magnitudes: tuple[float, float],
+    faintest_source: float = SourcePopulationConfig.magnitude_range[1],
 ) -> None:
-    """Register ``name``: a survey, its colour sequences, the lens galaxies' reference-band M at
-    σ = 200 km/s and K-term (see DeflectorConfig) and the sources' magnitude range; the rest of
-    the population keeps its defaults."""
-    deflector = DeflectorConfig(
-        absolute_magnitude_at_200kms=deflector_magnitude_at_200kms,
-        k_correction_mag_per_z=k_correction_mag_per_z,
+    """Register ``name``: a survey and its colour sequences with the literature populations
+    (deflector colour terms picked by band name); sources down to ``faintest_source``."""
+    deflector = DeflectorPopulationConfig(
+        colour_term_redshifts=_TERM_REDSHIFTS,
+        colour_terms=tuple(_ETG_TERMS[band] for band in instrument.band_names),
     )
-    source = LensedSourceConfig(magnitude_range=source_magnitudes)
+    low = SourcePopulationConfig.magnitude_range[0]
+    source = SourcePopulationConfig(magnitude_range=(low, faintest_source))
     config = LensFindConfig(
         preset=name, instrument=instrument, deflector=deflector, source=source, colours=colours
     )
@@ -111,10 +225,6 @@ _add_preset(
         reference_band="VIS",
     ),
     ColourConfig(red_galaxy=((0.0, 0.0),), blue_galaxy=((0.0, 0.0),), star=((0.0, 0.0),)),
-    # VIS spans r+i+z: early types are ≈ 0.3 mag brighter than in r, with a smaller K-term.
-    deflector_magnitude_at_200kms=-22.3,
-    k_correction_mag_per_z=0.6,
-    source_magnitudes=(21.5, 28.0),
 )
 _add_preset(
     "lensfind_ground",
@@ -130,14 +240,10 @@ _add_preset(
         ),
         reference_band="r",
     ),
-    ColourConfig(
-        red_galaxy=((2.4, 3.3), (1.1, 1.8), (0.0, 0.0), (-0.4, -0.9)),
-        blue_galaxy=((0.3, 1.2), (0.1, 0.6), (0.0, 0.0), (0.0, -0.3)),
-        star=((0.75, 4.0), (-0.25, 1.5), (0.0, 0.0), (0.15, -1.5)),
-    ),
-    deflector_magnitude_at_200kms=-22.0,
-    k_correction_mag_per_z=1.0,
-    source_magnitudes=(21.0, 28.0),
+    _sdss_colours(("u", "g", "r", "i"), "r"),
+    # KiDS is ~1.5 mag shallower than LSST: no source fainter than 27 makes a lenspop lens here
+    # (the faintest of 2,000 had r = 26.x, BENCHMARKS.md), and skipping them halves the draws.
+    faintest_source=27.0,
 )
 _add_preset(
     "lensfind_deeplense",
@@ -152,15 +258,22 @@ _add_preset(
         ),
         reference_band="i",
     ),
-    ColourConfig(
-        red_galaxy=((1.5, 2.7), (0.4, 0.9), (0.0, 0.0)),
-        blue_galaxy=((0.1, 0.9), (0.0, 0.3), (0.0, 0.0)),
-        star=((-0.4, 3.0), (-0.15, 1.5), (0.0, 0.0)),
+    _sdss_colours(("g", "r", "i"), "i"),
+)
+_add_preset(
+    "lensfind_lsst",
+    SurveyConfig(
+        name="lsst_10yr",
+        num_pix=64,
+        pixel_scale_arcsec=0.2,
+        bands=(
+            _lsst_band("g", (0.65, 0.9), 15.0, 200, 22.26, 28.30),
+            _lsst_band("r", (0.6, 0.85), 15.0, 460, 21.2, 28.13),
+            _lsst_band("i", (0.6, 0.85), 15.0, 460, 20.48, 27.79),
+        ),
+        reference_band="i",
     ),
-    # i band: early types ≈ 0.4 mag brighter than in r; K-correction and evolution cancel more.
-    deflector_magnitude_at_200kms=-22.4,
-    k_correction_mag_per_z=0.5,
-    source_magnitudes=(21.5, 28.5),
+    _sdss_colours(("g", "r", "i"), "i"),
 )
 
 

@@ -13,15 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from darklens import __version__
-from darklens.citations import dataset_citations
-from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.rng import (
     NOISE_STREAM,
     PARAMS_STREAM,
     CounterRandom,
     counter_keys,
+    image_rng,
     keys_tensor,
     layout_rng,
     stratified_split_codes,
@@ -35,10 +33,16 @@ from darklens.simulate.kinds import (
     requested,
 )
 from darklens.simulate.substructure.config import SubstructureConfig
-from darklens.simulate.substructure.noise import apply_noise
+from darklens.simulate.substructure.noise import apply_noise, observed_view_image
 from darklens.simulate.substructure.presets import PRESETS
 from darklens.simulate.substructure.render import SubstructureRenderer
-from darklens.simulate.substructure.sampling import draw_group_params
+from darklens.simulate.substructure.sampling import draw_group_params, draw_image_params
+from darklens.simulate.substructure.views import (
+    VIEW_TRUTH_COLUMNS,
+    image_bank,
+    uses_bank,
+    view_truth,
+)
 
 DEFAULT_N_PER_CLASS = 1000
 # Dataset-level stream of the split permutation (apart from every image's streams).
@@ -47,7 +51,8 @@ _SPLIT_KEY = 0
 
 def truth_columns(config: SubstructureConfig) -> dict[str, tuple[tuple[int, ...], str]]:
     k = config.cdm.n_subhalos
-    return {
+    views = VIEW_TRUTH_COLUMNS if config.per_image_views else {}
+    return views | {
         "source_x_arcsec": ((), "float64"),
         "source_y_arcsec": ((), "float64"),
         "exposure_s": ((), "float64"),
@@ -66,17 +71,16 @@ def render_block(
 ) -> Block:
     """Images and truth for indices start..stop-1 with their labels: parameters drawn on the
     host for each label's images at once, rendering and noise on the renderer's device (one
-    intra-op thread on a CPU)."""
+    intra-op thread on a CPU). Configs with per-image views take the general path,
+    :func:`render_views_block`."""
     config = renderer.config
+    if config.per_image_views:
+        return render_views_block(renderer, seed, start, stop, labels)
     labels = np.asarray(labels)
     indices = np.arange(start, stop)
-    n, k = len(indices), config.cdm.n_subhalos
-    images = np.empty((n, 1, renderer.num_pix, renderer.num_pix), dtype=np.float32)
+    images = np.empty((len(indices), 1, renderer.num_pix, renderer.num_pix), dtype=np.float32)
     clean = np.empty_like(images) if config.store_clean else None
-    truth = {
-        name: np.full((n, *shape), np.nan if dtype == "float64" else 0, dtype=dtype)
-        for name, (shape, dtype) in truth_columns(config).items()
-    }
+    truth = _empty_truth(config, len(indices))
     with one_cpu_thread(renderer.device):
         for label in np.unique(labels):
             rows = np.flatnonzero(labels == label)
@@ -90,8 +94,56 @@ def render_block(
             images[rows, 0] = observed.cpu().numpy()
             if clean is not None:
                 clean[rows, 0] = noiseless.to(torch.float32).cpu().numpy()
-            _group_truth(truth, rows, group, k)
+            _group_truth(truth, rows, group, config.cdm.n_subhalos)
     return Block(images, truth, clean=clean)
+
+
+def render_views_block(
+    renderer: SubstructureRenderer, seed: int, start: int, stop: int, labels: np.ndarray
+) -> Block:
+    """:func:`render_block` for configs with per-image views (real-galaxy sources, lens light,
+    domain randomisation, Model IV): image by image parameters and views, each view rendered on
+    its own grid and observed with its own noise (NumPy, from the image's noise stream), then
+    resized to the dataset's grid."""
+    config = renderer.config
+    indices = range(start, stop)
+    params = [
+        draw_image_params(config, int(label), seed, index)
+        for index, label in zip(indices, labels, strict=True)
+    ]
+    with one_cpu_thread(renderer.device):
+        models = renderer.render(params)
+    side = config.instrument.num_pix
+    images = np.empty((len(params), 1, side, side), dtype=np.float32)
+    for j, (index, p) in enumerate(zip(indices, params, strict=True)):
+        rng = image_rng(seed, index, NOISE_STREAM)
+        images[j, 0] = observed_view_image(models[j], p.view, rng, side)
+    truth = _empty_truth(config, len(params))
+    truth.update(view_truth([p.view for p in params]))
+    columns = {
+        "source_x_arcsec": "source_x",
+        "source_y_arcsec": "source_y",
+        "exposure_s": "exposure_s",
+        "axion_mass_ev": "axion_mass_ev",
+        "vortex_angle_rad": "vortex_angle_rad",
+        "vortex_half_length_arcsec": "vortex_half_length_arcsec",
+    }
+    for column, field in columns.items():
+        truth[column] = np.array([getattr(p, field) for p in params], dtype=np.float64)
+    for j, p in enumerate(params):
+        m = len(p.subhalo_mass)
+        truth["n_subhalos"][j] = m
+        truth["subhalo_mass_msun"][j, :m] = p.subhalo_mass
+        truth["subhalo_x_arcsec"][j, :m] = p.point_x[:m]
+        truth["subhalo_y_arcsec"][j, :m] = p.point_y[:m]
+    return Block(images, truth)
+
+
+def _empty_truth(config: SubstructureConfig, n: int) -> dict[str, np.ndarray]:
+    return {
+        name: np.full((n, *shape), np.nan if dtype == "float64" else 0, dtype=dtype)
+        for name, (shape, dtype) in truth_columns(config).items()
+    }
 
 
 def _group_truth(truth: dict[str, np.ndarray], rows: np.ndarray, group, k: int) -> None:
@@ -111,21 +163,17 @@ def _group_truth(truth: dict[str, np.ndarray], rows: np.ndarray, group, k: int) 
 
 
 def dataset_manifest(
-    config: SubstructureConfig,
-    renderer: SubstructureRenderer,
-    seed: int,
-    n_per_class: int,
-    split: Sequence[float],
+    config: SubstructureConfig, renderer: SubstructureRenderer, n_per_class: int
 ) -> dict[str, Any]:
-    """What the file records about how it was made."""
-    return {
-        "kind": "substructure",
-        "preset": config.preset,
-        "config": config.to_dict(),
-        "seed": seed,
+    """What the file records beyond the common fields: the lens the renderer made of the config,
+    units, the image bank's identity."""
+    bank = {}
+    if uses_bank(config):
+        images = image_bank(config)
+        bank = {"source_bank": {"name": images.name, "n_images": len(images),
+                                "sha256": images.sha256}}  # fmt: skip
+    return bank | {
         "n_per_class": n_per_class,
-        "split_fractions": list(split),
-        "split_names": list(SPLIT_NAMES),
         "main_einstein_radius_arcsec": renderer.main_einstein_radius_arcsec,
         "deflection_scale": renderer.deflection_scale,
         "effective_einstein_radius_arcsec": renderer.effective_einstein_radius_arcsec,
@@ -133,8 +181,6 @@ def dataset_manifest(
         "image_units": "counts" if config.instrument.noise == "counts" else "e-/s per pixel",
         "pixel_scale_arcsec": config.instrument.pixel_scale_arcsec,
         "band_names": [config.instrument.name],
-        "darklens_version": __version__,
-        "citations": dataset_citations(config.preset),
     }
 
 
@@ -170,8 +216,8 @@ KIND = SimulatorKind(
     render_block=render_block,
     image_shape=lambda config: (1, config.instrument.num_pix, config.instrument.num_pix),
     truth_columns=truth_columns,
-    manifest=lambda config, renderer, seed, size, split: dataset_manifest(
-        config, renderer, seed, count(config, size) // len(config.class_names), split
+    manifest=lambda config, renderer, size: dataset_manifest(
+        config, renderer, count(config, size) // len(config.class_names)
     ),
     summary=summary,
 )

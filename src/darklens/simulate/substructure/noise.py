@@ -1,11 +1,20 @@
-"""The observed substructure images for a block of noiseless ones, on their device."""
+"""The observed substructure images: a block of noiseless ones on their device, or one image
+with its per-image view's noise (the general path of configs with per-image settings)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from darklens.simulate.func.noise import ccd_noise_tensor, count_noise_tensor
+from darklens.data.transforms import resize
+from darklens.simulate.func.noise import (
+    add_ccd_noise,
+    add_count_noise,
+    ccd_noise_tensor,
+    count_noise_tensor,
+)
 from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.views import ImageView
 
 
 def apply_noise(
@@ -27,3 +36,28 @@ def apply_noise(
     else:
         observed = images
     return observed.to(torch.float32)
+
+
+
+def observed_view_image(
+    image: np.ndarray, view: ImageView, rng: np.random.Generator, num_pix: int
+) -> np.ndarray:
+    """Noise as ``view.noise`` says, then the flux scale, then (Model IV) clip at 0 and divide
+    by the maximum; then resized to ``num_pix`` pixels if the view rendered on another grid."""
+    image = image.astype(np.float64)
+    if view.noise == "twice":
+        observed = image + image
+    elif view.noise == "ccd":
+        observed = add_ccd_noise(image, rng, view.background_sigma, view.exposure_s)
+    elif view.noise == "counts":
+        observed = add_count_noise(image, rng, view.background_sigma, view.exposure_s)
+    else:
+        observed = image
+    observed = observed * view.flux_scale
+    if view.normalize_max:
+        peak = observed.max()
+        observed = np.clip(observed, 0.0, None) / (peak if peak > 0 else 1.0)
+    if observed.shape[-1] != num_pix:
+        tensor = torch.from_numpy(observed.astype(np.float32))[None, None]
+        return resize(tensor, num_pix)[0, 0].numpy()
+    return observed.astype(np.float32)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from darklens.simulate.func.cosmology import deflection_rescaling
+from darklens.simulate.substructure.config import SubstructureConfig
+
 
 def axion_half_length_arcsec(axion_mass_ev: np.ndarray | float, coefficient: float) -> np.ndarray:
     """Half-length of the vortex string: coefficient / (2 m_a) arcsec (DeepLenseSim's relation)."""
@@ -16,3 +19,24 @@ def sample_power_law(u: np.ndarray, low: float, high: float, slope: float) -> np
     a = slope + 1.0
     lo, hi = low**a, high**a
     return (lo + (hi - lo) * u) ** (1.0 / a)
+
+
+def distance_kind(config: SubstructureConfig) -> str:
+    """Distances behind the Einstein radii: angular-diameter, or DeepLenseSim's in compat mode."""
+    return config.compat.distances if config.deeplense_compat else "angular_diameter"
+
+
+def deflection_scale(config: SubstructureConfig) -> float:
+    """β multiplying every deflection: 1, or in compat mode with a ``z_source_convention`` the
+    rescaling of θ_E values defined for that source redshift to the actual source (as
+    lenstronomy's SimAPI does for DeepLenseSim's Models II and III)."""
+    compat, lens = config.compat, config.lens
+    if not config.deeplense_compat or compat.z_source_convention is None:
+        return 1.0
+    return deflection_rescaling(
+        lens.z_lens,
+        lens.z_source,
+        compat.z_source_convention,
+        compat.convention_h0,
+        compat.convention_omega_m,
+    )

@@ -6,6 +6,10 @@ with the instrument's Gaussian PSF exactly as lenstronomy does it for ``psf_type
 sampled Gaussian truncated at ``psf_truncation_sigma`` and edge pixels extended ("nearest"), applied
 as two separable 1-D convolutions.
 
+Configs with per-image settings (``SubstructureConfig.per_image_views``: real-galaxy sources,
+lens light, domain randomisation, Model IV's compat lenses) are rendered by the general path of
+:mod:`darklens.simulate.substructure.render_views`.
+
 Bitwise reproducibility: each pixel's value is computed by the same sequence of elementwise
 operations whatever the batch, and the per-image pixel vector is padded to a multiple of 64 so that
 vectorised kernels treat every image alike. Run with one intra-op thread on CPU (the simulation
@@ -25,41 +29,21 @@ from caustics.lenses.func import (
 from caustics.light.func import brightness_sersic, k_lenstronomy
 from lenstronomy.Util.param_util import ellipticity2phi_q
 
-from darklens.simulate.func.cosmology import (
-    deflection_rescaling,
-    point_mass_einstein_radius_arcsec,
-)
+from darklens.simulate.func.cosmology import point_mass_einstein_radius_arcsec
 from darklens.simulate.func.grid import padded_flat, pixel_grid_arcsec
 from darklens.simulate.func.profiles import subtract_point_deflections
 from darklens.simulate.func.psf import convolve_separable, gaussian_kernel_1d
 from darklens.simulate.func.tensors import TensorRenderer
 from darklens.simulate.substructure.config import SubstructureConfig
+from darklens.simulate.substructure.physics import deflection_scale, distance_kind
+from darklens.simulate.substructure.render_views import ViewRenderer
 from darklens.simulate.substructure.sampling import ImageParams, ParamGroup
+
+__all__ = ["SubstructureRenderer", "deflection_scale", "distance_kind", "source_amplitude"]
 
 # Images per tensor pass on the CPU: [64, H·W] float32 tensors stay in cache (measured fastest);
 # accelerators take much larger passes.
 _CHUNK = 64
-
-
-def distance_kind(config: SubstructureConfig) -> str:
-    """Distances behind the Einstein radii: angular-diameter, or DeepLenseSim's in compat mode."""
-    return config.compat.distances if config.deeplense_compat else "angular_diameter"
-
-
-def deflection_scale(config: SubstructureConfig) -> float:
-    """β multiplying every deflection: 1, or in compat mode with a ``z_source_convention`` the
-    rescaling of θ_E values defined for that source redshift to the actual source (as
-    lenstronomy's SimAPI does for DeepLenseSim's Models II and III)."""
-    compat, lens = config.compat, config.lens
-    if not config.deeplense_compat or compat.z_source_convention is None:
-        return 1.0
-    return deflection_rescaling(
-        lens.z_lens,
-        lens.z_source,
-        compat.z_source_convention,
-        compat.convention_h0,
-        compat.convention_omega_m,
-    )
 
 
 def psf_kernel_1d(config: SubstructureConfig) -> np.ndarray | None:
@@ -132,6 +116,8 @@ class SubstructureRenderer(TensorRenderer):
             )
         )
         self.main_einstein_radius_arcsec = self.rein_per_sqrt_msun * float(np.sqrt(lens.mass_msun))
+        if config.deeplense_compat and config.compat.einstein_radius_arcsec is not None:
+            self.main_einstein_radius_arcsec = config.compat.einstein_radius_arcsec
         # Deflections scale linearly with an SIE's θ_E and the shear, as θ_E² for point masses.
         self.deflection_scale = deflection_scale(config)
         self.effective_einstein_radius_arcsec = (
@@ -163,9 +149,16 @@ class SubstructureRenderer(TensorRenderer):
         kernel = psf_kernel_1d(config)
         self.psf_kernel_1d = kernel
         self._kernel = None if kernel is None else self._tensor(kernel)
+        # configs with per-image settings (real galaxies, lens light, randomisation, Model IV)
+        self._views = (
+            ViewRenderer(config, self.device, dtype, self.chunk) if config.per_image_views else None
+        )
 
-    def render(self, params: Sequence[ImageParams]) -> np.ndarray:
-        """Noiseless images [B, H, W] (float32, lenstronomy flux units per pixel)."""
+    def render(self, params: Sequence[ImageParams]) -> np.ndarray | list[np.ndarray]:
+        """Noiseless images [B, H, W] (float32, lenstronomy flux units per pixel); configs with
+        per-image views give a list of images, each on its view's own grid."""
+        if self._views is not None:
+            return self._views.render(params)
         out = np.empty((len(params), self.num_pix, self.num_pix), dtype=np.float32)
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(params):

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darklens.simulate.func.rng import PARAMS_STREAM, CounterRandom
+from darklens.simulate.func.rng import PARAMS_STREAM, VIEW_STREAM, CounterRandom, image_rng
 from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.physics import axion_half_length_arcsec, sample_power_law
+from darklens.simulate.substructure.views import ImageView, draw_view
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ImageParams:
     axion_mass_ev: float = float("nan")
     vortex_angle_rad: float = float("nan")
     vortex_half_length_arcsec: float = float("nan")
+    view: ImageView | None = None  # per-image settings (config.per_image_views), else None
 
 
 @dataclass
@@ -112,5 +114,11 @@ def draw_group_params(config: SubstructureConfig, label: int, rng: CounterRandom
 
 
 def draw_image_params(config: SubstructureConfig, label: int, seed: int, index: int) -> ImageParams:
-    """Image ``index``'s parameters for run ``seed`` (as the dataset engine draws them)."""
-    return draw_group_params(config, label, CounterRandom(seed, [index], PARAMS_STREAM)).image(0)
+    """Image ``index``'s parameters for run ``seed`` (as the dataset engine draws them); with
+    per-image views (:attr:`SubstructureConfig.per_image_views`) also its view, from the image's
+    own view stream."""
+    params = draw_group_params(config, label, CounterRandom(seed, [index], PARAMS_STREAM)).image(0)
+    if config.per_image_views:
+        rng = image_rng(seed, index, VIEW_STREAM)
+        params.view = draw_view(config, label, rng, params.exposure_s)
+    return params

@@ -23,9 +23,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from darklens import __version__
-from darklens.citations import dataset_citations
-from darklens.data.h5 import SPLIT_NAMES
 from darklens.simulate.blocks import one_cpu_thread
 from darklens.simulate.func.noise import add_ccd_noise
 from darklens.simulate.func.rng import (
@@ -184,17 +181,11 @@ def render_block(
     return Block(coadds, _truth(params, len(inst.bands)), inputs)
 
 
-def dataset_manifest(config: TransientsConfig, seed: int, n: int, split: Sequence[float]) -> dict:
-    """What the file records about how it was made (config, layout, bands, epochs, codes)."""
+def dataset_manifest(config: TransientsConfig, n: int) -> dict:
+    """What the file records beyond the common fields: bands, epochs, object codes, units."""
     inst = config.instrument
     return {
-        "kind": "lensed_transients",
-        "preset": config.preset,
-        "config": config.to_dict(),
-        "seed": seed,
         "n": n,
-        "split_fractions": list(split),
-        "split_names": list(SPLIT_NAMES),
         "band_names": list(inst.band_names),
         "magnitude_zero_points": [b.magnitude_zero_point for b in inst.bands],
         "pixel_scale_arcsec": inst.pixel_scale_arcsec,
@@ -205,8 +196,6 @@ def dataset_manifest(config: TransientsConfig, seed: int, n: int, split: Sequenc
             f"e-/s within {inst.aperture_radius_px} px of the centre, background-subtracted "
             "(not min-max scaled)"
         ),
-        "darklens_version": __version__,
-        "citations": dataset_citations(config.preset),
     }
 
 
@@ -257,9 +246,7 @@ KIND = SimulatorKind(
     image_shape=image_shape,
     truth_columns=truth_columns,
     extra_inputs=extra_inputs,
-    manifest=lambda config, renderer, seed, size, split: dataset_manifest(
-        config, seed, count(config, size), split
-    ),
+    manifest=lambda config, renderer, size: dataset_manifest(config, count(config, size)),
     summary=summary,
     default_split=(0.7, 0.15, 0.15),
     default_batch_size=64,

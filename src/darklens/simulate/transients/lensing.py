@@ -18,7 +18,7 @@ from darklens.simulate.func.cosmology import (
     SPEED_OF_LIGHT_KMS,
     angular_diameter_distance_mpc,
 )
-from darklens.simulate.lensfind.sampling import Deflector
+from darklens.simulate.lensfind.components import Deflector
 
 SECONDS_PER_DAY = 86_400.0
 KM_PER_MPC = 3.085_677_581_491_367e19

@@ -25,8 +25,8 @@ from darklens.simulate.func.psf import (
     gaussian_kernel_1d,
     gaussian_point_source,
 )
+from darklens.simulate.lensfind.components import Deflector, SersicLight
 from darklens.simulate.lensfind.render import LensFindRenderer
-from darklens.simulate.lensfind.sampling import Deflector, SersicLight
 from darklens.simulate.transients.config import TransientsConfig
 from darklens.simulate.transients.sampling import TransientParams, point_sources
 

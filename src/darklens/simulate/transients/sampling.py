@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from darklens.simulate.func.cosmology import distance_modulus, sis_velocity_dispersion_kms
-from darklens.simulate.lensfind.sampling import (
+from darklens.simulate.lensfind.components import (
     Deflector,
     SersicLight,
     deflector_mass,
