@@ -42,3 +42,11 @@ def test_noiseless_instrument_stores_the_image_itself(tmp_path):
 def test_store_clean_needs_a_file(tmp_path):
     with pytest.raises(ValueError, match="store_clean writes /targets/clean into a dataset file"):
         simulate("model_ii", n_per_class=1, overrides={"store_clean": True})
+
+
+def test_per_image_view_configs_refuse_store_clean():
+    from darklens.config import ConfigError
+    from darklens.simulate.api import resolve_config
+
+    with pytest.raises(ConfigError, match="store_clean is available for the block-rendered"):
+        resolve_config("model_iv", overrides={"store_clean": True})
