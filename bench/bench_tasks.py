@@ -13,7 +13,8 @@ Sections (each simulates its data with the darklens API into ``--work``, trains 
   images of the cdm class;
 - ``denoise``: model_ii at ``source.magnitude=23`` (low S/N), three classes: a classifier trained
   and tested on the noisy images against the same classifier trained and tested on the images
-  denoised by a small U-Net (trained on the training split's noisy → clean pairs).
+  denoised by a small U-Net (trained on the training split's noisy → clean pairs);
+- ``denoise_lensfind``: the same for lens finding (``lensfind_deeplense``, half lenses).
 
 Regression rows compare the model's test RMSE with predicting the training mean (its RMSE is the
 test targets' spread around that mean) and give R² and the 68 % coverage of the predicted σ
@@ -49,12 +50,18 @@ REGRESSIONS = {
 }
 
 
-def _simulate(preset: str, path: Path, n: int, overrides: dict[str, Any]) -> float:
+def _simulate(
+    preset: str,
+    path: Path,
+    n: int,
+    overrides: dict[str, Any],
+    lens_fraction: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> float:
     """Simulate ``n`` images into ``path`` (reused when present); returns the seconds taken."""
     if path.is_file():
         return 0.0
     start = time.perf_counter()
-    size = {"n": n, "lens_fraction": (1.0, 1.0, 1.0)} if preset.startswith("lensfind") else {}
+    size = {"n": n, "lens_fraction": lens_fraction} if preset.startswith("lensfind") else {}
     if not size:
         classes = overrides.get("class_names") or ["no_sub", "cdm", "axion"]
         size = {"n_per_class": n // len(classes)}
@@ -97,31 +104,39 @@ def regression_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def denoise_rows(args: argparse.Namespace) -> dict[str, Any]:
-    overrides = {"source.magnitude": 23.0, "store_clean": True}
-    data = args.work / "faint.h5"
-    sim_s = _simulate("model_ii", data, args.n, overrides)
-    noisy_s = _train(data, args.work / "run_noisy", args.epochs)
-    noisy = evaluate_checkpoint(args.work / "run_noisy", data, args.work / "eval_noisy")
-    shutil.rmtree(args.work / "run_unet", ignore_errors=True)
+DENOISING = {
+    "denoise": ("model_ii", {"source.magnitude": 23.0}),
+    "denoise_lensfind": ("lensfind_deeplense", {}),
+}
+
+
+def denoise_rows(args: argparse.Namespace, section: str = "denoise") -> dict[str, Any]:
+    preset, overrides = DENOISING[section]
+    work = args.work / section
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "faint.h5"
+    sim_s = _simulate(preset, data, args.n, {**overrides, "store_clean": True}, (0.5, 0.5, 0.5))
+    noisy_s = _train(data, work / "run_noisy", args.epochs)
+    noisy = evaluate_checkpoint(work / "run_noisy", data, work / "eval_noisy")
+    shutil.rmtree(work / "run_unet", ignore_errors=True)
     start = time.perf_counter()
     unet = TrainConfig(
         model="unet", model_kwargs={"size": "small"}, task="denoise", batch_size=32,
         epochs=args.denoise_epochs, lr=1e-3, seed=0,
     )  # fmt: skip
-    train(unet, data, args.work / "run_unet")
+    train(unet, data, work / "run_unet")
     unet_s = time.perf_counter() - start
-    denoising = evaluate_checkpoint(args.work / "run_unet", data, args.work / "eval_unet")
+    denoising = evaluate_checkpoint(work / "run_unet", data, work / "eval_unet")
     start = time.perf_counter()
-    denoise_files(args.work / "run_unet", data, args.work / "denoised", overwrite=True)
+    denoise_files(work / "run_unet", data, work / "denoised", overwrite=True)
     apply_s = time.perf_counter() - start
-    clean_data = args.work / "denoised" / data.name
-    denoised_s = _train(clean_data, args.work / "run_denoised", args.epochs)
+    clean_data = work / "denoised" / data.name
+    denoised_s = _train(clean_data, work / "run_denoised", args.epochs)
     denoised = evaluate_checkpoint(
-        args.work / "run_denoised", clean_data, args.work / "eval_denoised", allow_mismatch=True
+        work / "run_denoised", clean_data, work / "eval_denoised", allow_mismatch=True
     )
     return {
-        "task": "denoise", "n": args.n, "auc_noisy": noisy["macro_auc"],
+        "task": section, "preset": preset, "n": args.n, "auc_noisy": noisy["macro_auc"],
         "acc_noisy": noisy["accuracy"], "auc_denoised": denoised["macro_auc"],
         "acc_denoised": denoised["accuracy"], "psnr_db": denoising["psnr_db"],
         "psnr_noisy_db": denoising["psnr_noisy_db"], "ssim": denoising["ssim"],
@@ -134,7 +149,7 @@ def denoise_rows(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("runs/bench_tasks"))
-    parser.add_argument("--sections", nargs="+", default=[*REGRESSIONS, "denoise"])
+    parser.add_argument("--sections", nargs="+", default=[*REGRESSIONS, *DENOISING])
     parser.add_argument("--n", type=int, default=1500, help="images per dataset")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--denoise-epochs", type=int, default=4)
@@ -146,7 +161,10 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, {args.threads} torch thread(s)")
     rows = []
     for section in args.sections:
-        row = denoise_rows(args) if section == "denoise" else regression_row(section, args)
+        if section in DENOISING:
+            row = denoise_rows(args, section)
+        else:
+            row = regression_row(section, args)
         print(json.dumps(row), flush=True)
         rows.append(row)
     if args.json is not None:
