@@ -188,6 +188,10 @@ class LensClassifier(pl.LightningModule):
             preprocessing = Preprocessing.from_dict(preprocessing)
         if config is None or isinstance(config, Mapping):
             config = TrainConfig.from_dict(config or {})
+        if config.task != "classify":
+            raise ConfigError(
+                f"LensClassifier classifies; train task={config.task} with darklens train"
+            )
         if config.schedule == "plateau":
             raise ConfigError(
                 "LensClassifier supports schedule cosine or none; for plateau use darklens "

@@ -280,7 +280,12 @@ def check_checkpoint_entries(json_path: Path, meta: Mapping[str, Any]) -> None:
         if size is not None and (type(size) is not int or not 1 <= size <= MAX_IMG_SIZE):
             problems.append(f"has model.kwargs.img_size = {size!r} (expected 1..{MAX_IMG_SIZE})")
     names = meta["class_names"]
-    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+    fewest = 2 if meta.get("task", "classify") == "classify" else 1  # regression: any dataset
+    if (
+        not isinstance(names, list)
+        or len(names) < fewest
+        or not all(isinstance(n, str) for n in names)
+    ):
         problems.append("has no list of class names")
     if not isinstance(pre, Mapping):
         problems.append("has no preprocessing mapping")
@@ -290,8 +295,10 @@ def check_checkpoint_entries(json_path: Path, meta: Mapping[str, Any]) -> None:
             if type(value) is not int or not 1 <= value <= top:
                 problems.append(f"has preprocessing.{key} = {value!r} (expected 1..{top})")
     if problems:
-        raise CheckpointError(f"{json_path} {'; '.join(problems)}: it is damaged or not a "
-                              "checkpoint this darklens wrote")
+        raise CheckpointError(
+            f"{json_path} {'; '.join(problems)}: it is damaged or not a "
+            "checkpoint this darklens wrote"
+        )
 
 
 def read_checkpoint_weights(json_path: Path, meta: Mapping[str, Any]) -> dict[str, torch.Tensor]:

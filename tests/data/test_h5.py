@@ -126,3 +126,24 @@ def test_truth_write_order_does_not_change_the_file_bytes(tmp_path):
     ds = LensDataset(tmp_path / "a.h5")
     assert ds.truth("a")[:2].tolist() == [1.5, 2.5] and np.isnan(ds.truth("a")[2])
     assert ds.truth("b")[2].tolist() == [0, 0]
+
+
+def test_clean_images_are_written_checked_and_read(tmp_path):
+    images = np.random.default_rng(0).normal(size=(4, 1, 8, 8)).astype(np.float32)
+    path = tmp_path / "clean.h5"
+    with DatasetWriter(path, 4, (1, 8, 8), ["a", "b"], store_clean=True) as writer:
+        with pytest.raises(ValueError, match="store_clean needs the noiseless images"):
+            writer.write(0, images, np.zeros(4, int), np.zeros(4, np.uint8))
+        writer.write(0, images, np.zeros(4, int), np.zeros(4, np.uint8), clean=images / 2)
+    with LensDataset(path) as data:
+        np.testing.assert_array_equal(data.clean_images([3, 1]), images[[3, 1]] / 2)
+    with h5py.File(path, "a") as f:
+        del f["targets/clean"]
+        f["targets"].create_dataset("clean", data=np.zeros((4, 1, 4, 4), np.float32))
+    with pytest.raises(DatasetFormatError, match="/targets/clean has shape"):
+        LensDataset(path)
+    plain = tmp_path / "plain.h5"
+    with DatasetWriter(plain, 1, (1, 8, 8), ["a", "b"]) as writer:
+        writer.write(0, images[:1], np.zeros(1, int), np.zeros(1, np.uint8))
+    with LensDataset(plain) as data, pytest.raises(KeyError, match="store_clean=true"):
+        data.clean_images()

@@ -87,7 +87,6 @@ def test_registry_entry_describes_the_model(name):
         _build(name, img_size=too_small)
 
 
-
 @pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("in_chans", [1, 3])
 def test_forward_backward_finite(name, in_chans):
@@ -109,6 +108,36 @@ def test_forward_backward_finite(name, in_chans):
         if param.requires_grad:
             assert param.grad is not None, f"{name}: no gradient for {param_name}"
             assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient in {param_name}"
+
+
+REGRESSION_MODELS = [
+    n
+    for n in list_models()
+    if model_entry(n).output == "logits" and model_entry(n).fit == "backprop"
+]
+
+
+@pytest.mark.parametrize("name", REGRESSION_MODELS)
+def test_every_image_model_trains_one_step_with_a_regression_head(name):
+    """A Gaussian-NLL head for two targets: the registry's classifier gives 2·2 outputs, and one
+    optimiser step on the (finite) regression loss moves the head's weights."""
+    from darklens.train.targets import RegressionLoss
+
+    n_targets = 2
+    model = _build(name, num_classes=2 * n_targets).train()
+    head = dict(model.named_modules())[model_entry(name).classifier]
+    linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)] or [head]
+    assert linears[-1].out_features == 2 * n_targets
+    torch.manual_seed(1)
+    inputs, targets = _inputs(name, 4), torch.randn(4, n_targets)
+    loss_fn = RegressionLoss("gaussian_nll", n_targets)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    before = {k: v.detach().clone() for k, v in head.state_dict().items()}
+    loss = loss_fn(model(*inputs), targets)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(before[k], v) for k, v in head.state_dict().items())
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -56,6 +56,16 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
     table = Table(title=f"{metrics['n_samples']} images")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if "targets" in metrics:  # regression: per target
+        for name, values in metrics["targets"].items():
+            for key, value in values.items():
+                table.add_row(f"{name} {key}", _fmt(value))
+        return table
+    if "psnr_db" in metrics:  # denoising
+        for key, value in metrics.items():
+            if key not in ("n_samples", "evaluation"):
+                table.add_row(key, _fmt(value))
+        return table
     table.add_row("accuracy", _fmt(metrics["accuracy"]))
     table.add_row("macro AUC (one-vs-rest)", _fmt(metrics["macro_auc"]))
     for name, auc in metrics["auc_per_class"].items():
@@ -251,6 +261,51 @@ def predict_cmd(
         )
     note = f" ({len(skipped)} bad input(s) skipped)" if skipped else ""
     Console().print(f"wrote {rows} rows to {out}{note}", highlight=False, markup=False)
+
+
+@app.command("denoise")
+@user_errors
+def denoise_cmd(
+    checkpoint: Annotated[
+        Path, typer.Option("--checkpoint", "-c", help="Denoising run folder or checkpoint file.")
+    ],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image files (.h5, .npy, .fits) or folders of them.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the files into.")],
+    tta: TtaOption = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Include subfolders of input folders.")
+    ] = False,
+    batch_size: BatchOption = 64,
+    device: DeviceOption = "cpu",
+    which: WhichOption = "best",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing output files.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Denoise image files with a denoising checkpoint (darklens train --set task=denoise).
+
+    Writes a file of the same name and kind per input into --out: datasets keep their labels,
+    splits and truth; FITS files keep every header.
+    """
+    from darklens.predict.denoising import denoise_files
+
+    with counting_bar("denoising", None, enabled=not quiet) as advance:
+        written = denoise_files(
+            checkpoint,
+            inputs,
+            out,
+            which=which,
+            tta=tta,
+            batch_size=batch_size,
+            device=device,
+            overwrite=overwrite,
+            recursive=recursive,
+            progress=advance,
+        )
+    Console().print(f"wrote {len(written)} file(s) to {out}", highlight=False, markup=False)
 
 
 @app.command("export-model")

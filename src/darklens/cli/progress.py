@@ -67,6 +67,9 @@ class TrainProgress(Callback):
             self._progress.update(self._task, advance=steps, loss=loss, acc=accuracy)
 
     def on_epoch_end(self, row: Mapping[str, float], is_best: bool) -> None:
+        if "val_acc" not in row:  # regression or denoising: their validation metrics
+            self._task_epoch_end(row, is_best)
+            return
         extras = "".join(
             f" {label} {row[key]:.4f}" for key, label in _VAL_EXTRAS.items() if key in row
         )
@@ -75,6 +78,18 @@ class TrainProgress(Callback):
             f"epoch {int(row['epoch'])}/{self.epochs}  train loss {row['train_loss']:.4f} "
             f"acc {row['train_acc']:.3f} | val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}"
             f" AUC {row['val_auc']:.4f}{extras} | lr {row['lr']:.2e} | {row['seconds']:.1f}s "
+            f"{row['images_per_s']:.0f} img/s{marker}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def _task_epoch_end(self, row: Mapping[str, float], is_best: bool) -> None:
+        shown = ("val_loss", "val_rmse", "val_mae", "val_r2")
+        metrics = " ".join(f"{k[4:]} {row[k]:.4f}" for k in shown if k in row)
+        marker = " [green]best[/]" if is_best else ""
+        self.console.print(
+            f"epoch {int(row['epoch'])}/{self.epochs}  train loss {row['train_loss']:.4f} | val "
+            f"{metrics} | lr {row['lr']:.2e} | {row['seconds']:.1f}s "
             f"{row['images_per_s']:.0f} img/s{marker}",
             highlight=False,
             soft_wrap=True,

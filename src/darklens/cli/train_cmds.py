@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -93,8 +94,11 @@ def train_cmd(
         monitored = ""
         if result.monitor != "val_auc":
             monitored = f", {result.monitor} {result.best_value:.4f}"
+        auc = f"val macro AUC {result.best_val_auc:.4f}"
+        if math.isnan(result.best_val_auc):  # regression or denoising
+            auc, monitored = f"{result.monitor} {result.best_value:.4f}", ""
         Console().print(
-            f"best val macro AUC {result.best_val_auc:.4f}{monitored} at epoch "
+            f"best {auc}{monitored} at epoch "
             f"{result.best_epoch} ({result.epochs_completed} epochs) -> {result.best_checkpoint}",
             highlight=False,
         )

@@ -8,6 +8,7 @@ Layout (format ``darklens-dataset``, version 1)::
     /truth/<name>   per-image truth columns, [N] or [N, K] (NaN-padded)
     /inputs/<name>  optional extra model inputs per image, float32 [N, ...] (e.g. light curves
                     [N, T, bands] or per-epoch images), chunked along N like the images
+    /targets/clean  optional noiseless images float32 [N, C, H, W] (``store_clean``: denoising)
     attrs: format, format_version, class_names (JSON), split_names (JSON), manifest (JSON)
 
 Files are written to ``<name>.partial`` and renamed into place only when complete, so an
@@ -33,6 +34,7 @@ from darklens.guards import check_allocation, require_regular_file
 FORMAT = "darklens-dataset"
 FORMAT_VERSION = 1
 SPLIT_NAMES = ("train", "val", "test")
+CLEAN = "clean"  # /targets/clean: the noiseless images
 
 
 class DatasetFormatError(ValueError):
@@ -58,7 +60,10 @@ class DatasetWriter(AtomicWriter):
         chunk_images: int = 64,
         compression: str | None = None,
         overwrite: bool = False,
+        store_clean: bool = False,
     ) -> None:
+        """``store_clean`` adds ``/targets/clean``: each image without its noise (denoising),
+        then given to every :meth:`write` as ``clean``."""
         if n <= 0:
             raise ValueError(f"a dataset needs at least one image, got n={n}")
         if len(image_shape) != 3:
@@ -67,6 +72,7 @@ class DatasetWriter(AtomicWriter):
         self.n = n
         self.class_names = list(class_names)
         self._truth_order = list(truth_columns or {})
+        self.store_clean = store_clean
         # No timestamps and a fixed library-version range: the same data gives the same file bytes.
         try:
             # No chunk cache: image data reaches the disk inside write(), so a full disk raises
@@ -125,6 +131,16 @@ class DatasetWriter(AtomicWriter):
                 track_times=False,
                 dcpl=_early_allocation(compression),
             )
+        if self.store_clean:
+            self._file.create_group("targets", track_order=False).create_dataset(
+                CLEAN,
+                shape=(n, *image_shape),
+                dtype="float32",
+                chunks=chunk,
+                compression=compression,
+                track_times=False,
+                dcpl=_early_allocation(compression),
+            )
         attrs = self._file.attrs
         attrs["format"] = FORMAT
         attrs["format_version"] = FORMAT_VERSION
@@ -140,11 +156,14 @@ class DatasetWriter(AtomicWriter):
         split: np.ndarray,
         truth: Mapping[str, np.ndarray] | None = None,
         inputs: Mapping[str, np.ndarray] | None = None,
+        clean: np.ndarray | None = None,
     ) -> None:
         """Write images ``start .. start+len(images)`` with labels, split codes, truth and any
-        declared extra inputs (each must be written for every image)."""
+        declared extra inputs (each must be written for every image), and with ``store_clean``
+        the noiseless images."""
         try:
             self._write(start, images, labels, split, truth, inputs)
+            self._write_clean(start, images, clean)
         except OSError:  # the disk is full or the file too large: nothing more will be kept
             self._detach_disk()
             raise
@@ -179,6 +198,20 @@ class DatasetWriter(AtomicWriter):
                 raise ValueError(f"input {name!r} for {start}:{stop} contains NaN or inf")
             self._file["inputs"][name][start:stop] = np.asarray(values, dtype=np.float32)
         self._written[start:stop] = True
+
+    def _write_clean(self, start: int, images: np.ndarray, clean: np.ndarray | None) -> None:
+        if not self.store_clean:
+            if clean is not None:
+                raise KeyError("noiseless images given but the writer was made without store_clean")
+            return
+        if clean is None or np.shape(clean) != np.shape(images):
+            raise ValueError(
+                f"store_clean needs the noiseless images shaped like the images "
+                f"{np.shape(images)}, got {None if clean is None else np.shape(clean)}"
+            )
+        if not np.all(np.isfinite(clean)):
+            raise ValueError(f"noiseless images {start}:{start + len(images)} contain NaN or inf")
+        self._file["targets"][CLEAN][start : start + len(images)] = clean.astype(np.float32)
 
     def close(self) -> Path:
         """Finish the file and move it into place; raise if any image was never written."""
@@ -345,7 +378,12 @@ def _count_problems(f: h5py.File, source: Path) -> list[str]:
             f"{bad.size:,} split codes outside 0..{len(split_names) - 1} "
             f"({', '.join(split_names)}), e.g. {bad[0]}"
         )
-    for group in ("truth", "inputs"):
+    if "targets" in f and isinstance(f["targets"], h5py.Group) and CLEAN in f["targets"]:
+        clean = f["targets"][CLEAN]
+        if not isinstance(clean, h5py.Dataset) or clean.shape != f["images"].shape:
+            shape = getattr(clean, "shape", "a group")
+            problems.append(f"/targets/{CLEAN} has shape {shape}; expected {f['images'].shape}")
+    for group in ("truth", "inputs", "targets"):
         if group not in f:
             continue
         if not isinstance(f[group], h5py.Group):
@@ -472,6 +510,7 @@ class LensDataset:
                 self.split_codes: np.ndarray = f["split"][:]
                 self.truth_columns: list[str] = sorted(f["truth"].keys()) if "truth" in f else []
                 self.input_names: list[str] = sorted(f["inputs"].keys()) if "inputs" in f else []
+                self.target_names: list[str] = sorted(f["targets"].keys()) if "targets" in f else []
         except OSError as err:
             raise DatasetFormatError(
                 f"cannot read {self.path}: {err} (corrupt or truncated?)"
@@ -537,6 +576,15 @@ class LensDataset:
         """Shape of one example of the extra input ``name``."""
         self.inputs(name, slice(0, 0))  # unknown names raise with the available ones
         return tuple(self._file()["inputs"][name].shape[1:])
+
+    def clean_images(self, indices: np.ndarray | slice | None = None) -> np.ndarray:
+        """The noiseless images stored beside the noisy ones (``/targets/clean``), float32."""
+        if CLEAN not in self.target_names:
+            raise KeyError(
+                f"{self.path} holds no noiseless images (/targets/{CLEAN}); simulate with "
+                "--set store_clean=true"
+            )
+        return _read_rows(self._file()["targets"][CLEAN], indices).astype(np.float32, copy=False)
 
     def truth(self, name: str) -> np.ndarray:
         if name not in self.truth_columns:

@@ -38,7 +38,7 @@ from darklens.predict.ensemble import (
 from darklens.predict.predictor import Predictor, check_threshold
 from darklens.predict.tables import PredictionWriter
 from darklens.progress import Progress, stage_counter
-from darklens.runs import HISTORY_FILE, checkpoint_json_path
+from darklens.runs import HISTORY_FILE, checkpoint_json_path, read_checkpoint_meta
 
 LIGHT_CURVES = "light_curves"
 PREDICTIONS_FILE = "predictions.csv"
@@ -210,9 +210,11 @@ def evaluate_checkpoint(
     ``checkpoints`` are run folders (``which`` picks best/last) or checkpoint files; they must
     agree on classes and input, and the dataset must have the same classes. ``tta`` averages
     over the 8 dihedral views. Writes the report to ``out_dir`` with the training history and
-    configuration of the first checkpoint's run. Returns :func:`classification_metrics` plus an
-    ``evaluation`` entry recording the checkpoints, dataset, split, TTA, ensemble size, image
-    count and darklens version (also in ``metrics.json``).
+    configuration of the first checkpoint's run. A regression or denoising checkpoint gets its
+    own evaluation (:func:`darklens.evaluate.tasks.evaluate_task`). Returns
+    :func:`classification_metrics` plus an ``evaluation`` entry recording the checkpoints,
+    dataset, split, TTA, ensemble size, image count and darklens version (also in
+    ``metrics.json``).
 
     Two classes: predictions use ``threshold`` on the class-1 probability when given, else the
     single checkpoint's stored decision threshold, else the argmax (recorded in the
@@ -226,6 +228,14 @@ def evaluate_checkpoint(
     """
     check_lens_rate(lens_rate)
     json_paths = [checkpoint_json_path(p, which).resolve() for p in as_path_list(checkpoints)]
+    task = read_checkpoint_meta(json_paths[0])[1].get("task", "classify")
+    if task != "classify":  # regression or denoising: darklens.evaluate.tasks
+        from darklens.evaluate.tasks import evaluate_task
+
+        return evaluate_task(
+            task, json_paths, data, out_dir, split=split, tta=tta, batch_size=batch_size,
+            device=device, progress=progress, allow_mismatch=allow_mismatch,
+        )  # fmt: skip
     predictors = load_predictors(json_paths, device=device, batch_size=batch_size)
     threshold = check_threshold(threshold, len(predictors[0].classes_), "threshold")
     if threshold is None:

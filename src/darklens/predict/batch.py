@@ -44,7 +44,7 @@ from darklens.predict.tables import (
     lens_score_order,
     output_format,
 )
-from darklens.runs import BEST
+from darklens.runs import BEST, checkpoint_json_path, read_checkpoint_meta
 
 
 def predict_files(
@@ -83,10 +83,25 @@ def predict_files(
     (:mod:`darklens.data.description`), refused on a mismatch unless ``allow_mismatch``;
     Bologna bands are put in the model's band order when both are named. FITS inputs add
     ``ra_deg`` / ``dec_deg`` columns (the image centre; empty without a celestial WCS).
+
+    A regression checkpoint writes its targets instead of class probabilities
+    (:func:`darklens.predict.values.predict_values`).
     """
     output_format(out)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    first = checkpoint_json_path(as_path_list(checkpoints)[0], which)
+    if read_checkpoint_meta(first)[1].get("task", "classify") == "regress":
+        if rank or mask_value is not None or mask_fill is not None:
+            raise ValueError("rank and mask options apply to classifiers, not regression models")
+        from darklens.predict.values import predict_values
+
+        return predict_values(
+            checkpoints, inputs, out, tta=tta, batch_size=batch_size, device=device,
+            skip_bad=skip_bad, split=split, npz_key=npz_key, recursive=recursive, which=which,
+            overwrite=overwrite, on_skip=on_skip, progress=progress,
+            allow_mismatch=allow_mismatch,
+        )  # fmt: skip
     predictors = load_predictors(checkpoints, which=which, device=device, batch_size=batch_size)
     class_names = list(predictors[0].classes_)
     if rank and len(class_names) != 2:

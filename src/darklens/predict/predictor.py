@@ -46,6 +46,8 @@ class Predictor:
     checkpoint stores one).
     """
 
+    task = "classify"  # the checkpoints' task (TrainConfig.task) this class predicts for
+
     def __init__(
         self,
         model: nn.Module,
@@ -92,6 +94,7 @@ class Predictor:
         threshold (two-class checkpoints), else None.
         """
         model, meta = load_checkpoint(path_or_run_dir, which, device=device)
+        check_task(meta, cls.task, path_or_run_dir)
         predictor = cls(
             model, meta["preprocessing"], meta["class_names"], device, batch_size, tta, threshold
         )
@@ -246,6 +249,24 @@ class Predictor:
     ) -> np.ndarray:
         """Name of the predicted class of each image (see :meth:`predict`)."""
         return self.classes_[self.predict(images, tta, extras)]
+
+
+TASK_PREDICTORS = {
+    "classify": "darklens.predict.Predictor",
+    "regress": "darklens.predict.Regressor",
+    "denoise": "darklens.predict.Denoiser",
+}
+
+
+def check_task(meta: Mapping[str, Any], task: str, source: str | Path) -> None:
+    """ValueError unless the checkpoint ``meta`` was trained for ``task`` (naming the class that
+    reads it)."""
+    trained = meta.get("task", "classify")
+    if trained != task:
+        reader = TASK_PREDICTORS.get(str(trained), "a newer darklens")
+        raise ValueError(
+            f"{source} holds a {trained!r} model, not a {task!r} one; load it with {reader}"
+        )
 
 
 def check_threshold(threshold: Any, n_classes: int, what: str) -> float | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from darklens.config import ConfigError
 from darklens.models import model_fit
 from darklens.runs import CONFIG_FILE
 from darklens.train.callbacks import Callback
@@ -34,6 +35,9 @@ def fit(
     entry says (backpropagation or a stack of separately trained members)."""
     if model_fit(config.model) == "stack":
         from darklens.recipes.stack import train_stack
+
+        if config.task != "classify":
+            raise ConfigError(f"{config.model} is a stack of classifiers; task must be classify")
 
         return train_stack(
             config, Path(out_dir), resume=resume, callbacks=callbacks, should_stop=should_stop

@@ -266,7 +266,8 @@ def write_rendered_dataset(
     """
     t0 = time.perf_counter()
     args = _writer_args(kind, renderer.config, layout, manifest)
-    with DatasetWriter(out, **args, overwrite=overwrite) as writer:
+    store_clean = bool(getattr(renderer.config, "store_clean", False))
+    with DatasetWriter(out, **args, overwrite=overwrite, store_clean=store_clean) as writer:
         _fill(writer, kind, renderer, seed, blocks, workers, layout, progress, first_index)
     return SimulationResult(Path(out), len(layout.labels), time.perf_counter() - t0)
 
@@ -284,6 +285,8 @@ def render_dataset_in_memory(
 ) -> InMemoryDataset:
     """Render ``blocks`` of the kind into an :class:`InMemoryDataset`: the same arrays and
     manifest that :func:`write_rendered_dataset` writes to a file."""
+    if getattr(renderer.config, "store_clean", False):
+        raise ValueError("store_clean writes /targets/clean into a dataset file: give out=PATH")
     writer = ArrayWriter(**_writer_args(kind, renderer.config, layout, manifest))
     _fill(writer, kind, renderer, seed, blocks, workers, layout, progress)
     return writer.close()
@@ -327,6 +330,7 @@ def _fill(
             layout.split_codes[row:stop],
             block.truth,
             block.inputs or None,
+            **({} if block.clean is None else {"clean": block.clean}),
         )
         if progress is not None:
             progress(len(block.images))

@@ -42,6 +42,7 @@ class Block:
     images: np.ndarray
     truth: dict[str, np.ndarray]
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    clean: np.ndarray | None = None  # the images without noise (kinds with ``store_clean``)
 
 
 @dataclass(frozen=True)

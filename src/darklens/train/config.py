@@ -14,9 +14,13 @@ OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "plateau", "none")
 CLASS_WEIGHTINGS = ("none", "balanced")
 LOSSES = ("ce", "focal")
+TASKS = ("classify", "regress", "denoise")
+REGRESSION_LOSSES = ("gaussian_nll", "mse", "huber")
+DENOISE_LOSSES = ("mse",)
 AMP_DTYPES = ("auto", "fp16", "bf16")
 AUTO = "auto"
-MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr")
+MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr", "val_rmse")
+REGRESSION_MONITORS = ("val_loss", "val_rmse")
 MONITOR_MODES = ("auto", "max", "min")
 ADAPTATIONS = ("none", "adabn", "dann")  # see darklens.train.adaptation
 
@@ -136,6 +140,19 @@ class TrainConfig(Config):
     ``target_fpr``, for finders judged at low false-positive rates); ``monitor_mode`` ``max``,
     ``min`` or ``auto`` (min for losses, max otherwise).
 
+    ``task``: ``classify`` (the labels), ``regress`` (the truth columns named in ``targets``) or
+    ``denoise`` (noisy image → the noiseless one stored as ``/targets/clean``, an image model
+    such as ``unet``). A regression target is a truth column (its unit suffix may be left out when
+    unambiguous: ``axion_mass`` is ``axion_mass_ev``), ``total_<column>`` (the sum over a
+    per-subhalo column, e.g. ``total_subhalo_mass_msun``) or ``log10_<target>``; images whose
+    target is NaN (e.g. axion mass on non-axion images) are left out of training and validation.
+    ``standardize_targets`` scales each target by the training split's mean and standard
+    deviation (stored in the checkpoint). Regression losses: ``gaussian_nll`` (the head predicts a
+    mean and a log-variance per target), ``mse`` or ``huber``; denoising: ``mse``. For tasks other
+    than classify the classification defaults mean: ``loss=ce`` → ``gaussian_nll`` (regress) or
+    ``mse`` (denoise), ``monitor=val_auc`` → ``val_loss``, and (denoise) ``normalization=minmax``
+    → ``dataset``, whose affine scaling maps the clean target like the noisy input.
+
     Unsupervised domain adaptation (:mod:`darklens.train.adaptation`) to the images of the
     dataset file ``adapt_to`` (their labels, if any, are never read): ``adaptation="adabn"``
     stores checkpoints with BatchNorm statistics re-estimated on them; ``"dann"`` trains
@@ -184,12 +201,16 @@ class TrainConfig(Config):
     device: str = AUTO
     pretrained: str | None = None
     simulate: SimulateConfig = dataclasses.field(default_factory=SimulateConfig)
+    task: str = "classify"
+    targets: tuple[str, ...] = ()
+    standardize_targets: bool = True
     adapt_to: str | None = None
     adaptation: str = "none"
     dann_weight: float = 1.0
     dann_hidden: int = 256
 
     def __post_init__(self) -> None:
+        self._check_task()
         if isinstance(self.simulate, Mapping):
             object.__setattr__(
                 self, "simulate", SimulateConfig.from_dict(self.simulate, _where="simulate")
@@ -252,7 +273,7 @@ class TrainConfig(Config):
         _require_choice("normalization", self.normalization, NORMALIZATIONS)
         _require_choice("series_normalization", self.series_normalization, SERIES_NORMALIZATIONS)
         _require_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
-        _require_choice("loss", self.loss, LOSSES)
+        _require_choice("loss", self.loss, self._task_choices()[0])
         require(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")
         require(
             self.loss == "ce" or self.label_smoothing == 0,
@@ -267,7 +288,7 @@ class TrainConfig(Config):
             self.early_stopping_patience >= 0,
             "early_stopping_patience must be >= 0 (0 disables early stopping)",
         )
-        _require_choice("monitor", self.monitor, MONITORS)
+        _require_choice("monitor", self.monitor, self._task_choices()[1])
         _require_choice("monitor_mode", self.monitor_mode, MONITOR_MODES)
         self._check_curriculum()
         for name in ("amp", "channels_last", "in_memory"):
@@ -313,6 +334,47 @@ class TrainConfig(Config):
             "curriculum orders a dataset's examples; training on the fly (simulate.preset) "
             "has none",
         )
+
+    def _check_task(self) -> None:
+        """Validate ``task`` and ``targets``; give the task-specific meaning of the defaults."""
+        _require_choice("task", self.task, TASKS)
+        require(
+            isinstance(self.targets, (tuple, list)) and not isinstance(self.targets, str),
+            f"targets must be a list of truth-column names, got {self.targets!r}",
+        )
+        targets = tuple(str(t) for t in self.targets)
+        object.__setattr__(self, "targets", targets)
+        require(len(set(targets)) == len(targets), f"targets repeat a name: {list(targets)}")
+        if self.task != "regress":
+            require(not targets, f"targets apply to task=regress only (task is {self.task})")
+            if self.task == "classify":
+                return
+        else:
+            require(bool(targets), "task=regress needs targets (e.g. targets=[log10_axion_mass])")
+        if self.loss == "ce":
+            object.__setattr__(self, "loss", "gaussian_nll" if self.task == "regress" else "mse")
+        if self.monitor == "val_auc":
+            object.__setattr__(self, "monitor", "val_loss")
+        if self.task == "denoise":
+            if self.normalization == "minmax":
+                object.__setattr__(self, "normalization", "dataset")
+            require(
+                self.normalization in ("dataset", "none"),
+                "task=denoise needs normalization dataset or none (an affine scaling that maps "
+                f"the clean target like the noisy input), got {self.normalization!r}",
+            )
+        require(not self.balanced_sampling, "balanced_sampling applies to task=classify")
+        require(self.class_weighting == "none", "class_weighting applies to task=classify")
+        require(self.curriculum is None, "curriculum applies to task=classify")
+        require(self.adaptation == "none", "domain adaptation applies to task=classify")
+
+    def _task_choices(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The losses and monitors that ``task`` allows."""
+        if self.task == "regress":
+            return REGRESSION_LOSSES, REGRESSION_MONITORS
+        if self.task == "denoise":
+            return DENOISE_LOSSES, REGRESSION_MONITORS
+        return LOSSES, tuple(m for m in MONITORS if m not in ("val_rmse",))
 
     def resume_conflicts(self, saved: TrainConfig) -> list[str]:
         """Settings that differ from a saved run's and would change its results, as messages."""

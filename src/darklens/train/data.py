@@ -11,9 +11,11 @@ process history and a resumed run sees the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,6 +31,31 @@ _STATS_BLOCK = 1024
 
 Inputs = tuple[torch.Tensor, ...]
 Batch = tuple[Inputs, torch.Tensor]
+
+
+class TargetReader(Protocol):
+    """What a batch's targets are, when they are not the class labels (regression, denoising):
+    a picklable callable of the dataset and the rows (sorted dataset indices)."""
+
+    def __call__(self, dataset: LensDataset, rows: np.ndarray) -> np.ndarray: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class TableTargets:
+    """Regression targets computed beforehand for every row of the dataset ([N, T] float32)."""
+
+    table: np.ndarray
+
+    def __call__(self, dataset: LensDataset, rows: np.ndarray) -> np.ndarray:
+        return self.table[rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanImages:
+    """The noiseless images stored beside the noisy ones (``/targets/clean``): denoising."""
+
+    def __call__(self, dataset: LensDataset, rows: np.ndarray) -> np.ndarray:
+        return dataset.clean_images(rows)
 
 
 class MemorySplit:
@@ -89,11 +116,13 @@ class _BatchReader(Dataset):
         indices: np.ndarray,
         plan: Sequence[np.ndarray],
         extras: Sequence[str] = (),
+        targets: TargetReader | None = None,
     ):
         self.dataset = dataset
         self.indices = indices
         self.plan = list(plan)
         self.extras = tuple(extras)
+        self.targets = targets
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -103,6 +132,8 @@ class _BatchReader(Dataset):
         inputs = (self.dataset.images(rows), *(self.dataset.inputs(n, rows) for n in self.extras))
         tensors = tuple(map(torch.from_numpy, inputs))
         check_finite(self.dataset, tensors[0], rows)
+        if self.targets is not None:
+            return tensors, torch.from_numpy(np.asarray(self.targets(self.dataset, rows)))
         return tensors, torch.from_numpy(self.dataset.labels[rows])
 
 
@@ -116,8 +147,10 @@ class LazySplit:
         num_workers: int,
         pin_memory: bool,
         extras: Sequence[str] = (),
+        targets: TargetReader | None = None,
     ) -> None:
         self.extras = tuple(extras)
+        self.targets = targets
         self.dataset = dataset
         self.indices = indices
         self.labels = dataset.labels[indices]
@@ -130,7 +163,7 @@ class LazySplit:
     def batches(self, plan: Sequence[np.ndarray], epoch: int = 0) -> Iterator[Batch]:
         """The plan's batches (``epoch`` is unused: a file split is the same every epoch)."""
         loader = DataLoader(
-            _BatchReader(self.dataset, self.indices, plan, self.extras),
+            _BatchReader(self.dataset, self.indices, plan, self.extras, self.targets),
             batch_size=None,
             shuffle=False,
             num_workers=self.num_workers,
@@ -167,13 +200,19 @@ def open_split(
     num_workers: int = 0,
     pin_memory: bool = False,
     extras: Sequence[str] = (),
+    targets: TargetReader | None = None,
+    keep: np.ndarray | None = None,
 ) -> SplitData:
     """The images of ``split`` (and the extra inputs named in ``extras``), in memory or lazy
     (``in_memory="auto"`` decides by size).
 
-    ``num_workers`` and ``pin_memory`` apply to the lazy DataLoader only.
+    ``num_workers`` and ``pin_memory`` apply to the lazy DataLoader only. ``targets`` gives the
+    batches' targets instead of the labels; ``keep`` (a mask over the dataset's rows) leaves
+    rows out (e.g. those without a regression target).
     """
     indices = dataset.split_indices(split)
+    if keep is not None:
+        indices = indices[keep[indices]]
     if len(indices) == 0:
         counts = {name: len(dataset.split_indices(name)) for name in dataset.split_names}
         raise ValueError(
@@ -191,14 +230,16 @@ def open_split(
         per_example = int(np.prod(dataset.image_shape)) + sum(
             int(np.prod(dataset.input_shape(name))) for name in extras
         )
+        if isinstance(targets, CleanImages):
+            per_example += int(np.prod(dataset.image_shape))
         in_memory = len(indices) * per_example * 4 < MEMORY_FRACTION * available_memory_bytes()
     if not in_memory:
-        return LazySplit(dataset, indices, num_workers, pin_memory, extras)
+        return LazySplit(dataset, indices, num_workers, pin_memory, extras, targets)
     images = torch.from_numpy(dataset.images(indices))
     check_finite(dataset, images, indices)
     return MemorySplit(
         images,
-        dataset.labels[indices],
+        dataset.labels[indices] if targets is None else np.asarray(targets(dataset, indices)),
         [torch.from_numpy(dataset.inputs(name, indices).astype(np.float32)) for name in extras],
         pin=pin_memory,
     )

@@ -133,6 +133,36 @@ def augmented_inputs(inputs: Inputs, settings: BatchSettings, generator: torch.G
     return (x, *extra_inputs(inputs[1:], settings))
 
 
+def augmented_pair(
+    inputs: Inputs, targets: torch.Tensor, settings: BatchSettings, generator: torch.Generator
+) -> tuple[Inputs, torch.Tensor]:
+    """Training inputs and image targets (denoising: noisy → clean) moved by the same random
+    geometry and scaled by the same affine normalisation; the noise augmentation goes on the
+    input only."""
+    aug, channels = settings.augment, inputs[0].shape[1]
+    x = inputs[0].to(settings.device, non_blocking=True).float()
+    y = targets.to(settings.device, non_blocking=True).float()
+    both = resize(torch.cat([x, y], dim=1), settings.img_size)
+    if aug.dihedral:
+        both = random_dihedral(both, generator)
+    both = random_affine(both, generator, aug.shift_px, aug.scale, aug.shear_deg)
+    x, y = both[:, :channels], both[:, channels:]
+    x = normalize(x, settings.normalization, settings.mean, settings.std)
+    y = normalize(y, settings.normalization, settings.mean, settings.std)
+    x = settings.layout(gaussian_noise(x, aug.gaussian_noise_std, generator))
+    return (x, *extra_inputs(inputs[1:], settings)), y
+
+
+def eval_targets(targets: torch.Tensor, settings: BatchSettings) -> torch.Tensor:
+    """Targets on the device; image targets (denoising) preprocessed like the images."""
+    y = targets.to(settings.device, non_blocking=True)
+    if y.dim() != 4:
+        return y
+    return preprocess(
+        y.float(), settings.normalization, settings.img_size, settings.mean, settings.std
+    )
+
+
 def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:
     """Evaluation inputs: the deterministic preprocessing only."""
     x = inputs[0].to(settings.device, non_blocking=True).float()
@@ -192,8 +222,11 @@ def train_one_epoch(
         lr = lr_for_step(first_step + steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        inputs = augmented_inputs(x, settings, generator)
-        targets = y.to(settings.device, non_blocking=True)
+        if y.dim() == 4:
+            inputs, targets = augmented_pair(x, y, settings, generator)
+        else:
+            inputs = augmented_inputs(x, settings, generator)
+            targets = y.to(settings.device, non_blocking=True)
         with settings.autocast():
             logits = model(*inputs)
             loss = loss_fn(logits, targets)
@@ -211,7 +244,8 @@ def train_one_epoch(
         steps += 1
         count += len(targets)
         loss_sum += loss.detach().double() * len(targets)
-        correct += (logits.detach().argmax(dim=1) == targets).sum()
+        if not targets.is_floating_point():  # classes: count the right answers
+            correct += (logits.detach().argmax(dim=1) == targets).sum()
         if on_batch is not None and time.monotonic() - last_report >= report_every_s:
             on_batch(float(loss.detach()), int(correct) / count, steps - reported)
             reported, last_report = steps, time.monotonic()
@@ -244,7 +278,7 @@ def predict_logits(
             with settings.autocast():
                 out = model(*eval_inputs(x, settings))
             logits.append(out.float())
-            labels.append(y.to(settings.device))
+            labels.append(eval_targets(y, settings))
     return torch.cat(logits), torch.cat(labels)
 
 
@@ -254,17 +288,34 @@ def evaluate_epoch(
     settings: BatchSettings,
     gather: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
     target_fpr: float | None = None,
+    metrics: Callable[[torch.Tensor, torch.Tensor], dict[str, float]] | None = None,
 ) -> EvalResult:
     """Loss (plain cross-entropy), accuracy and macro one-vs-rest AUC over ``batches``; with
     ``target_fpr`` (two classes) also the TPR of class 1 at that false-positive rate.
 
     Under DDP each process passes its shard and a ``gather`` that returns the whole set's logits
-    and labels, so every process computes the same metrics.
+    and labels, so every process computes the same metrics. Other tasks (regression, denoising)
+    pass their own ``metrics`` of all outputs and targets; the result then holds the outputs and
+    targets as ``proba`` and ``labels``.
     """
     logits, labels = predict_logits(model, batches, settings)
     if gather is not None:
         logits, labels = gather(logits, labels)
+    if metrics is not None:
+        return EvalResult(metrics(logits, labels), logits.cpu().numpy(), labels.cpu().numpy())
     return epoch_metrics(logits, labels, target_fpr)
+
+
+def denoise_epoch_metrics(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """Validation metrics of a denoising epoch: ``loss`` (mean squared error) and ``rmse``, in
+    the normalised units the network sees."""
+    if not bool(torch.isfinite(outputs).all()):
+        raise ValueError(
+            "training diverged: the model gives non-finite outputs on the validation split; "
+            "lower lr or set grad_clip_norm"
+        )
+    mse = float(F.mse_loss(outputs.double(), targets.double()))
+    return {"loss": mse, "rmse": math.sqrt(mse)}
 
 
 def epoch_metrics(

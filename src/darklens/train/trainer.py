@@ -41,7 +41,10 @@ from darklens.train.adaptation import Adapter, build_adapter
 from darklens.train.callbacks import Callback, CallbackList, HistoryCSV, TensorBoardLog
 from darklens.train.config import AUTO, TrainConfig, monitor_is_higher_better
 from darklens.train.data import (
+    CleanImages,
     SplitData,
+    TableTargets,
+    TargetReader,
     batch_plan,
     curriculum_fraction,
     curriculum_order,
@@ -66,11 +69,19 @@ from darklens.train.loop import (
     BatchSettings,
     EvalResult,
     FocalLoss,
+    denoise_epoch_metrics,
     evaluate_epoch,
     train_one_epoch,
 )
 from darklens.train.onthefly import SimulatedSplit, eval_set_path, prepare_eval_set
 from darklens.train.schedule import PlateauState, warmup_cosine_factor
+from darklens.train.targets import (
+    RegressionLoss,
+    TargetScaling,
+    fit_scaling,
+    regression_epoch_metrics,
+    target_table,
+)
 
 _AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -191,8 +202,11 @@ def class_weights(labels: np.ndarray, class_names: list[str]) -> torch.Tensor:
     return torch.tensor(len(labels) / (len(class_names) * counts), dtype=torch.float32)
 
 
-def build_loss(config: TrainConfig, weights: torch.Tensor | None) -> nn.Module:
-    """Cross-entropy (with label smoothing) or focal loss, weighted by ``weights`` when given."""
+def build_loss(config: TrainConfig, weights: torch.Tensor | None, n_targets: int = 0) -> nn.Module:
+    """Cross-entropy (with label smoothing) or focal loss, weighted by ``weights`` when given;
+    for regression and denoising the config's loss over ``n_targets`` targets."""
+    if config.task != "classify":
+        return RegressionLoss(config.loss, n_targets)
     if config.loss == "focal":
         return FocalLoss(config.focal_gamma, weights)
     return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
@@ -203,7 +217,7 @@ def decision_threshold(
 ) -> dict[str, Any] | None:
     """For two classes, the lens-score threshold meeting ``config.target_fpr`` on the validation
     predictions (see :func:`darklens.evaluate.metrics.threshold_for_fpr`); None otherwise."""
-    if len(class_names) != 2:
+    if len(class_names) != 2 or config.task != "classify":
         return None
     from darklens.evaluate.metrics import threshold_for_fpr
 
@@ -242,6 +256,68 @@ def lr_schedule(
     return lr_at
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+    """What a task other than classification trains on: the batches' targets, the dataset rows
+    kept (those with every regression target), the regression scaling, the outputs per image
+    and notes for the log (rows left out)."""
+
+    targets: TargetReader | None = None
+    keep: np.ndarray | None = None
+    scaling: TargetScaling | None = None
+    n_outputs: int = 0
+    notes: tuple[str, ...] = ()
+
+
+def prepare_task(config: TrainConfig, dataset: LensDataset) -> TaskData:
+    """Check that the model and dataset suit ``config.task`` and gather its targets."""
+    entry = model_entry(config.model)
+    wanted = "image" if config.task == "denoise" else "logits"
+    if entry.output != wanted:
+        raise ConfigError(
+            f"model {config.model} gives {entry.output} outputs; task={config.task} needs a "
+            f"model with {wanted} outputs" + (" (e.g. unet)" if wanted == "image" else "")
+        )
+    if config.task == "classify":
+        return TaskData(n_outputs=len(dataset.class_names))
+    if config.task == "denoise":
+        if "clean" not in dataset.target_names:
+            raise ConfigError(
+                f"{dataset.path} holds no noiseless images (/targets/clean) to denoise towards; "
+                "simulate it with --set store_clean=true"
+            )
+        return TaskData(targets=CleanImages(), n_outputs=dataset.image_shape[0])
+    try:
+        table = target_table(dataset, config.targets)
+    except KeyError as err:
+        raise ConfigError(f"{dataset.path}: {err.args[0]}") from None
+    keep = np.isfinite(table).all(axis=1)
+    notes = []
+    for split in (config.train_split, config.val_split):
+        rows = dataset.split_indices(split)
+        kept = int(keep[rows].sum())
+        if kept < 2:
+            raise ConfigError(
+                f"{dataset.path}: {kept} of the {len(rows)} {split!r} images have a value of "
+                f"every target ({', '.join(config.targets)}); a regression needs at least 2 "
+                "(the others are NaN: e.g. axion mass on non-axion images)"
+            )
+        if kept < len(rows):
+            notes.append(
+                f"{len(rows) - kept} of {len(rows)} {split} images have a NaN target "
+                f"({', '.join(config.targets)}): left out"
+            )
+    train_rows = dataset.split_indices(config.train_split)
+    scaling = fit_scaling(
+        table[train_rows[keep[train_rows]]], config.targets, config.standardize_targets,
+        config.loss,
+    )  # fmt: skip
+    scaled = np.where(keep[:, None], scaling.scale(np.where(keep[:, None], table, 0.0)), 0.0)
+    return TaskData(
+        TableTargets(scaled.astype(np.float32)), keep, scaling, scaling.n_outputs, tuple(notes)
+    )
+
+
 # -- the run -------------------------------------------------------------------------------------
 def train(
     config: TrainConfig,
@@ -273,6 +349,8 @@ def train(
             f"{config.model} is not trained by backpropagation; fit it with "
             "darklens.recipes.fit (the CLI's `darklens train` does)"
         )
+    if config.simulate.preset and config.task != "classify":
+        raise ConfigError(f"task={config.task} trains from a dataset file, not on the fly")
     run_dir = Path(out_dir)
     _check_run_dir(run_dir, resume)
     if config.simulate.preset:
@@ -326,17 +404,18 @@ def _run(
     with LensDataset(config.data or eval_set_path(run_dir)) as dataset:
         config = resolve_config(config, dataset, device)
         _check_monitor(config, dataset)
+        task = prepare_task(config, dataset)
         saved = ckpt.load_train_state(run_dir / STATE) if resume else None
         if saved is not None:
             _check_resumable(config, dataset, saved, run_dir)
         extras = model_inputs(config.model)[1:]
-        train_data, val_data = _open_splits(config, dataset, device, extras, ctx.world_size)
+        train_data, val_data = _open_splits(config, dataset, device, extras, ctx.world_size, task)
         if saved is not None:
             preprocessing = Preprocessing.from_dict(saved.preprocessing)
         else:
             preprocessing = preprocessing_for(config, dataset, train_data, extras)
         settings = _batch_settings(config, preprocessing, device)
-        model_spec = model_spec_for(config, preprocessing, len(dataset.class_names))
+        model_spec = model_spec_for(config, preprocessing, task.n_outputs)
         torch.manual_seed(config.seed)
         model = create_model(model_spec["name"], **model_spec["kwargs"])
         if saved is not None and config.adaptation != "dann":
@@ -367,7 +446,7 @@ def _run(
         weights = None
         if config.class_weighting == "balanced":
             weights = class_weights(train_data.labels, dataset.class_names).to(device)
-        loss_fn = build_loss(config, weights)
+        loss_fn = build_loss(config, weights, len(config.targets))
         runner = _EpochRunner(
             config,
             ctx,
@@ -380,6 +459,7 @@ def _run(
             loss_fn,
             scaler,
             list(dataset.class_names),
+            task.scaling,
             adapter,
             _curriculum(config, dataset, train_data.labels),
         )
@@ -390,6 +470,10 @@ def _run(
             "train_config": config.to_dict(),
             "input_description": describe_dataset(dataset.manifest, dataset.image_shape).to_dict(),
         }
+        if config.task != "classify":
+            base_meta["task"] = config.task
+        if task.scaling is not None:
+            base_meta["targets"] = task.scaling.to_dict()
         if ctx.is_main:  # files appear only once every setting has proven usable
             run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_stale_temporaries(run_dir)
@@ -405,6 +489,8 @@ def _run(
         hooks.call("on_train_start", config.epochs, progress.epoch)
         if saved is not None:
             hooks.call("on_note", f"resuming {run_dir} after epoch {progress.epoch}")
+        for note in task.notes:
+            hooks.call("on_note", note)
         try:
             _train_epochs(runner, progress, run_dir, base_meta, hooks, should_stop)
         finally:
@@ -473,7 +559,8 @@ def _train_epochs(
 def model_spec_for(
     config: TrainConfig, preprocessing: Preprocessing, n_classes: int
 ) -> dict[str, Any]:
-    """What a checkpoint stores to rebuild the model: its name and constructor arguments."""
+    """What a checkpoint stores to rebuild the model: its name and constructor arguments
+    (``n_classes``: the outputs per image, regression targets and variances included)."""
     kwargs: dict[str, Any] = {
         **config.model_kwargs,
         "in_chans": preprocessing.in_chans,
@@ -491,12 +578,17 @@ def _open_splits(
     device: torch.device,
     extras: tuple[str, ...] = (),
     world_size: int = 1,
+    task: TaskData | None = None,
 ) -> tuple[SplitData | SimulatedSplit, SplitData]:
     """The training and validation splits; on-the-fly runs render their training batches."""
     pin = device.type == "cuda"
+    task = task or TaskData()
 
     def read(split: str) -> SplitData:
-        opened = open_split(dataset, split, config.in_memory, config.num_workers, pin, extras)
+        opened = open_split(
+            dataset, split, config.in_memory, config.num_workers, pin, extras,
+            task.targets, task.keep,
+        )  # fmt: skip
         return on_device_if_it_fits(opened, device)
 
     if config.simulate.preset:
@@ -504,7 +596,7 @@ def _open_splits(
     else:
         train_data = read(config.train_split)
     val_data = read(config.val_split)
-    if len(np.unique(val_data.labels)) < 2:
+    if config.task == "classify" and len(np.unique(val_data.labels)) < 2:
         raise ValueError(
             f"split {config.val_split!r} of {dataset.path} holds only one class; the validation "
             "macro AUC that selects checkpoints needs at least two"
@@ -635,6 +727,7 @@ class _EpochRunner:
     loss_fn: nn.Module
     scaler: torch.amp.GradScaler | None
     class_names: list[str]
+    scaling: TargetScaling | None = None
     adapter: Adapter | None = None
     curriculum: np.ndarray | None = None  # difficulty quantile per training example
 
@@ -688,7 +781,7 @@ class _EpochRunner:
         row = {
             "epoch": progress.epoch,
             "train_loss": loss_sum / count,
-            "train_acc": correct / count,
+            "train_acc": correct / count if config.task == "classify" else math.nan,
             **val,
             "lr": first_lr,
             "seconds": time.perf_counter() - started,
@@ -707,20 +800,32 @@ class _EpochRunner:
         def gather(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             where = all_gather_rows(torch.from_numpy(positions).to(device), ctx)
             all_logits, all_labels = all_gather_rows(logits, ctx), all_gather_rows(labels, ctx)
-            ordered = torch.empty((n_val, logits.shape[1]), dtype=logits.dtype, device=device)
-            ordered_labels = torch.empty(n_val, dtype=labels.dtype, device=device)
+            ordered = torch.empty((n_val, *logits.shape[1:]), dtype=logits.dtype, device=device)
+            ordered_labels = torch.empty(
+                (n_val, *labels.shape[1:]), dtype=labels.dtype, device=device
+            )
             ordered[where], ordered_labels[where] = all_logits, all_labels
             return ordered, ordered_labels
 
         broadcast_buffers(self.model, ctx)
-        two_class = len(self.class_names) == 2
+        two_class = len(self.class_names) == 2 and self.config.task == "classify"
         return evaluate_epoch(
             self.model,
             self.val_data.batches(plan),
             self.settings,
             gather if ctx.active else None,
             target_fpr=self.config.target_fpr if two_class else None,
+            metrics=self._task_metrics(),
         )
+
+    def _task_metrics(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, float]] | None:
+        """The validation metrics of a regression or denoising run (None: classification)."""
+        if self.config.task == "denoise":
+            return denoise_epoch_metrics
+        scaling = self.scaling
+        if scaling is None:
+            return None
+        return lambda outputs, targets: regression_epoch_metrics(outputs, targets, scaling)
 
 
 def _save_checkpoints(

@@ -498,6 +498,7 @@ class LensFindConfig(Config):
     colours: ColourConfig = field(default_factory=ColourConfig)
     h0: float = 70.0
     omega_m: float = 0.3
+    store_clean: bool = False  # also store each image without noise (/targets/clean)
 
     def __post_init__(self) -> None:
         check_colour_tables(self)

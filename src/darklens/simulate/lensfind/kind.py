@@ -285,7 +285,7 @@ def render_block(
     else:
         images = models
     truth = _truth(renderer, drawn, labels)
-    return Block(images, truth)
+    return Block(images, truth, clean=models if config.store_clean else None)
 
 
 def _truth(renderer: LensFindRenderer, drawn: list[_Drawn], labels) -> dict[str, np.ndarray]:

@@ -392,6 +392,7 @@ class SubstructureConfig(Config):
     deeplense_compat: bool = False
     compat: DeepLenseCompatConfig = field(default_factory=DeepLenseCompatConfig)
     randomize: RandomizeConfig = field(default_factory=RandomizeConfig)
+    store_clean: bool = False  # also store each image without noise (/targets/clean)
 
     def __post_init__(self) -> None:
         if self.deeplense_compat and self.compat.z_source_convention is not None:
@@ -413,6 +414,11 @@ class SubstructureConfig(Config):
             or self.compat.z_source_convention is not None
             or self.randomize.convention_probability == 0,
             "randomize.convention_probability > 0 needs compat.z_source_convention",
+        )
+        require(
+            not (self.store_clean and self.per_image_views),
+            "store_clean is available for the block-rendered configs only, not with per-image "
+            "views (randomize, image-bank sources, lens light, Model IV lenses)",
         )
 
     @property

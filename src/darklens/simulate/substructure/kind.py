@@ -79,6 +79,7 @@ def render_block(
     labels = np.asarray(labels)
     indices = np.arange(start, stop)
     images = np.empty((len(indices), 1, renderer.num_pix, renderer.num_pix), dtype=np.float32)
+    clean = np.empty_like(images) if config.store_clean else None
     truth = _empty_truth(config, len(indices))
     with one_cpu_thread(renderer.device):
         for label in np.unique(labels):
@@ -88,10 +89,13 @@ def render_block(
             )
             keys = keys_tensor(counter_keys(seed, indices[rows], NOISE_STREAM), renderer.device)
             exposure = torch.as_tensor(group.exposure_s, device=renderer.device)
-            observed = apply_noise(renderer.render_group(group), config, keys, exposure)
+            noiseless = renderer.render_group(group)
+            observed = apply_noise(noiseless, config, keys, exposure)
             images[rows, 0] = observed.cpu().numpy()
+            if clean is not None:
+                clean[rows, 0] = noiseless.to(torch.float32).cpu().numpy()
             _group_truth(truth, rows, group, config.cdm.n_subhalos)
-    return Block(images, truth)
+    return Block(images, truth, clean=clean)
 
 
 def render_views_block(
