@@ -36,7 +36,11 @@ from darklens.simulate.substructure.config import SubstructureConfig
 from darklens.simulate.substructure.noise import apply_noise, observed_view_image
 from darklens.simulate.substructure.presets import PRESETS
 from darklens.simulate.substructure.render import SubstructureRenderer
-from darklens.simulate.substructure.sampling import draw_group_params, draw_image_params
+from darklens.simulate.substructure.sampling import (
+    ParamGroup,
+    draw_group_params,
+    draw_image_params,
+)
 from darklens.simulate.substructure.views import (
     VIEW_TRUTH_COLUMNS,
     image_bank,
@@ -120,22 +124,11 @@ def render_views_block(
         images[j, 0] = observed_view_image(models[j], p.view, rng, side)
     truth = _empty_truth(config, len(params))
     truth.update(view_truth([p.view for p in params]))
-    columns = {
-        "source_x_arcsec": "source_x",
-        "source_y_arcsec": "source_y",
-        "exposure_s": "exposure_s",
-        "axion_mass_ev": "axion_mass_ev",
-        "vortex_angle_rad": "vortex_angle_rad",
-        "vortex_half_length_arcsec": "vortex_half_length_arcsec",
-    }
-    for column, field in columns.items():
-        truth[column] = np.array([getattr(p, field) for p in params], dtype=np.float64)
-    for j, p in enumerate(params):
-        m = len(p.subhalo_mass)
-        truth["n_subhalos"][j] = m
-        truth["subhalo_mass_msun"][j, :m] = p.subhalo_mass
-        truth["subhalo_x_arcsec"][j, :m] = p.point_x[:m]
-        truth["subhalo_y_arcsec"][j, :m] = p.point_y[:m]
+    labels = np.asarray(labels)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        group = ParamGroup.stack(int(label), [params[j] for j in rows])
+        _group_truth(truth, rows, group, config.cdm.n_subhalos)
     return Block(images, truth)
 
 

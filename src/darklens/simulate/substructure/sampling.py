@@ -8,6 +8,7 @@ worker or the device that renders the image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,23 @@ class ParamGroup:
 
     def __len__(self) -> int:
         return len(self.source_x)
+
+    @classmethod
+    def stack(cls, label: int, images: Sequence[ImageParams]) -> ParamGroup:
+        """The group of same-label images drawn one by one (the inverse of :meth:`image`)."""
+
+        def column(name: str) -> np.ndarray:
+            return np.array([getattr(p, name) for p in images], dtype=np.float64)
+
+        def rows(name: str) -> np.ndarray:
+            return np.stack([getattr(p, name) for p in images]).astype(np.float64)
+
+        return cls(
+            label, column("source_x"), column("source_y"), column("exposure_s"),
+            rows("point_x"), rows("point_y"), rows("point_mass"), rows("subhalo_mass"),
+            column("axion_mass_ev"), column("vortex_angle_rad"),
+            column("vortex_half_length_arcsec"),
+        )  # fmt: skip
 
     def image(self, j: int) -> ImageParams:
         """Image j of the group as one :class:`ImageParams`."""
