@@ -121,13 +121,18 @@ def test_training_is_deterministic_per_seed(substructure):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_darklens_checkpoint_predicts_what_the_module_predicts(tmp_path):
+@pytest.mark.parametrize(
+    "settings", [{}, {"normalization": "asinh", "crop": 24}], ids=["minmax", "asinh-crop"]
+)
+def test_darklens_checkpoint_predicts_what_the_module_predicts(tmp_path, settings):
     data = simulate(
         "lensfind_space", n=24, lens_fraction=(0.5, 0.5, 0.5), seed=0,
         split=(0.5, 0.25, 0.25), overrides={"instrument.num_pix": 32},
     )  # fmt: skip
     dm = LensDataModule(data, batch_size=4)
-    module = LensClassifier.for_data(dm, model="deeplense_cnn", class_weighting="balanced")
+    module = LensClassifier.for_data(
+        dm, model="deeplense_cnn", class_weighting="balanced", **settings
+    )
     assert module.loss_fn.weight is not None
     trainer = _trainer(max_epochs=1)
     trainer.fit(module, datamodule=dm)

@@ -234,14 +234,16 @@ class LensClassifier(pl.LightningModule):
                 f"yield (its extras: {list(data.extras) or 'none'})"
             )
         _, height, width = reader.image_shape
-        if config.img_size is None and height != width:
-            raise ConfigError(f"non-square {height}x{width} images: set img_size")
+        if config.img_size is None and config.crop is None and height != width:
+            raise ConfigError(f"non-square {height}x{width} images: set img_size or crop")
+        if config.crop is not None and config.crop > min(height, width):
+            raise ConfigError(f"crop={config.crop} is larger than the {height}x{width} images")
         if config.balanced_sampling and not data.balanced_sampling:
             raise ConfigError(
                 "balanced sampling is the data module's: pass LensDataModule(..., "
                 "balanced_sampling=True)"
             )
-        config = dataclasses.replace(config, img_size=config.img_size or height)
+        config = dataclasses.replace(config, img_size=config.img_size or config.crop or height)
         train = open_split(reader, config.train_split, in_memory=False, extras=extras)
         preprocessing = preprocessing_for(config, reader, train, extras)
         weights = None
@@ -340,9 +342,11 @@ class LensClassifier(pl.LightningModule):
         return BatchSettings(
             device=self.device,
             img_size=p.img_size,
+            crop=p.crop,
             normalization=p.normalization,
             mean=p.mean,
             std=p.std,
+            softening=p.softening,
             augment=self.config.augment,
             grad_clip_norm=0.0,
             series_normalization=tuple(p.series_normalization_for(n) for n in p.extras),

@@ -294,6 +294,9 @@ def check_checkpoint_entries(json_path: Path, meta: Mapping[str, Any]) -> None:
             value = pre.get(key)
             if type(value) is not int or not 1 <= value <= top:
                 problems.append(f"has preprocessing.{key} = {value!r} (expected 1..{top})")
+        crop = pre.get("crop")
+        if crop is not None and (type(crop) is not int or not 1 <= crop <= MAX_IMG_SIZE):
+            problems.append(f"has preprocessing.crop = {crop!r} (expected 1..{MAX_IMG_SIZE})")
     if problems:
         raise CheckpointError(
             f"{json_path} {'; '.join(problems)}: it is damaged or not a "

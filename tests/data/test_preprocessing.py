@@ -45,6 +45,11 @@ def test_fields_and_extras():
     asinh = Preprocessing.from_dict({**IMAGE_ONLY, "normalization": "asinh", "softening": [0.02]})
     assert asinh.softening == (0.02,) and asinh.to_dict()["softening"] == [0.02]
     assert "softening" not in plain.to_dict()  # older readers see the keys they know
+    cropped = Preprocessing.from_dict({**IMAGE_ONLY, "crop": 48, "data_image_shape": [101, 101]})
+    assert cropped.crop == 48 and cropped.to_dict()["crop"] == 48 and plain.crop is None
+    assert "crop" not in plain.to_dict()
+    assert cropped.accepts_shape((101, 101)) and cropped.accepts_shape((48, 48))
+    assert not cropped.accepts_shape((64, 64)) and plain.accepts_shape((64, 64))
 
 
 @pytest.mark.parametrize(
@@ -60,6 +65,7 @@ def test_fields_and_extras():
         ({"inputs": ["images", "light_curves"]}, "input_shapes"),
         ({"band_order": ["r"]}, "unknown to this darklens"),
         ({"img_size": "big"}, "malformed"),
+        ({"crop": 0}, "crop must be >= 1"),
     ],
 )
 def test_bad_entries_are_refused_with_the_entry_named(change, message):

@@ -103,3 +103,18 @@ def test_asinh_preprocessing_from_a_checkpoint_uses_its_softening(transients):
     row = memory.split_indices("val")[0]
     raw = torch.from_numpy(memory.images[row])
     torch.testing.assert_close(scale(raw), torch.asinh(raw.float() / 2.0))
+
+
+def test_cropping_preprocessing_from_a_checkpoint_matches_the_batch_path(transients):
+    """One image through ImagePreprocess equals the batch preprocessing a Predictor applies."""
+    memory, _ = transients
+    prep = Preprocessing(normalization="channel_minmax", img_size=16, in_chans=4, crop=32)
+    row = memory.split_indices("val")[0]
+    raw = torch.from_numpy(memory.images[row]).float()
+    one = ImagePreprocess.from_preprocessing(prep)(raw)
+    assert one.shape == (4, 16, 16)
+    torch.testing.assert_close(one, prep.apply(raw[None])[0], rtol=0, atol=0)
+    side = raw.shape[-1]
+    top = (side - 32) // 2
+    expected = prep.apply(raw[None, :, top : top + 32, top : top + 32])[0]
+    torch.testing.assert_close(one, expected, rtol=0, atol=0)

@@ -207,6 +207,29 @@ def test_preprocess_is_resize_then_normalise():
     torch.testing.assert_close(out.flatten(1).max(1).values, torch.ones(3))
 
 
+def test_center_crop_keeps_the_central_pixels_as_numpy_slicing_does():
+    x = torch.arange(2 * 3 * 11 * 10, dtype=torch.float32).reshape(2, 3, 11, 10)
+    out = T.center_crop(x, 6)
+    # (11 - 6) // 2 = 2 rows above, (10 - 6) // 2 = 2 columns left: numpy's slice, written out
+    expected = x.numpy()[:, :, 2:8, 2:8]
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert T.center_crop(x, 10)[0, 0, 0, 0] == x[0, 0, 0, 0]  # odd margin: the extra row after
+    # a centred point source stays at the centre of an odd crop of an odd image
+    odd = torch.zeros(1, 1, 101, 101)
+    odd[0, 0, 50, 50] = 1.0
+    assert torch.nonzero(T.center_crop(odd, 65)[0, 0]).tolist() == [[32, 32]]
+    with pytest.raises(ValueError, match="smaller than the crop"):
+        T.center_crop(x, 12)
+
+
+def test_preprocess_crops_before_resizing():
+    x = torch.rand(2, 1, 40, 40, generator=torch.Generator().manual_seed(5))
+    out = T.preprocess(x, "none", 10, crop=20)
+    manual = T.resize(x[:, :, 10:30, 10:30], 10)
+    torch.testing.assert_close(out, manual, rtol=0, atol=0)
+    assert T.preprocess(x, "none", 20, crop=20).shape == (2, 1, 20, 20)
+
+
 def test_asinh_is_linear_below_the_softening_and_logarithmic_above():
     softening = [2.0, 0.5]
     x = torch.tensor([0.02, 1e3]).view(1, 1, 1, 2).repeat(1, 2, 1, 1)

@@ -238,6 +238,38 @@ def test_resized_training_records_the_new_size(toy_h5: Path, tmp_path: Path):
     assert model(torch.rand(2, 1, 16, 16)).shape == (2, 3)
 
 
+def test_cropped_training_records_the_crop_and_predicts_alike(toy_h5: Path, tmp_path: Path):
+    """``crop`` cuts the central pixels before everything (the model sees 20x20 at full
+    resolution); the checkpoint stores it, and the predictor given the dataset's full images
+    reproduces the validation AUC, as it does given the crops themselves."""
+    result = train(
+        TrainConfig(epochs=1, crop=20, normalization="dataset", **FAST), toy_h5, tmp_path / "r"
+    )
+    model, meta = load_checkpoint(tmp_path / "r")
+    assert meta["preprocessing"]["crop"] == 20 and meta["preprocessing"]["img_size"] == 20
+    assert meta["model"]["kwargs"]["img_size"] == 20
+    assert model(torch.rand(2, 1, 20, 20)).shape == (2, 3)
+    with LensDataset(toy_h5) as dataset:
+        train_images = dataset.images(dataset.split_indices("train")).astype(np.float64)
+        val = dataset.split_indices("val")
+        val_images, val_labels = dataset.images(val), dataset.labels[val]
+    centre = train_images[..., 6:26, 6:26]  # (32 - 20) // 2 = 6: the statistics of the crop
+    assert meta["preprocessing"]["mean"] == pytest.approx([centre.mean()], rel=1e-9)
+    predictor = Predictor.from_checkpoint(tmp_path / "r", device="cpu")
+    full = predictor.predict_proba(val_images)
+    cropped = predictor.predict_proba(val_images[..., 6:26, 6:26])
+    np.testing.assert_allclose(full, cropped, rtol=0, atol=0)
+    auc = roc_auc_score(np.eye(3)[val_labels], full, average="macro", multi_class="ovr")
+    assert auc == pytest.approx(result.best_val_auc, abs=1e-6)
+    with pytest.raises(ValueError, match="smaller than the crop"):
+        predictor.predict_proba(val_images[..., :16, :16])
+
+
+def test_a_crop_larger_than_the_images_is_refused(toy_h5: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="crop=40 is larger than"):
+        train(TrainConfig(epochs=1, crop=40, **FAST), toy_h5, tmp_path / "r")
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -308,6 +340,8 @@ def test_missing_dataset_is_refused(tmp_path: Path):
         ({"model_kwargs": {"num_classes": 4}}, "may not set num_classes"),
         ({"label_smoothing": 1.0}, "label_smoothing"),
         ({"colour": "red"}, "unknown setting"),
+        ({"crop": 4}, "crop must be >= 8"),
+        ({"crop": 16, "task": "denoise", "model": "unet"}, "a denoiser keeps"),
     ],
 )
 def test_bad_settings_are_refused(changes: dict, message: str):

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from darklens.data.transforms import NORMALIZATIONS, SERIES_NORMALIZATIONS
+import torch
+
+from darklens.data.transforms import NORMALIZATIONS, SERIES_NORMALIZATIONS, preprocess
 
 IMAGES = "images"
 
@@ -29,6 +31,7 @@ class Preprocessing:
       ``dataset`` (the training split's per-channel ``mean``/``std``), ``asinh`` (asinh of
       x / ``softening`` per channel, the softening being the training images' sky noise) or
       ``none``;
+    - ``crop``: images are first cut to their central crop × crop pixels (None: whole images);
     - ``img_size``: images are resized (bilinear) to img_size × img_size when they differ;
     - ``in_chans``: bands per image; ``data_image_shape``: (H, W) of the training images;
     - ``inputs``: what ``forward`` takes, images first; ``input_shapes``: one example's shape per
@@ -46,6 +49,7 @@ class Preprocessing:
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     series_normalization: tuple[str, ...] = ()
     softening: tuple[float, ...] | None = None
+    crop: int | None = None
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALIZATIONS:
@@ -56,6 +60,8 @@ class Preprocessing:
             raise PreprocessingError(
                 f"need img_size, in_chans >= 1, got {self.img_size}, {self.in_chans}"
             )
+        if self.crop is not None and self.crop < 1:
+            raise PreprocessingError(f"crop must be >= 1 pixel, got {self.crop}")
         if self.normalization == "dataset" and (self.mean is None or self.std is None):
             raise PreprocessingError("normalization 'dataset' needs the training mean and std")
         if self.normalization == "asinh" and (
@@ -79,6 +85,19 @@ class Preprocessing:
                 f"series_normalization {sorted(unknown)} not in {SERIES_NORMALIZATIONS}"
             )
 
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, H, W] as the model takes them: cropped, resized, normalised."""
+        return preprocess(
+            images, self.normalization, self.img_size, self.mean, self.std, self.softening,
+            self.crop,
+        )  # fmt: skip
+
+    def accepts_shape(self, shape: tuple[int, int]) -> bool:
+        """Whether images of ``shape`` (H, W) reach the model without a resize."""
+        direct = (self.crop, self.crop) if self.crop is not None else (self.img_size,) * 2
+        trained_from = tuple(self.data_image_shape or ())
+        return tuple(shape) == direct or tuple(shape) == trained_from
+
     @property
     def extras(self) -> tuple[str, ...]:
         """The inputs after ``images`` (e.g. ``("light_curves",)``)."""
@@ -97,7 +116,7 @@ class Preprocessing:
             raise PreprocessingError(f"preprocessing must be a mapping, got {type(data).__name__}")
         known = {
             "normalization", "img_size", "in_chans", "mean", "std", "data_image_shape",
-            "inputs", "input_shapes", "series_normalization", "softening",
+            "inputs", "input_shapes", "series_normalization", "softening", "crop",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
@@ -122,6 +141,7 @@ class Preprocessing:
                 },
                 series_normalization=tuple(data.get("series_normalization") or ()),
                 softening=_floats(data.get("softening")),
+                crop=None if data.get("crop") is None else int(data["crop"]),
             )
         except (TypeError, ValueError) as err:
             if isinstance(err, PreprocessingError):
@@ -142,6 +162,8 @@ class Preprocessing:
         }
         if self.softening is not None:
             out["softening"] = list(self.softening)
+        if self.crop is not None:
+            out["crop"] = self.crop
         if self.extras:
             out["inputs"] = list(self.inputs)
             out["input_shapes"] = {k: list(v) for k, v in self.input_shapes.items()}

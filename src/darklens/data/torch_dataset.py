@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from darklens.data.h5 import LensDataset
 from darklens.data.memory import InMemoryDataset, open_dataset
 from darklens.data.preprocessing import Preprocessing
-from darklens.data.transforms import normalize, resize
+from darklens.data.transforms import center_crop, normalize, resize
 
 Source = str | Path | LensDataset | InMemoryDataset
 
@@ -120,10 +120,10 @@ class TorchLensDataset(Dataset):
 
 
 class ImagePreprocess:
-    """darklens' deterministic preprocessing of one image ``[C, H, W]``: resize to ``img_size``
-    (when given) then normalise (``minmax``, ``channel_minmax``, ``zscore``, ``dataset`` with
-    per-channel ``mean``/``std``, ``asinh`` with per-channel ``softening``, or ``none``),
-    exactly as training and prediction do on batches.
+    """darklens' deterministic preprocessing of one image ``[C, H, W]``: its central ``crop``
+    pixels (when given), resized to ``img_size`` (when given), then normalised (``minmax``,
+    ``channel_minmax``, ``zscore``, ``dataset`` with per-channel ``mean``/``std``, ``asinh`` with
+    per-channel ``softening``, or ``none``), exactly as training and prediction do on batches.
 
     Examples:
         >>> import torch
@@ -140,9 +140,11 @@ class ImagePreprocess:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         softening: Sequence[float] | None = None,
+        crop: int | None = None,
     ) -> None:
         self.normalization = normalization
         self.img_size = img_size
+        self.crop = crop
         self.mean = mean
         self.std = std
         self.softening = softening
@@ -151,12 +153,14 @@ class ImagePreprocess:
     def from_preprocessing(cls, preprocessing: Preprocessing) -> ImagePreprocess:
         """The image preprocessing a checkpoint records (``Predictor.preprocessing_``)."""
         p = preprocessing
-        return cls(p.normalization, p.img_size, p.mean, p.std, p.softening)
+        return cls(p.normalization, p.img_size, p.mean, p.std, p.softening, p.crop)
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if image.ndim != 3:
             raise ValueError(f"expected one image [C, H, W], got shape {tuple(image.shape)}")
         batch = image[None].float()
+        if self.crop is not None:
+            batch = center_crop(batch, self.crop)
         if self.img_size is not None:
             batch = resize(batch, self.img_size)
         return normalize(batch, self.normalization, self.mean, self.std, self.softening)[0]

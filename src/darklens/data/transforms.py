@@ -275,6 +275,26 @@ def channel_stats(
     return mean.tolist(), var.sqrt().tolist()
 
 
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size`` x ``size`` pixels of a batch [B, C, H, W] (an odd margin puts the
+    extra pixel after the crop, so a crop keeps the pixel the image is centred on)."""
+    _require_batch(x)
+    height, width = x.shape[-2:]
+    if height < size or width < size:
+        raise ValueError(
+            f"cannot crop {height}x{width} images to {size}x{size}: they are smaller than the "
+            "crop the model was trained with"
+        )
+    top, left = (height - size) // 2, (width - size) // 2
+    return x[..., top : top + size, left : left + size]
+
+
+def fit_size(x: torch.Tensor, img_size: int, crop: int | None = None) -> torch.Tensor:
+    """A batch cropped to its central ``crop`` pixels (when given), then resized to
+    ``img_size``: the geometric part of the preprocessing."""
+    return resize(x if crop is None else center_crop(x, crop), img_size)
+
+
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
     """Resize a batch to ``size`` x ``size`` pixels (bilinear, antialiased when shrinking)."""
     _require_batch(x)
@@ -293,10 +313,11 @@ def preprocess(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     softening: Sequence[float] | None = None,
+    crop: int | None = None,
 ) -> torch.Tensor:
-    """The deterministic preprocessing shared by training, evaluation and prediction:
-    resize to ``img_size`` then normalise."""
-    return normalize(resize(x, img_size), normalization, mean, std, softening)
+    """The deterministic preprocessing shared by training, evaluation and prediction: crop to
+    the central ``crop`` pixels (when given), resize to ``img_size``, then normalise."""
+    return normalize(fit_size(x, img_size, crop), normalization, mean, std, softening)
 
 
 # -- helpers -------------------------------------------------------------------------------------

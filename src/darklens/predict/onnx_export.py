@@ -7,6 +7,7 @@ into the graph (its antialiased resize has no exact ONNX equivalent); it is writ
 model as ``<out>.json`` (e.g. ``model.onnx.json``) with the class names, the checkpoint's
 ``preprocessing`` entry and the steps in words, so any runtime can reproduce it:
 
+0. with ``crop`` set, cut each image to its central ``crop`` x ``crop`` pixels;
 1. resize each image to ``img_size`` x ``img_size`` (bilinear, antialiased when shrinking; skip
    when the image already has that size, as for images like the training data);
 2. normalise with ``normalization``: ``minmax`` scales each image to [0, 1] over all its channels
@@ -275,6 +276,14 @@ def onnx_spec(
         "class_names": list(meta["class_names"]),
         "preprocessing": prep.to_dict(),
         "preprocessing_steps": [
+            *(
+                [
+                    f"cut the central {prep.crop}x{prep.crop} pixels (top-left corner at "
+                    f"((H - {prep.crop}) // 2, (W - {prep.crop}) // 2))"
+                ]
+                if prep.crop is not None
+                else []
+            ),
             f"resize to {size}x{size} pixels (bilinear, antialiased when shrinking; skipped when "
             "the image already has that size)",
             NORMALIZATION_STEPS.get(normalization, normalization),

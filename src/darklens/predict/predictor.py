@@ -32,7 +32,7 @@ from torch import nn
 
 from darklens.data.description import InputDescription
 from darklens.data.preprocessing import Preprocessing
-from darklens.data.transforms import dihedral_views, normalize_series, preprocess
+from darklens.data.transforms import dihedral_views, normalize_series
 from darklens.runs import BEST, load_checkpoint
 
 
@@ -190,12 +190,20 @@ class Predictor:
         return out
 
     def _warn_if_resized(self, size: tuple[int, int]) -> None:
-        trained_from = tuple(self.preprocessing_.data_image_shape or ())
-        if size == (self.img_size_, self.img_size_) or size == trained_from:
+        prep = self.preprocessing_
+        if prep.accepts_shape(size):
             return
+        if prep.crop is not None and min(size) < prep.crop:
+            raise ValueError(
+                f"cannot crop {size[0]}x{size[1]} images to {prep.crop}x{prep.crop}: they are "
+                "smaller than the crop the model was trained with"
+            )
+        what = f"{size[0]}x{size[1]} images"
+        if prep.crop is not None:
+            what = f"the central {prep.crop}x{prep.crop} pixels of {what}"
         warnings.warn(
-            f"resizing {size[0]}x{size[1]} images to the model's {self.img_size_}x"
-            f"{self.img_size_}; predictions are most reliable on images like the training data",
+            f"resizing {what} to the model's {self.img_size_}x{self.img_size_}; predictions "
+            "are most reliable on images like the training data",
             UserWarning,
             stacklevel=3,
         )
@@ -218,9 +226,7 @@ class Predictor:
             for start in range(0, batch.shape[0], self.batch_size):
                 stop = start + self.batch_size
                 x = batch[start:stop].to(self.device)
-                x = preprocess(
-                    x, prep.normalization, self.img_size_, prep.mean, prep.std, prep.softening
-                )
+                x = prep.apply(x)
                 more = [
                     normalize_series(
                         e[start:stop].to(self.device), prep.series_normalization_for(name)

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from darklens.data.transforms import dihedral, dihedral_views, normalize, normalize_series
-from darklens.data.transforms import preprocess as preprocess_images
 from darklens.predict.predictor import Predictor
 from darklens.runs import BEST
 from darklens.train.targets import TargetScaling
@@ -63,7 +62,7 @@ class Regressor(Predictor):
         with torch.inference_mode():
             for start in range(0, batch.shape[0], self.batch_size):
                 x = batch[start : start + self.batch_size].to(self.device)
-                x = preprocess_images(x, prep.normalization, self.img_size_, prep.mean, prep.std)
+                x = prep.apply(x)
                 more = [
                     normalize_series(
                         e[start : start + self.batch_size].to(self.device),

@@ -288,7 +288,8 @@ def build_adapter(
         from darklens.data.transforms import preprocess
 
         example = preprocess(images[:2].float(), settings.normalization, settings.img_size,
-                             settings.mean, settings.std)  # fmt: skip
+                             settings.mean, settings.std, settings.softening,
+                             settings.crop)  # fmt: skip
         n_features = feature_count(model, classifier, example.to(settings.device))
         state_module = DomainAdversarial(model, classifier, n_features, config.dann_hidden)
     return Adapter(

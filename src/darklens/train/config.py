@@ -109,9 +109,13 @@ class TrainConfig(Config):
 
     ``amp``/``channels_last``/``in_memory`` take true, false or ``auto`` (auto: mixed precision and
     channels-last on CUDA only; in-memory data when the split fits in a quarter of free RAM).
-    ``early_stopping_patience`` and ``grad_clip_norm`` are off at 0. ``img_size`` defaults to the
-    dataset's image size. ``batch_size`` is per process under DDP; ``eval_batch_size`` (default
-    twice ``batch_size``) is the validation batch, smaller saves memory traffic on large images.
+    ``early_stopping_patience`` and ``grad_clip_norm`` are off at 0. ``crop`` cuts every image to
+    its central crop × crop pixels before anything else (training, evaluation and prediction
+    alike: it is stored with the checkpoint), e.g. the 101-px challenge cutouts to the 64 px
+    around the lens, keeping full resolution where a resize would shrink the arcs; ``img_size``
+    then defaults to the crop, or to the dataset's image size. ``batch_size`` is per process
+    under DDP; ``eval_batch_size`` (default twice ``batch_size``) is the validation batch,
+    smaller saves memory traffic on large images.
 
     ``normalization`` scales the images (``channel_minmax``: each band on its own; ``asinh``:
     asinh(x / σ_band) with σ_band the training images' sky noise, a fixed scale per band);
@@ -166,6 +170,7 @@ class TrainConfig(Config):
     model: str = "default"
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     img_size: int | None = None
+    crop: int | None = None
     epochs: int = 30
     batch_size: int = 64
     eval_batch_size: int | None = None
@@ -247,6 +252,11 @@ class TrainConfig(Config):
         require(
             self.img_size is None or self.img_size >= 8,
             f"img_size must be >= 8, got {self.img_size}",
+        )
+        require(self.crop is None or self.crop >= 8, f"crop must be >= 8, got {self.crop}")
+        require(
+            self.crop is None or self.task != "denoise",
+            "crop is for classification and regression: a denoiser keeps its images' size",
         )
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from darklens.data.h5 import LensDataset
-from darklens.data.transforms import border_noise_sigma, channel_stats
+from darklens.data.transforms import border_noise_sigma, center_crop, channel_stats
 
 MEMORY_FRACTION = 0.25  # load a split into RAM when it needs less than this share of free memory
 DEVICE_MEMORY_FRACTION = 0.25  # ... and onto the GPU when it needs less than this share of its free
@@ -268,9 +268,15 @@ def on_device_if_it_fits(data: SplitData, device: torch.device) -> SplitData:
     return data.to(device) if data.nbytes < DEVICE_MEMORY_FRACTION * free_bytes else data
 
 
-def split_channel_stats(data: SplitData) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of a split's raw images."""
-    return channel_stats(data.blocks())
+def split_channel_stats(
+    data: SplitData, crop: int | None = None
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of a split's raw images (their central ``crop``
+    pixels when given: the part the model sees)."""
+    blocks = data.blocks()
+    if crop is not None:
+        blocks = (center_crop(torch.as_tensor(block), crop) for block in blocks)
+    return channel_stats(blocks)
 
 
 def split_noise_sigma(data: SplitData) -> list[float]:

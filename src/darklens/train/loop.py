@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from darklens.data.transforms import (
+    fit_size,
     gaussian_noise,
     normalize,
     normalize_series,
     preprocess,
     random_affine,
     random_dihedral,
-    resize,
 )
 from darklens.train.config import AugmentConfig
 
@@ -43,6 +43,7 @@ class BatchSettings:
     device: torch.device
     img_size: int
     normalization: str
+    crop: int | None = None
     mean: Sequence[float] | None = None
     std: Sequence[float] | None = None
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
@@ -124,7 +125,8 @@ def augmented_inputs(inputs: Inputs, settings: BatchSettings, generator: torch.G
     (normalised units); extra inputs (e.g. light curves, which do not change when the image is
     rotated) only scaled."""
     aug = settings.augment
-    x = resize(inputs[0].to(settings.device, non_blocking=True).float(), settings.img_size)
+    x = inputs[0].to(settings.device, non_blocking=True).float()
+    x = fit_size(x, settings.img_size, settings.crop)
     if aug.dihedral:
         x = random_dihedral(x, generator)
     x = random_affine(x, generator, aug.shift_px, aug.scale, aug.shear_deg)
@@ -142,7 +144,7 @@ def augmented_pair(
     aug, channels = settings.augment, inputs[0].shape[1]
     x = inputs[0].to(settings.device, non_blocking=True).float()
     y = targets.to(settings.device, non_blocking=True).float()
-    both = resize(torch.cat([x, y], dim=1), settings.img_size)
+    both = fit_size(torch.cat([x, y], dim=1), settings.img_size, settings.crop)
     if aug.dihedral:
         both = random_dihedral(both, generator)
     both = random_affine(both, generator, aug.shift_px, aug.scale, aug.shear_deg)
@@ -159,8 +161,9 @@ def eval_targets(targets: torch.Tensor, settings: BatchSettings) -> torch.Tensor
     if y.dim() != 4:
         return y
     return preprocess(
-        y.float(), settings.normalization, settings.img_size, settings.mean, settings.std
-    )
+        y.float(), settings.normalization, settings.img_size, settings.mean, settings.std,
+        crop=settings.crop,
+    )  # fmt: skip
 
 
 def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:
@@ -173,6 +176,7 @@ def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:
         settings.mean,
         settings.std,
         settings.softening,
+        settings.crop,
     )
     return (settings.layout(x), *extra_inputs(inputs[1:], settings))
 

@@ -165,7 +165,11 @@ def _nan_for_none(row: dict[str, Any]) -> dict[str, float]:
 def resolve_config(config: TrainConfig, dataset: LensDataset, device: torch.device) -> TrainConfig:
     """Fill in what ``auto``/unset settings mean for this dataset and device."""
     _, height, width = dataset.image_shape
-    img_size = config.img_size
+    if config.crop is not None and config.crop > min(height, width):
+        raise ConfigError(
+            f"crop={config.crop} is larger than {dataset.path}'s {height}x{width} images"
+        )
+    img_size = config.img_size or config.crop
     if img_size is None:
         if height != width:
             raise ConfigError(
@@ -610,6 +614,7 @@ def _batch_settings(
     return BatchSettings(
         device=device,
         img_size=preprocessing.img_size,
+        crop=preprocessing.crop,
         normalization=preprocessing.normalization,
         mean=preprocessing.mean,
         std=preprocessing.std,
@@ -670,7 +675,7 @@ def preprocessing_for(
     image size, channels and extra inputs."""
     mean = std = softening = None
     if config.normalization == "dataset":
-        mean, std = split_channel_stats(train_data)
+        mean, std = split_channel_stats(train_data, config.crop)
     if config.normalization == "asinh":
         softening = tuple(split_noise_sigma(train_data))
     shapes = {name: tuple(dataset.input_shape(name)) for name in extras}
@@ -688,6 +693,7 @@ def preprocessing_for(
             config.series_normalization if len(shapes[name]) == 2 else "none" for name in extras
         ),
         softening=softening,
+        crop=config.crop,
     )
 
 
