@@ -184,3 +184,22 @@ def test_resumed_regression_equals_the_uninterrupted_run(regression_h5, tmp_path
     train(dataclasses.replace(config, epochs=1), regression_h5, tmp_path / "split")
     resumed = train(config, regression_h5, tmp_path / "split", resume=True)
     assert [r["val_rmse"] for r in resumed.history] == [r["val_rmse"] for r in whole.history]
+
+
+def test_asinh_cropped_regression_predicts_its_validation_numbers(regression_h5, tmp_path):
+    """The Regressor applies the checkpoint's whole preprocessing (asinh softening and crop):
+    its predictions on the validation images give the RMSE the last epoch reported."""
+    from darklens.predict.tasks import Regressor
+
+    config = TrainConfig(
+        task="regress", targets=("ring_radius_px",), epochs=1, normalization="asinh", crop=20,
+        **FAST,
+    )  # fmt: skip
+    result = train(config, regression_h5, tmp_path / "run")
+    regressor = Regressor.from_checkpoint(tmp_path / "run" / "last.json", device="cpu")
+    with LensDataset(regression_h5) as data:
+        val = data.split_indices("val")
+        images, radius = data.images(val), data.truth("ring_radius_px")[val]
+    predicted = regressor.predict(images, tta=False)[0][:, 0]
+    rmse = float(np.sqrt(np.mean((predicted - radius) ** 2)))
+    assert rmse == pytest.approx(result.history[-1]["val_rmse"], rel=1e-4)
