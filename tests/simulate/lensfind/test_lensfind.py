@@ -291,6 +291,19 @@ def test_magnification_matches_a_fine_lenstronomy_ray_trace():
         assert mu == pytest.approx(_lenstronomy_magnification(p), rel=0.015)
 
 
+def test_a_systems_magnification_does_not_depend_on_the_others_in_its_batch():
+    """The refinement traces several systems' points together: each system's μ is bit-identical
+    to the one it gets alone, whatever it is batched with (and in whichever order)."""
+    config = noiseless("lensfind_space")
+    params = [draw_lensfind_params(config, 1, image_rng(6, i, PARAMS_STREAM)) for i in range(24)]
+    renderer = LensFindRenderer(config)
+    together = renderer.magnification(params)
+    alone = np.array([renderer.magnification([p])[0] for p in params])
+    reversed_order = renderer.magnification(params[::-1])[::-1]
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(reversed_order, alone)
+
+
 def test_total_magnification_is_never_below_one():
     """A lens with κ ≥ 0 (plus external shear from distant mass) cannot demagnify a source in
     total: every source has a minimum image with μ ≥ 1 (Schneider 1984). With sources up to 3 θ_E
