@@ -4,8 +4,9 @@
 # A device session has 15 minutes in all, start-up (2-3 min) included, and 10 minutes per command,
 # so run one or two parts per session, biggest need first:
 #
-#   gpu       (~3.5 min) bench_gpu.py: CPU/GPU agreement, simulate img/s per preset and batch,
-#             profiles, training loop vs bare step at batch 256, on the fly       -> issue 13
+#   gpu       (~4 min) bench_gpu.py: CPU/GPU agreement, simulate img/s per preset and batch,
+#             profiles, training loop vs bare step at batch 256, on the fly; then
+#             bench_magnification.py (lens-finding refinement batched vs per system) -> issue 13
 #   robust    (~4.5 min) bench_transfer.py, row `robust` (2 GPU-min) tested on its own test split
 #             and on DeepLenseSim's Models I-III reference images                -> issue 9, item 4
 #   lensfind  (~5 min)   bench_lensfind.py on lensfind_ground: darklens vs CMU vs LASTRO,
@@ -29,6 +30,7 @@ PY=${PY:-python3}
 
 if [ -n "${DRY:-}" ]; then
     DEVICE=cpu
+    MAG_IMAGES=5
     GPU_ARGS=(--device cpu --tiny)
     ROBUST_ARGS=(--device cpu --n-per-class 40 --n-ref-per-class 10 --budget-cpu-min 0.2)
     LENSFIND_ARGS=(--device cpu --n-train 60 --n-val 40 --n-test 40 --budget-min 0.1
@@ -53,7 +55,9 @@ run_part() {  # name, time limit (s), command...
 
 for part in "$@"; do
     case $part in
-        gpu) run_part gpu 240 "$PY" bench/bench_gpu.py "${GPU_ARGS[@]}" --work "$WORK" ;;
+        gpu) run_part gpu 240 "$PY" bench/bench_gpu.py "${GPU_ARGS[@]}" --work "$WORK"
+            run_part magnification 60 "$PY" bench/bench_magnification.py --device "$DEVICE" \
+                --images "${MAG_IMAGES:-100}" --repeats 2 ;;
         robust) run_part robust 300 "$PY" bench/bench_transfer.py --rows robust \
             --columns robust,dls_i,dls_ii,dls_iii \
             "${ROBUST_ARGS[@]}" --work "$WORK/transfer" --json "$OUT/robust.json" ;;

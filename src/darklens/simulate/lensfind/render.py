@@ -246,12 +246,13 @@ class LensFindRenderer(TensorRenderer):
         """Sub-pixels of a lensed source whose smallest scale is below a sub-pixel, brighter than
         MAG_REFINE_THRESHOLD × its brightest (and their neighbours), get the mean of R×R
         ray-shot samples (R ≤ MAG_MAX_REFINE): one sample per 0.05″ would misplace the flux of a
-        0.01″ source by a factor of 2 or more."""
+        0.01″ source by a factor of 2 or more. The samples of several images are traced
+        together (:meth:`_trace_sources`)."""
         inst = self.config.instrument
         step = inst.pixel_scale_arcsec / inst.supersampling
         side = self.num_pix * self.supersampling
         fine_x, fine_y = (v[0, : side * side].cpu().numpy().astype(np.float64) for v in self._fine)
-        out = unit
+        pending = []
         for j, p in enumerate(chosen):
             refine = min(MAG_MAX_REFINE, math.ceil(2.0 * step / _smallest_scale(p)))
             if refine <= 1:
@@ -266,15 +267,45 @@ class LensFindRenderer(TensorRenderer):
             oy, ox = np.meshgrid(offsets, offsets, indexing="ij")
             sub_x = (fine_x[bright][:, None] + ox.ravel()[None, :]).ravel()
             sub_y = (fine_y[bright][:, None] + oy.ravel()[None, :]).ravel()
-            x, y = (self._tensor(padded_flat(v))[None, :] for v in (sub_x, sub_y))
-            beta_x, beta_y = ray_trace(self._lens([p]), x, y)
-            samples = self._source_unit([p], beta_x, beta_y)[0, : sub_x.size]
+            pending.append((j, sub_x, sub_y, (refine, bright)))
+        if not pending:
+            return unit
+        out = unit.clone()
+        for j, samples, (refine, bright) in self._trace_sources(chosen, pending):
             means = samples.reshape(-1, refine * refine).mean(dim=1)
-            if out is unit:
-                out = unit.clone()
             index = torch.as_tensor(np.flatnonzero(bright), device=unit.device)
             out[j].index_copy_(0, index, means)
         return out
+
+    def _trace_sources(self, chosen, pending):
+        """Unit-flux source brightness at image-plane points, for ``pending`` items
+        ``(j, x, y, tag)`` of systems ``chosen[j]``: yields ``(j, samples [len(x)], tag)``.
+        Items of similar length share one ray trace, each row padded to a multiple of 64 (so a
+        system's values do not depend on the others'): an accelerator gets a few large passes
+        instead of one tiny pass per system."""
+        pending = sorted(pending, key=lambda item: item[1].size)
+        budget = self.chunk * self._fine[0].shape[1]
+        start = 0
+        while start < len(pending):
+            longest = padded_flat(pending[start][1]).size
+            stop = start + 1
+            while stop < len(pending):
+                size = padded_flat(pending[stop][1]).size
+                if size * (stop - start + 1) > budget or size > 2 * longest:
+                    break
+                longest = size
+                stop += 1
+            part = pending[start:stop]
+            xs = np.zeros((len(part), longest))
+            ys = np.zeros((len(part), longest))
+            for k, (_, x, y, _) in enumerate(part):
+                xs[k, : x.size], ys[k, : y.size] = x, y
+            systems = [chosen[j] for j, *_ in part]
+            beta_x, beta_y = ray_trace(self._lens(systems), self._tensor(xs), self._tensor(ys))
+            values = self._source_unit(systems, beta_x, beta_y)
+            for k, (j, x, _, tag) in enumerate(part):
+                yield j, values[k, : x.size], tag
+            start = stop
 
     def _clumps_unit(
         self, clumps: Sequence[Clumps], x: torch.Tensor, y: torch.Tensor, area: float | None = None
@@ -388,9 +419,7 @@ class LensFindRenderer(TensorRenderer):
         """Lensed flux of each unit-flux source from its coarse samples [b, n²] at the cell
         centres (x, y [b, n²]) of grids ``widths`` wide: cells brighter than
         MAG_REFINE_THRESHOLD × the brightest, and their neighbours, are resampled R×R times when
-        the source is small for a cell. Systems with similar numbers of resampled points share
-        one ray trace (each row padded to a multiple of 64: a system's samples do not depend on
-        the others'), which spares an accelerator thousands of tiny launches."""
+        the source is small for a cell (points traced together: :meth:`_trace_sources`)."""
         n = MAGNIFICATION_GRID
         totals = np.zeros(len(chosen))
         pending: list[tuple[int, np.ndarray, np.ndarray, float]] = []
@@ -412,29 +441,8 @@ class LensFindRenderer(TensorRenderer):
             fine_x = (centres[0][j].reshape(n, n)[bright][:, None] + ox.ravel()[None, :]).ravel()
             fine_y = (centres[1][j].reshape(n, n)[bright][:, None] + oy.ravel()[None, :]).ravel()
             pending.append((j, fine_x, fine_y, (cell / refine) ** 2))
-        pending.sort(key=lambda item: item[1].size)
-        budget = self.chunk * self._fine[0].shape[1]
-        start = 0
-        while start < len(pending):
-            longest = padded_flat(pending[start][1]).size
-            stop = start + 1
-            while stop < len(pending):
-                size = padded_flat(pending[stop][1]).size
-                if size * (stop - start + 1) > budget or size > 2 * longest:
-                    break
-                longest = size
-                stop += 1
-            part = pending[start:stop]
-            xs = np.zeros((len(part), longest))
-            ys = np.zeros((len(part), longest))
-            for k, (_, fx, fy, _) in enumerate(part):
-                xs[k, : fx.size], ys[k, : fy.size] = fx, fy
-            systems = [chosen[j] for j, *_ in part]
-            beta_x, beta_y = ray_trace(self._lens(systems), self._tensor(xs), self._tensor(ys))
-            fine = self._source_unit(systems, beta_x, beta_y).cpu().numpy().astype(np.float64)
-            for k, (j, fx, _, area) in enumerate(part):
-                totals[j] += float(np.sum(fine[k, : fx.size])) * area
-            start = stop
+        for j, samples, area in self._trace_sources(chosen, pending):
+            totals[j] += float(np.sum(samples.cpu().numpy().astype(np.float64))) * area
         return totals
 
     def _source_unit(self, chosen, beta_x: torch.Tensor, beta_y: torch.Tensor) -> torch.Tensor:
