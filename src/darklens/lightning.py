@@ -8,7 +8,8 @@
   ``darklens train`` does, from one :class:`~darklens.train.config.TrainConfig`: the same
   preprocessing (normalisation, resizing, series scaling), batch augmentation drawn per epoch from
   ``(seed, epoch)``, loss, optimiser, warm-up/cosine schedule and validation metrics
-  (``val_loss``, ``val_acc``, ``val_auc``; ``val_tpr_at_fpr`` for two classes).
+  (``val_loss``, ``val_acc``, ``val_auc``; ``val_tpr_at_fpr`` and ``val_pauc`` for two
+  classes).
   :meth:`LensClassifier.save_darklens_checkpoint` writes a darklens checkpoint that
   :class:`~darklens.predict.Predictor`, ``darklens evaluate`` and ``darklens predict`` read.
 

@@ -150,6 +150,24 @@ def test_tpr_at_fp_agrees_with_sklearn_roc_points(seed):
         assert dm.tpr_at_fp(y, score, n_fp) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_partial_auc_agrees_with_sklearn_max_fpr(seed):
+    y, score = binary_case(seed, n=300, ties=True, positive_rate=0.3)
+    for max_fpr in (0.01, 0.1, 0.37):
+        expected = skm.roc_auc_score(y, score, max_fpr=max_fpr)
+        assert dm.partial_auc(y, score, max_fpr) == pytest.approx(expected, abs=1e-12)
+    assert dm.partial_auc(y, score, 1.0) == pytest.approx(skm.roc_auc_score(y, score))
+
+
+def test_partial_auc_hand_cases():
+    perfect, reversed_ = [0.1, 0.2, 0.8, 0.9], [0.9, 0.8, 0.2, 0.1]
+    y = [0, 0, 1, 1]
+    assert dm.partial_auc(y, perfect, 0.1) == pytest.approx(1.0)
+    assert dm.partial_auc(y, reversed_, 0.1) == pytest.approx(0.5 * (1 - 0.005 / 0.095))
+    with pytest.raises(ValueError, match="max_fpr"):
+        dm.partial_auc(y, perfect, 0.0)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_tpr_at_fp_rejects_bad_counts(bad):
     with pytest.raises(ValueError, match="n_fp"):

@@ -8,9 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from darklens import runs
 from darklens.config import ConfigError
+from darklens.data.h5 import LensDataset
+from darklens.predict import Predictor
 from darklens.runs import load_checkpoint
 from darklens.train import TrainConfig, train
 from darklens.train.callbacks import Callback, history_columns
@@ -68,15 +71,31 @@ def test_two_class_runs_record_and_can_monitor_tpr_at_target_fpr(tmp_path: Path)
     assert result.best_epoch == 1 + tprs.index(max(tprs))  # first of the best on ties
     with open(tmp_path / "run" / "history.csv") as handle:
         header = next(csv.reader(handle))
-    assert header[-1] == "val_tpr_at_fpr"
+    assert header[-2:] == ["val_tpr_at_fpr", "val_pauc"]
     assert header[:6] == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auc"]
     _, meta = load_checkpoint(tmp_path / "run")
     assert meta["val_metrics"]["tpr_at_fpr"] == pytest.approx(max(tprs))
 
 
-def test_tpr_monitor_needs_two_classes(toy_h5: Path, tmp_path: Path):
+def test_two_class_runs_can_monitor_the_partial_auc(tmp_path: Path):
+    """val_pauc is scikit-learn's max_fpr=0.1 AUC of the validation lens scores; the best
+    checkpoint is the epoch that maximises it and predicts it again."""
+    data = make_lens_dataset(tmp_path / "lens.h5")
+    result = train(TrainConfig(epochs=3, monitor="val_pauc", **FAST), data, tmp_path / "run")
+    paucs = [row["val_pauc"] for row in result.history]
+    assert result.best_epoch == 1 + paucs.index(max(paucs))
+    with LensDataset(data) as dataset:
+        val = dataset.split_indices("val")
+        images, labels = dataset.images(val), dataset.labels[val]
+    proba = Predictor.from_checkpoint(tmp_path / "run", device="cpu").predict_proba(images)
+    expected = roc_auc_score(labels, proba[:, 1], max_fpr=0.1)
+    assert max(paucs) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("monitor", ["val_tpr_at_fpr", "val_pauc"])
+def test_low_fpr_monitors_need_two_classes(toy_h5: Path, tmp_path: Path, monitor: str):
     with pytest.raises(ConfigError, match="two classes"):
-        train(TrainConfig(epochs=1, monitor="val_tpr_at_fpr", **FAST), toy_h5, tmp_path / "r")
+        train(TrainConfig(epochs=1, monitor=monitor, **FAST), toy_h5, tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 

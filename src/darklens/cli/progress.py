@@ -26,7 +26,7 @@ from rich.progress import (
 
 from darklens.train.callbacks import Callback
 
-_VAL_EXTRAS = {"val_tpr_at_fpr": "TPR@FPR"}
+_VAL_EXTRAS = {"val_tpr_at_fpr": "TPR@FPR", "val_pauc": "pAUC"}
 
 
 class TrainProgress(Callback):

@@ -265,6 +265,25 @@ def roc_auc_binary(y_true01: Any, score: Any) -> float:
     return auc_trapezoid(fpr, tpr)
 
 
+def partial_auc(y_true01: Any, score: Any, max_fpr: float = 0.1) -> float:
+    """Standardised partial AUC over false-positive rates up to ``max_fpr`` (McClish 1989, Med.
+    Decis. Making 9, 190): the area under the ROC curve between FPR 0 and ``max_fpr`` (the curve
+    interpolated linearly at ``max_fpr``), mapped so that chance is 0.5 and a perfect ranking 1.
+    It weighs only the low-FPR end that a finder is judged on, but uses every non-lens scored
+    in that range, so it varies less between epochs than a TPR at one FPR."""
+    if not 0.0 < max_fpr <= 1.0:
+        raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr}")
+    fpr, tpr, _ = roc_curve_binary(y_true01, score)
+    if max_fpr == 1.0:
+        return auc_trapezoid(fpr, tpr)
+    stop = int(np.searchsorted(fpr, max_fpr, side="right"))
+    x = np.r_[fpr[:stop], max_fpr]
+    y = np.r_[tpr[:stop], np.interp(max_fpr, fpr, tpr)]
+    area = auc_trapezoid(x, y)
+    chance, perfect = 0.5 * max_fpr**2, max_fpr
+    return float(0.5 * (1.0 + (area - chance) / (perfect - chance)))
+
+
 def precision_recall_curve_binary(
     y_true01: Any, score: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

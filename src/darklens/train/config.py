@@ -19,7 +19,7 @@ REGRESSION_LOSSES = ("gaussian_nll", "mse", "huber")
 DENOISE_LOSSES = ("mse",)
 AMP_DTYPES = ("auto", "fp16", "bf16")
 AUTO = "auto"
-MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr", "val_rmse")
+MONITORS = ("val_auc", "val_loss", "val_acc", "val_tpr_at_fpr", "val_pauc", "val_rmse")
 REGRESSION_MONITORS = ("val_loss", "val_rmse")
 MONITOR_MODES = ("auto", "max", "min")
 ADAPTATIONS = ("none", "adabn", "dann")  # see darklens.train.adaptation
@@ -141,7 +141,9 @@ class TrainConfig(Config):
     ``monitor`` picks the validation metric that selects the ``best`` checkpoint and drives early
     stopping and the plateau schedule: ``val_auc`` (macro one-vs-rest AUC), ``val_loss``,
     ``val_acc`` or, for two classes, ``val_tpr_at_fpr`` (the true-positive rate at
-    ``target_fpr``, for finders judged at low false-positive rates); ``monitor_mode`` ``max``,
+    ``target_fpr``, for finders judged at low false-positive rates) or ``val_pauc`` (the
+    standardised partial AUC over FPR ≤ 0.1: also the low-FPR end, but from every non-lens
+    there, so steadier on a validation split of a few hundred non-lenses); ``monitor_mode`` ``max``,
     ``min`` or ``auto`` (min for losses, max otherwise).
 
     ``task``: ``classify`` (the labels), ``regress`` (the truth columns named in ``targets``) or

@@ -29,6 +29,7 @@ from darklens.train.config import AugmentConfig
 
 Inputs = tuple[torch.Tensor, ...]  # images first, then the model's extra inputs
 REPORT_EVERY_S = 0.5  # how often the loop reads loss/accuracy back for a progress display
+PAUC_MAX_FPR = 0.1  # the val_pauc monitor: standardised partial AUC over FPR <= 0.1
 Batch = tuple[Inputs, torch.Tensor]
 
 
@@ -327,7 +328,7 @@ def epoch_metrics(
 ) -> EvalResult:
     """The validation metrics of one epoch from all its logits and labels (see
     :func:`evaluate_epoch`); shared with :class:`darklens.lightning.LensClassifier`."""
-    from darklens.evaluate.metrics import macro_auc_ovr, threshold_for_fpr
+    from darklens.evaluate.metrics import macro_auc_ovr, partial_auc, threshold_for_fpr
 
     if not bool(torch.isfinite(logits).all()):
         raise ValueError(
@@ -346,4 +347,5 @@ def epoch_metrics(
         has_both = 0 < int(y_true.sum()) < len(y_true)
         choice = threshold_for_fpr(y_true, proba[:, 1], target_fpr) if has_both else None
         metrics["tpr_at_fpr"] = choice.tpr if choice is not None else float("nan")
+        metrics["pauc"] = partial_auc(y_true, proba[:, 1], PAUC_MAX_FPR) if has_both else math.nan
     return EvalResult(metrics, proba, y_true)

@@ -520,9 +520,9 @@ def _best_row(progress: RunProgress) -> dict[str, float]:
 
 
 def _check_monitor(config: TrainConfig, dataset: LensDataset) -> None:
-    if config.monitor == "val_tpr_at_fpr" and len(dataset.class_names) != 2:
+    if config.monitor in ("val_tpr_at_fpr", "val_pauc") and len(dataset.class_names) != 2:
         raise ConfigError(
-            f"monitor=val_tpr_at_fpr needs two classes; {dataset.path} has "
+            f"monitor={config.monitor} needs two classes; {dataset.path} has "
             f"{len(dataset.class_names)} (use val_auc, val_loss or val_acc)"
         )
 
