@@ -11,6 +11,7 @@
 #             and on DeepLenseSim's Models I-III reference images                -> issue 9, item 4
 #   lensfind  (~5 min)   bench_lensfind.py on lensfind_ground: darklens vs CMU vs LASTRO,
 #             1 GPU-min each, full-resolution darklens, TPR at FPR 1e-3 selection -> issue 10
+#   lensfind_space (~5 min) the same on lensfind_space (Euclid-VIS-like)         -> issue 10
 #
 # On the device machine, from the repository root (carry [".whl"], filled here once by
 # ../shared/tools/device-wheels), e.g. `bash bench/gpu_session.sh gpu robust`: every part writes
@@ -64,7 +65,10 @@ for part in "$@"; do
         lensfind) run_part lensfind 330 "$PY" bench/bench_lensfind.py \
             --preset lensfind_ground "${LENSFIND_ARGS[@]}" --work "$WORK/lensfind" \
             --json "$OUT/lensfind.json" ;;
-        *) echo "unknown part $part (gpu, robust, lensfind)" >&2; exit 2 ;;
+        lensfind_space) run_part lensfind_space 330 "$PY" bench/bench_lensfind.py \
+            --preset lensfind_space "${LENSFIND_ARGS[@]}" --work "$WORK/lensfind" \
+            --json "$OUT/lensfind_space.json" ;;
+        *) echo "unknown part $part (gpu, robust, lensfind, lensfind_space)" >&2; exit 2 ;;
     esac
 done
 tar czf "$OUT/logs.tar.gz" -C "$OUT" --exclude logs.tar.gz . 2>/dev/null
