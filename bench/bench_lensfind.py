@@ -405,6 +405,7 @@ class Setup:
     target_fpr: float = 0.01
     members: int = 1
     darklens_img_size: int = 64
+    darklens_monitor: str = "val_tpr_at_fpr"
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -420,6 +421,7 @@ def _train_members(
     settings = dict(recipe.settings)
     if name == "darklens":
         settings["img_size"] = setup.darklens_img_size or None
+        settings["monitor"] = setup.darklens_monitor
     results, schedule_epochs = [], 0
     for k in range(members):
         config = TrainConfig(
@@ -578,6 +580,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=64,
         help="image size darklens trains at (0: the dataset's, e.g. 101 on a GPU)",
     )
+    parser.add_argument(
+        "--darklens-monitor",
+        default="val_tpr_at_fpr",
+        choices=("val_tpr_at_fpr", "val_pauc", "val_auc"),
+        help="validation metric that picks darklens' checkpoint (val_pauc: partial AUC over FPR "
+        "<= 0.1, steadier on small validation splits)",
+    )
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--work", type=Path, default=Path("runs/bench_lensfind"))
     parser.add_argument("--workers", type=int, default=2, help="simulation processes")
@@ -644,6 +653,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         target_fpr=args.target_fpr,
         members=args.darklens_members,
         darklens_img_size=args.darklens_img_size,
+        darklens_monitor=args.darklens_monitor,
     )
     for preset in presets:
         fractions = lens_fractions(preset, args.lens_fraction)
