@@ -443,7 +443,12 @@ def run_recipe(name: str, preset: str, data: Path, out_dir: Path, setup: Setup) 
     """Train one recipe under the budget (runs in ``out_dir/runs``), evaluate its best
     checkpoint(s) on the test split (report in ``out_dir/reports``)."""
     recipe = RECIPES[name]
-    print(f"{preset} / {name}: training ({recipe.source})", flush=True)
+    source = recipe.source
+    if name == "darklens" and setup.darklens_monitor != "val_tpr_at_fpr":
+        source = source.replace(
+            "best epoch by TPR at low FPR", f"best epoch by {setup.darklens_monitor}"
+        )
+    print(f"{preset} / {name}: training ({source})", flush=True)
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
     results, config, schedule_epochs = _train_members(name, preset, data, out_dir, setup)
     train_cpu, train_wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
@@ -475,7 +480,7 @@ def run_recipe(name: str, preset: str, data: Path, out_dir: Path, setup: Setup) 
         "preset": preset,
         "recipe": name,
         "model": config.model,
-        "source": recipe.source,
+        "source": source,
         "members": len(results),
         "epochs": result.epochs_completed,
         "schedule_epochs": schedule_epochs,
