@@ -10,7 +10,7 @@
 #   robust    (~4.5 min) bench_transfer.py, row `robust` (2 GPU-min) tested on its own test split
 #             and on DeepLenseSim's Models I-III reference images                -> issue 9, item 4
 #   lensfind  (~5 min)   bench_lensfind.py on lensfind_ground: darklens vs CMU vs LASTRO,
-#             1 GPU-min each, full-resolution darklens, TPR at FPR 1e-3 selection -> issue 10
+#             1 GPU-min each, full-resolution darklens, threshold at FPR 1e-3       -> issue 10
 #   lensfind_space (~5 min) the same on lensfind_space (Euclid-VIS-like)         -> issue 10
 #
 # On the device machine, from the repository root (carry [".whl"], filled here once by
