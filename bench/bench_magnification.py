@@ -21,33 +21,10 @@ import time
 import numpy as np
 import torch
 
-from darklens.simulate.func.profiles import ray_trace
 from darklens.simulate.func.rng import PARAMS_STREAM, image_rng
 from darklens.simulate.kinds import get_any_preset
-from darklens.simulate.lensfind import render as lensfind_render
 from darklens.simulate.lensfind.render import LensFindRenderer
 from darklens.simulate.lensfind.sampling import draw_header, draw_system
-
-
-def coarse_samples(renderer: LensFindRenderer, systems):
-    """(coarse unit-flux samples, cell centres, grid widths) as ``_magnification`` makes them."""
-    lens = renderer._lens(systems)
-    offset = np.array(
-        [np.hypot(p.source.x - p.deflector.x, p.source.y - p.deflector.y) for p in systems]
-    )
-    theta_e = np.array([p.deflector.theta_e for p in systems])
-    r_major = np.array([p.source.r_sersic / np.sqrt(p.source.q) for p in systems])
-    half = (
-        lensfind_render._MAG_EXTENT_SCALE * (theta_e + offset)
-        + lensfind_render._MAG_EXTENT_RADII * r_major
-    )
-    ux, uy = renderer._unit
-    half_t = renderer._column(half)
-    gx, gy = lens["x"] + half_t * ux, lens["y"] + half_t * uy
-    beta_x, beta_y = ray_trace(lens, gx, gy)
-    coarse = renderer._source_unit(systems, beta_x, beta_y).cpu().numpy().astype(np.float64)
-    centres = (gx.cpu().numpy().astype(np.float64), gy.cpu().numpy().astype(np.float64))
-    return coarse, centres, 2 * half
 
 
 def main() -> None:
@@ -67,7 +44,7 @@ def main() -> None:
         rng = image_rng(0, i, PARAMS_STREAM)
         header = draw_header(config, 1, rng)
         systems += [draw_system(config, header, rng) for _ in range(args.systems)]
-    coarse, centres, widths = coarse_samples(renderer, systems)
+    coarse, centres, widths = renderer._coarse_magnification(systems)
 
     def batched() -> np.ndarray:
         return renderer._refined_fluxes(systems, coarse, centres, widths)

@@ -400,6 +400,11 @@ class LensFindRenderer(TensorRenderer):
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def _magnification(self, chosen: Sequence[LensFindParams]) -> np.ndarray:
+        return self._refined_fluxes(chosen, *self._coarse_magnification(chosen))
+
+    def _coarse_magnification(self, chosen: Sequence[LensFindParams]):
+        """(unit-flux source samples [b, n²] on each system's magnification grid, the grid's cell
+        centres (x, y [b, n²]), its full widths [b]): the grid holds every image of the source."""
         lens = self._lens(chosen)
         offset = np.array(
             [np.hypot(p.source.x - p.deflector.x, p.source.y - p.deflector.y) for p in chosen]
@@ -413,7 +418,7 @@ class LensFindRenderer(TensorRenderer):
         beta_x, beta_y = ray_trace(lens, gx, gy)
         coarse = self._source_unit(chosen, beta_x, beta_y).cpu().numpy().astype(np.float64)
         centres = (gx.cpu().numpy().astype(np.float64), gy.cpu().numpy().astype(np.float64))
-        return self._refined_fluxes(chosen, coarse, centres, 2 * half)
+        return coarse, centres, 2 * half
 
     def _refined_fluxes(self, chosen, coarse, centres, widths) -> np.ndarray:
         """Lensed flux of each unit-flux source from its coarse samples [b, n²] at the cell
