@@ -84,6 +84,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -96,6 +97,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.metrics import fpr_key, tpr_at_fp
@@ -250,12 +252,19 @@ def ensure_dataset(
     fractions: tuple[float, float, float],
     seed: int,
     workers: int,
+    overrides: dict[str, str] | None = None,
 ) -> Path:
-    """The cached dataset for these settings, simulated (with progress) when missing or stale."""
+    """The cached dataset for these settings, simulated (with progress) when missing or stale;
+    ``overrides`` (dotted config paths, as ``darklens simulate --set``) give it its own file."""
     config = get_any_preset(preset)
+    name = f"{preset}_{sizes[0]}-{sizes[1]}-{sizes[2]}_seed{seed}"
+    if overrides:
+        config = config.override(overrides)
+        text = json.dumps(sorted(overrides.items()))
+        name += "_set" + hashlib.sha256(text.encode()).hexdigest()[:8]
     n = sum(sizes)
     split = tuple(size / n for size in sizes)
-    path = work / f"{preset}_{sizes[0]}-{sizes[1]}-{sizes[2]}_seed{seed}.h5"
+    path = work / f"{name}.h5"
     wanted = {
         "preset": preset,
         "config": config.to_dict(),
@@ -406,6 +415,7 @@ class Setup:
     members: int = 1
     darklens_img_size: int = 64
     darklens_monitor: str = "val_pauc"
+    darklens_settings: tuple[tuple[str, Any], ...] = ()
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -422,6 +432,7 @@ def _train_members(
     if name == "darklens":
         settings["img_size"] = setup.darklens_img_size or None
         settings["monitor"] = setup.darklens_monitor
+        settings.update(dict(setup.darklens_settings))
     results, schedule_epochs = [], 0
     for k in range(members):
         config = TrainConfig(
@@ -444,6 +455,8 @@ def run_recipe(name: str, preset: str, data: Path, out_dir: Path, setup: Setup) 
     checkpoint(s) on the test split (report in ``out_dir/reports``)."""
     recipe = RECIPES[name]
     source = recipe.source
+    if name == "darklens" and setup.darklens_settings:
+        source += ", " + ", ".join(f"{k}={v}" for k, v in setup.darklens_settings)
     if name == "darklens" and setup.darklens_monitor != "val_pauc":
         source = source.replace(
             "best epoch by partial AUC at FPR <= 0.1", f"best epoch by {setup.darklens_monitor}"
@@ -593,6 +606,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "<= 0.1; until 2026-11-28 val_tpr_at_fpr, whose few counted false positives made the "
         "choice noisy: on lensfind_space it kept epoch 14 of 16, test AUC 0.896 vs 0.923)",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of the preset, e.g. lens_definition.lens_light_residual=0.02 "
+        "(repeatable; the dataset gets its own cached file)",
+    )
+    parser.add_argument(
+        "--darklens-set",
+        dest="darklens_settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a training setting of the darklens recipe, e.g. curriculum=arc_snr (repeatable; "
+        "values parsed as YAML)",
+    )
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--work", type=Path, default=Path("runs/bench_lensfind"))
     parser.add_argument("--workers", type=int, default=2, help="simulation processes")
@@ -614,6 +645,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    bad = [item for item in args.overrides if "=" not in item]
+    if bad:
+        parser.error(f"--set takes KEY=VALUE, got {bad}")
+    args.overrides = dict(item.split("=", 1) for item in args.overrides)
+    bad = [item for item in args.darklens_settings if "=" not in item]
+    if bad:
+        parser.error(f"--darklens-set takes KEY=VALUE, got {bad}")
+    args.darklens_settings = tuple(
+        (key, yaml.safe_load(value))
+        for key, value in (item.split("=", 1) for item in args.darklens_settings)
+    )
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown or not args.recipes:
         parser.error(f"unknown recipe(s) {unknown}; choose from {', '.join(RECIPES)}")
@@ -660,10 +702,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         members=args.darklens_members,
         darklens_img_size=args.darklens_img_size,
         darklens_monitor=args.darklens_monitor,
+        darklens_settings=args.darklens_settings,
     )
+    overrides = args.overrides or None
     for preset in presets:
         fractions = lens_fractions(preset, args.lens_fraction)
-        data = ensure_dataset(preset, args.work, sizes, fractions, args.seed, args.workers)
+        data = ensure_dataset(
+            preset, args.work, sizes, fractions, args.seed, args.workers, overrides
+        )
         datasets[preset] = str(data)
         if args.simulate_only:
             continue
