@@ -99,6 +99,7 @@ import numpy as np
 import torch
 import yaml
 
+from darklens.config import ConfigError, parse_assignments
 from darklens.data.h5 import LensDataset
 from darklens.evaluate.metrics import fpr_key, tpr_at_fp
 from darklens.evaluate.run import PREDICTIONS_FILE, evaluate_checkpoint
@@ -645,17 +646,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
-    bad = [item for item in args.overrides if "=" not in item]
-    if bad:
-        parser.error(f"--set takes KEY=VALUE, got {bad}")
-    args.overrides = dict(item.split("=", 1) for item in args.overrides)
-    bad = [item for item in args.darklens_settings if "=" not in item]
-    if bad:
-        parser.error(f"--darklens-set takes KEY=VALUE, got {bad}")
-    args.darklens_settings = tuple(
-        (key, yaml.safe_load(value))
-        for key, value in (item.split("=", 1) for item in args.darklens_settings)
-    )
+    try:
+        args.overrides = parse_assignments(args.overrides)
+        settings = parse_assignments(args.darklens_settings)
+    except ConfigError as err:
+        parser.error(str(err))
+    args.darklens_settings = tuple((key, yaml.safe_load(value)) for key, value in settings.items())
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown or not args.recipes:
         parser.error(f"unknown recipe(s) {unknown}; choose from {', '.join(RECIPES)}")

@@ -66,6 +66,7 @@ from darklens.train.trainer import (
     class_weights,
     decision_threshold,
     derived_seed,
+    model_image_size,
     model_spec_for,
     preprocessing_for,
     pretrained_weights_path,
@@ -234,17 +235,13 @@ class LensClassifier(pl.LightningModule):
                 f"{model} takes the extra input(s) {missing}, which the data module does not "
                 f"yield (its extras: {list(data.extras) or 'none'})"
             )
-        _, height, width = reader.image_shape
-        if config.img_size is None and config.crop is None and height != width:
-            raise ConfigError(f"non-square {height}x{width} images: set img_size or crop")
-        if config.crop is not None and config.crop > min(height, width):
-            raise ConfigError(f"crop={config.crop} is larger than the {height}x{width} images")
+        img_size = model_image_size(config, reader.image_shape, "the data module")
         if config.balanced_sampling and not data.balanced_sampling:
             raise ConfigError(
                 "balanced sampling is the data module's: pass LensDataModule(..., "
                 "balanced_sampling=True)"
             )
-        config = dataclasses.replace(config, img_size=config.img_size or config.crop or height)
+        config = dataclasses.replace(config, img_size=img_size)
         train = open_split(reader, config.train_split, in_memory=False, extras=extras)
         preprocessing = preprocessing_for(config, reader, train, extras)
         weights = None
@@ -339,18 +336,8 @@ class LensClassifier(pl.LightningModule):
 
     # -- helpers ---------------------------------------------------------------------------------
     def _settings(self) -> BatchSettings:
-        p = self.preprocessing
-        return BatchSettings(
-            device=self.device,
-            img_size=p.img_size,
-            crop=p.crop,
-            normalization=p.normalization,
-            mean=p.mean,
-            std=p.std,
-            softening=p.softening,
-            augment=self.config.augment,
-            grad_clip_norm=0.0,
-            series_normalization=tuple(p.series_normalization_for(n) for n in p.extras),
+        return BatchSettings.from_preprocessing(
+            self.preprocessing, self.device, self.config.augment, grad_clip_norm=0.0
         )
 
     def _unpack(self, batch: Any) -> tuple[Inputs, torch.Tensor]:

@@ -275,16 +275,21 @@ def channel_stats(
     return mean.tolist(), var.sqrt().tolist()
 
 
-def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    """The central ``size`` x ``size`` pixels of a batch [B, C, H, W] (an odd margin puts the
-    extra pixel after the crop, so a crop keeps the pixel the image is centred on)."""
-    _require_batch(x)
-    height, width = x.shape[-2:]
+def check_crop_fits(height: int, width: int, size: int) -> None:
+    """ValueError unless ``height`` x ``width`` images hold a ``size`` x ``size`` crop."""
     if height < size or width < size:
         raise ValueError(
             f"cannot crop {height}x{width} images to {size}x{size}: they are smaller than the "
             "crop the model was trained with"
         )
+
+
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size`` x ``size`` pixels of a batch [B, C, H, W] (an odd margin puts the
+    extra pixel after the crop, so a crop keeps the pixel the image is centred on)."""
+    _require_batch(x)
+    height, width = x.shape[-2:]
+    check_crop_fits(height, width, size)
     top, left = (height - size) // 2, (width - size) // 2
     return x[..., top : top + size, left : left + size]
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from darklens.data.description import InputDescription
 from darklens.data.preprocessing import Preprocessing
-from darklens.data.transforms import dihedral_views, normalize_series
+from darklens.data.transforms import check_crop_fits, dihedral_views, normalize_series
 from darklens.runs import BEST, load_checkpoint
 
 
@@ -193,11 +193,8 @@ class Predictor:
         prep = self.preprocessing_
         if prep.accepts_shape(size):
             return
-        if prep.crop is not None and min(size) < prep.crop:
-            raise ValueError(
-                f"cannot crop {size[0]}x{size[1]} images to {prep.crop}x{prep.crop}: they are "
-                "smaller than the crop the model was trained with"
-            )
+        if prep.crop is not None:
+            check_crop_fits(*size, prep.crop)
         what = f"{size[0]}x{size[1]} images"
         if prep.crop is not None:
             what = f"the central {prep.crop}x{prep.crop} pixels of {what}"

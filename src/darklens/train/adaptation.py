@@ -285,11 +285,7 @@ def build_adapter(
                 f"adaptation=dann needs to know {config.model}'s classifier head (its registry "
                 "entry names none); use adaptation=adabn"
             )
-        from darklens.data.transforms import preprocess
-
-        example = preprocess(images[:2].float(), settings.normalization, settings.img_size,
-                             settings.mean, settings.std, settings.softening,
-                             settings.crop)  # fmt: skip
+        example = settings.preprocess(images[:2].float())
         n_features = feature_count(model, classifier, example.to(settings.device))
         state_module = DomainAdversarial(model, classifier, n_features, config.dann_hidden)
     return Adapter(

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darklens.data.preprocessing import Preprocessing
 from darklens.data.transforms import (
     fit_size,
     gaussian_noise,
@@ -53,6 +54,37 @@ class BatchSettings:
     grad_clip_norm: float = 0.0
     series_normalization: tuple[str, ...] = ()
     softening: Sequence[float] | None = None
+
+    @classmethod
+    def from_preprocessing(
+        cls,
+        preprocessing: Preprocessing,
+        device: torch.device,
+        augment: AugmentConfig,
+        **runtime: object,
+    ) -> BatchSettings:
+        """The settings a checkpoint's :class:`Preprocessing` implies, plus how steps run
+        (``amp_dtype``, ``channels_last``, ``grad_clip_norm``)."""
+        p = preprocessing
+        return cls(
+            device=device,
+            img_size=p.img_size,
+            normalization=p.normalization,
+            crop=p.crop,
+            mean=p.mean,
+            std=p.std,
+            augment=augment,
+            series_normalization=tuple(p.series_normalization_for(name) for name in p.extras),
+            softening=p.softening,
+            **runtime,  # type: ignore[arg-type]
+        )
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """The deterministic preprocessing (crop, resize, normalise) of images on the device."""
+        return preprocess(
+            images, self.normalization, self.img_size, self.mean, self.std, self.softening,
+            self.crop,
+        )  # fmt: skip
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -161,24 +193,13 @@ def eval_targets(targets: torch.Tensor, settings: BatchSettings) -> torch.Tensor
     y = targets.to(settings.device, non_blocking=True)
     if y.dim() != 4:
         return y
-    return preprocess(
-        y.float(), settings.normalization, settings.img_size, settings.mean, settings.std,
-        crop=settings.crop,
-    )  # fmt: skip
+    return settings.preprocess(y.float())
 
 
 def eval_inputs(inputs: Inputs, settings: BatchSettings) -> Inputs:
     """Evaluation inputs: the deterministic preprocessing only."""
     x = inputs[0].to(settings.device, non_blocking=True).float()
-    x = preprocess(
-        x,
-        settings.normalization,
-        settings.img_size,
-        settings.mean,
-        settings.std,
-        settings.softening,
-        settings.crop,
-    )
+    x = settings.preprocess(x)
     return (settings.layout(x), *extra_inputs(inputs[1:], settings))
 
 

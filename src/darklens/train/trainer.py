@@ -162,21 +162,26 @@ def _nan_for_none(row: dict[str, Any]) -> dict[str, float]:
 
 
 # -- resolution of settings ----------------------------------------------------------------------
-def resolve_config(config: TrainConfig, dataset: LensDataset, device: torch.device) -> TrainConfig:
-    """Fill in what ``auto``/unset settings mean for this dataset and device."""
-    _, height, width = dataset.image_shape
+def model_image_size(config: TrainConfig, image_shape: Sequence[int], where: str) -> int:
+    """The side of the square images the model takes: ``img_size``, else the crop, else the
+    images' own (square) size; a crop larger than the images is refused."""
+    height, width = image_shape[-2:]
     if config.crop is not None and config.crop > min(height, width):
-        raise ConfigError(
-            f"crop={config.crop} is larger than {dataset.path}'s {height}x{width} images"
-        )
+        raise ConfigError(f"crop={config.crop} is larger than {where}'s {height}x{width} images")
     img_size = config.img_size or config.crop
     if img_size is None:
         if height != width:
             raise ConfigError(
-                f"{dataset.path} has non-square {height}x{width} images; set img_size to train on "
-                "square resized images"
+                f"{where} has non-square {height}x{width} images; set img_size to train on "
+                "square resized images (or crop to train on their centre)"
             )
         img_size = height
+    return img_size
+
+
+def resolve_config(config: TrainConfig, dataset: LensDataset, device: torch.device) -> TrainConfig:
+    """Fill in what ``auto``/unset settings mean for this dataset and device."""
+    img_size = model_image_size(config, dataset.image_shape, str(dataset.path))
     on_cuda = device.type == "cuda"
     return dataclasses.replace(
         config,
@@ -611,21 +616,13 @@ def _open_splits(
 def _batch_settings(
     config: TrainConfig, preprocessing: Preprocessing, device: torch.device
 ) -> BatchSettings:
-    return BatchSettings(
-        device=device,
-        img_size=preprocessing.img_size,
-        crop=preprocessing.crop,
-        normalization=preprocessing.normalization,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
-        augment=config.augment,
+    return BatchSettings.from_preprocessing(
+        preprocessing,
+        device,
+        config.augment,
         amp_dtype=_AMP_DTYPES[config.amp_dtype] if config.amp else None,
         channels_last=bool(config.channels_last),
         grad_clip_norm=config.grad_clip_norm,
-        series_normalization=tuple(
-            preprocessing.series_normalization_for(name) for name in preprocessing.extras
-        ),
-        softening=preprocessing.softening,
     )
 
 
